@@ -1,0 +1,269 @@
+"""Alert rules: canonical metrics in, coalesced alert *episodes* out.
+
+An episode is a run of consecutive samples of one GPU with the same cause; a
+sample without the cause, or a gap longer than ``gap_factor`` typical sample
+intervals, ends it. Idle (0x1), application clocks (0x2) and sync boost (0x10)
+are not alerts. This module is the only place that decides what is an alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import pairwise
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
+from gpulake.timeutil import ms_to_iso
+
+SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, HW_POWER_BRAKE = 0x4, 0x8, 0x20, 0x40, 0x80
+#: nvidia-smi's ECC column and the thermal CSV's failure flag, as kept in ``extra``.
+ECC_DBE_KEYS = (*ECC_DBE_NAMES, "ecc.errors.uncorrected.volatile.total")
+THERMAL_FAILED_KEY = "thermal_failed"
+#: XIDs NVIDIA documents as needing a GPU reset or node drain.
+CRITICAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
+#: Slowdown limits by model family (first match wins); others use ``AlertConfig.default_temp_limit_c``.
+MODEL_TEMP_LIMITS_C = (("H100", 90.0), ("H200", 90.0), ("H800", 90.0), ("A100", 85.0), ("A800", 85.0))
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Thresholds; the Lambda reads them from ``GPULAKE_*`` env vars, the CLI from flags."""
+
+    default_temp_limit_c: float = 85.0
+    hbm_temp_limit_c: float = 95.0
+    gap_factor: float = 3.0
+
+
+@dataclass
+class _Gpu:
+    """One GPU's samples, sorted by time, as numpy arrays."""
+
+    node: str
+    gpu: str
+    model: str
+    source: str
+    source_object: str
+    time: np.ndarray
+    temp: np.ndarray
+    mem_temp: np.ndarray
+    power: np.ndarray
+    reasons: np.ndarray  # int64, -1 where unknown
+    dbe: np.ndarray
+    xid: np.ndarray
+    failed: np.ndarray
+
+
+def temp_limit(model: str, config: AlertConfig) -> float:
+    for family, limit in MODEL_TEMP_LIMITS_C:
+        if family in model:
+            return limit
+    return config.default_temp_limit_c
+
+
+def _extra(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
+    out = np.full(table.num_rows, np.nan)
+    for key in keys:
+        values = pc.map_lookup(table.column("extra"), pa.scalar(key), "first").to_numpy(zero_copy_only=False)
+        values = values.astype(np.float64)
+        out = np.where(np.isnan(out), values, out)
+    return out
+
+
+def _gpus(table: pa.Table) -> list[_Gpu]:
+    table = table.sort_by([("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])
+    col = {
+        name: table.column(name).to_numpy(zero_copy_only=False)
+        for name in ("node", "gpu", "gpu_model", "source", "source_object")
+    }
+    num = {
+        name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+        for name in ("gpu_temp_c", "mem_temp_c", "power_w")
+    }
+    time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    reasons = pc.fill_null(table.column("throttle_reasons"), -1).to_numpy(zero_copy_only=False)
+    dbe, xid, failed = _extra(table, ECC_DBE_KEYS), _extra(table, XID_NAMES), _extra(table, (THERMAL_FAILED_KEY,))
+    keys = [f"{n}\0{g}" for n, g in zip(col["node"], col["gpu"])]
+    bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    gpus = []
+    for a, b in pairwise(bounds):
+        if a == b:
+            continue
+        gpus.append(
+            _Gpu(
+                node=col["node"][a],
+                gpu=col["gpu"][a],
+                model=col["gpu_model"][a] or "",
+                source=col["source"][a],
+                source_object=col["source_object"][a],
+                time=time[a:b],
+                temp=num["gpu_temp_c"][a:b],
+                mem_temp=num["mem_temp_c"][a:b],
+                power=num["power_w"][a:b],
+                reasons=reasons[a:b],
+                dbe=dbe[a:b],
+                xid=xid[a:b],
+                failed=failed[a:b],
+            )
+        )
+    return gpus
+
+
+def _increase(values: np.ndarray) -> np.ndarray:
+    """True where a counter rose against the previous known value."""
+    out = np.zeros(len(values), dtype=bool)
+    last = np.nan
+    for i, v in enumerate(values):
+        if not np.isnan(v):
+            out[i] = not np.isnan(last) and v > last
+            last = v
+    return out
+
+
+def _new_xid(values: np.ndarray) -> np.ndarray:
+    """True where the last-XID gauge shows a non-zero code different from before."""
+    out = np.zeros(len(values), dtype=bool)
+    last = 0.0
+    for i, v in enumerate(values):
+        if not np.isnan(v):
+            out[i] = v != 0 and v != last
+            last = v
+    return out
+
+
+def _bits(g: _Gpu, mask: int) -> np.ndarray:
+    return (g.reasons >= 0) & ((g.reasons & mask) != 0)
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: str
+    metric: str
+    condition: Callable[[_Gpu, AlertConfig], np.ndarray]
+    peak_of: str
+    severity: Callable[[float | None, float | None], str]
+    threshold: Callable[[_Gpu, AlertConfig], float | None] = lambda g, c: None
+
+
+def _fixed(level: str) -> Callable[[float | None, float | None], str]:
+    return lambda peak, threshold: level
+
+
+def _over_by_five(peak: float | None, threshold: float | None) -> str:
+    return "critical" if peak is not None and threshold is not None and peak >= threshold + 5 else "warning"
+
+
+def _xid_severity(peak: float | None, threshold: float | None) -> str:
+    return "critical" if peak is not None and int(peak) in CRITICAL_XIDS else "warning"
+
+
+RULES = (
+    Rule(
+        "thermal_throttle",
+        "throttle_reasons",
+        lambda g, c: _bits(g, SW_THERMAL | HW_THERMAL),
+        "temp",
+        _fixed("warning"),
+    ),
+    Rule("power_throttle", "throttle_reasons", lambda g, c: _bits(g, SW_POWER_CAP), "power", _fixed("info")),
+    Rule("hw_slowdown", "throttle_reasons", lambda g, c: _bits(g, HW_SLOWDOWN), "temp", _fixed("warning")),
+    Rule("power_brake", "throttle_reasons", lambda g, c: _bits(g, HW_POWER_BRAKE), "power", _fixed("critical")),
+    Rule(
+        "over_temperature",
+        "gpu_temp_c",
+        lambda g, c: np.nan_to_num(g.temp, nan=-1e9) > temp_limit(g.model, c),
+        "temp",
+        _over_by_five,
+        lambda g, c: temp_limit(g.model, c),
+    ),
+    Rule(
+        "over_temperature",
+        "mem_temp_c",
+        lambda g, c: np.nan_to_num(g.mem_temp, nan=-1e9) > c.hbm_temp_limit_c,
+        "mem_temp",
+        _over_by_five,
+        lambda g, c: c.hbm_temp_limit_c,
+    ),
+    Rule("thermal_failure", "thermal_failed", lambda g, c: np.nan_to_num(g.failed) > 0, "temp", _fixed("critical")),
+    Rule("ecc_dbe", "ecc_dbe", lambda g, c: _increase(g.dbe), "dbe", _fixed("critical")),
+    Rule("xid", "xid", lambda g, c: _new_xid(g.xid), "xid", _xid_severity),
+)
+
+
+def _episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float) -> list[tuple[int, int]]:
+    """(first, last) sample index of each run of hits, split at long gaps."""
+    if len(time) > 1:
+        diffs = np.diff(time)
+        typical = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 0.0
+    else:
+        typical = 0.0
+    max_gap = max(typical * gap_factor, 1000.0)
+    runs = []
+    start = None
+    for i in range(len(hit)):
+        if hit[i] and start is not None and time[i] - time[i - 1] > max_gap:
+            runs.append((start, i - 1))
+            start = None
+        if hit[i] and start is None:
+            start = i
+        elif not hit[i] and start is not None:
+            runs.append((start, i - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(hit) - 1))
+    return runs
+
+
+def _peak(values: np.ndarray) -> float | None:
+    finite = values[~np.isnan(values)]
+    return float(finite.max()) if finite.size else None
+
+
+def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str, object]]:
+    """All alert episodes in ``table`` (canonical metrics), in a deterministic order."""
+    config = config or AlertConfig()
+    alerts = []
+    for g in _gpus(table):
+        for rule in RULES:
+            hit = rule.condition(g, config)
+            if not hit.any():
+                continue
+            threshold = rule.threshold(g, config)
+            for first, last in _episodes(g.time, hit, config.gap_factor):
+                window = slice(first, last + 1)
+                peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
+                alerts.append(_record(g, rule, first, last, int(hit[window].sum()), peak, threshold))
+    alerts.sort(key=lambda a: (a["start"], a["node"], a["gpu"], a["kind"], a["metric"]))
+    return alerts
+
+
+def _record(
+    g: _Gpu, rule: Rule, first: int, last: int, samples: int, peak: float | None, threshold: float | None
+) -> dict[str, object]:
+    start, end = int(g.time[first]), int(g.time[last])
+    identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
+    severity = rule.severity(peak, threshold)
+    peak_text = f", peak {peak:g}" if peak is not None else ""
+    limit_text = f" (limit {threshold:g})" if threshold is not None else ""
+    return {
+        "alert_id": hashlib.sha256(identity.encode()).hexdigest()[:24],
+        "kind": rule.kind,
+        "severity": severity,
+        "node": g.node,
+        "gpu": g.gpu,
+        "gpu_model": g.model or None,
+        "metric": rule.metric,
+        "start": ms_to_iso(start),
+        "end": ms_to_iso(end),
+        "samples": samples,
+        "peak": peak,
+        "threshold": threshold,
+        "source": g.source,
+        "source_object": g.source_object,
+        "message": f"{rule.kind.replace('_', ' ')} on {g.node} GPU {g.gpu}: {samples} sample(s) "
+        f"{ms_to_iso(start)}..{ms_to_iso(end)}{peak_text}{limit_text}",
+    }

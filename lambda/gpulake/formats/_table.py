@@ -1,0 +1,171 @@
+"""Comma-separated logs with (possibly repeated) header lines, read with pyarrow.csv.
+
+GPU-Z, nvidia-smi and thermal CSVs share the same shape: a header line, data
+rows, and sometimes the header again after a restart, with different columns.
+This module finds the sections, hands each one to Arrow's C++ CSV reader as a
+zero-copy slice, and keeps rows with the wrong number of cells for quarantine.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from gpulake.formats.base import BadRow
+
+_BLOCK = 1 << 22
+
+
+@dataclass
+class Section:
+    """One header and the rows under it, every cell as (untrimmed) text."""
+
+    columns: list[str]
+    table: pa.Table
+    start: int
+    end: int
+    header_line: int
+    data: bytes = field(repr=False)
+    rejected: list[str] = field(default_factory=list, repr=False)
+    #: Set when repeated header lines sit among the rows (they are not rows).
+    header_text: str | None = None
+
+    def row_lines(self) -> list[tuple[int, str]]:
+        """(1-based line number, raw text) of each row of ``table``; only for bad rows."""
+        lines = self.data[self.start : self.end].split(b"\n")
+        rejected = list(self.rejected)
+        rows = []
+        for offset, line in enumerate(lines):
+            if line in (b"", b"\r"):
+                continue
+            text = line.decode("utf-8", "replace").rstrip("\r")
+            if rejected and text == rejected[0]:
+                rejected.pop(0)
+                continue
+            if self.header_text is not None and text.split(",", 1)[0].strip() == self.header_text:
+                continue
+            rows.append((self.header_line + 1 + offset, text))
+        return rows
+
+
+def dedupe(names: list[str]) -> list[str]:
+    """Make header names unique (``X``, ``X #2``...) so no column is silently lost."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        out.append(name if count == 1 else f"{name} #{count}")
+    return out
+
+
+def split_header(line: bytes) -> list[str]:
+    """Header cells, trimmed; a trailing empty cell (GPU-Z's `` ,``) is kept as ``""``."""
+    text = line.decode("utf-8", "replace").rstrip("\r\n")
+    return [cell.strip() for cell in text.split(",")]
+
+
+def _header_spans(data: bytes, first_cell: str) -> Iterator[tuple[int, int]]:
+    """(start, end) byte offsets of every header line (end excludes the newline)."""
+    pattern = re.compile(rb"^[ \t]*" + re.escape(first_cell.encode()) + rb"[ \t]*,[^\n]*", re.M)
+    for match in pattern.finditer(data):
+        yield match.start(), match.end()
+
+
+def read_sections(data: bytes, first_cell: str, bad_rows: list[BadRow]) -> list[Section]:
+    """Split ``data`` (UTF-8) at header lines starting with ``first_cell`` and read each part.
+
+    A header repeated unchanged (a logger appending one call per line) does not
+    start a new section: those lines are read as rows and dropped in one
+    vectorised step. Rows whose cell count differs from their header go to ``bad_rows``.
+    """
+    spans = list(_header_spans(data, first_cell))
+    sections = []
+    line_at = _LineCounter(data)
+    if spans:
+        _quarantine_preamble(data[: spans[0][0]], bad_rows)
+    i = 0
+    while i < len(spans):
+        h_start, h_end = spans[i]
+        header = data[h_start:h_end].rstrip(b"\r")
+        j = i + 1
+        while j < len(spans) and data[spans[j][0] : spans[j][1]].rstrip(b"\r") == header:
+            j += 1
+        start = h_end + 1 if data[h_end : h_end + 1] == b"\n" else h_end
+        end = spans[j][0] if j < len(spans) else len(data)
+        names = dedupe(split_header(header))
+        section = _read(data, start, end, names, line_at(h_start), repeated=j - i > 1)
+        if section.rejected:
+            _quarantine_rejected(section, bad_rows)
+        sections.append(section)
+        i = j
+    return sections
+
+
+def _read(data: bytes, start: int, end: int, names: list[str], header_line: int, repeated: bool) -> Section:
+    rejected: list[str] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        rejected.append(row.text)
+        return "skip"
+
+    view = memoryview(data)[start:end]
+    table = pacsv.read_csv(
+        io.BytesIO(view),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=_BLOCK),
+        parse_options=pacsv.ParseOptions(delimiter=",", invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names}, strings_can_be_null=False
+        ),
+    )
+    if repeated:
+        first = pc.utf8_trim_whitespace(table.column(0))
+        table = table.filter(pc.invert(pc.equal(first, names[0])))
+    return Section(names, table, start, end, header_line, data, rejected, header_text=names[0] if repeated else None)
+
+
+def _quarantine_rejected(section: Section, bad_rows: list[BadRow]) -> None:
+    expected = len(section.columns)
+    lines = section.data[section.start : section.end].split(b"\n")
+    pending = list(section.rejected)
+    for offset, line in enumerate(lines):
+        if not pending:
+            break
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if text == pending[0]:
+            pending.pop(0)
+            cells = text.count(",") + 1
+            bad_rows.append(
+                BadRow(
+                    section.header_line + 1 + offset,
+                    f"row has {cells} cells but its header has {expected}",
+                    text,
+                )
+            )
+
+
+def _quarantine_preamble(head: bytes, bad_rows: list[BadRow]) -> None:
+    for number, line in enumerate(head.split(b"\n"), start=1):
+        text = line.decode("utf-8", "replace").strip()
+        if text:
+            bad_rows.append(BadRow(number, "row before the first header line", text))
+
+
+class _LineCounter:
+    """Line number of a byte offset, counting newlines incrementally (offsets ascend)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+        self._line = 1
+
+    def __call__(self, offset: int) -> int:
+        self._line += self._data.count(b"\n", self._pos, offset)
+        self._pos = offset
+        return self._line

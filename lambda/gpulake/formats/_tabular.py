@@ -1,0 +1,81 @@
+"""The second half shared by the table formats: from read columns to a canonical batch.
+
+Each table format maps its own header names; this module does what is common:
+drop rows with bad cells or impossible times into quarantine, then assemble.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gpulake import schema
+from gpulake.formats._table import Section
+from gpulake.formats._values import in_time_range
+from gpulake.formats.base import BadRow
+
+
+def normalise_name(name: str) -> str:
+    """Header name as a lookup key: case, degree signs and spacing do not matter."""
+    return " ".join(name.replace("°", "").replace("\ufffd", "").lower().split())
+
+
+def pick(columns: dict[str, pa.Array], candidates: tuple[str, ...]) -> str | None:
+    """The first of ``candidates`` (normalised names) present among ``columns``."""
+    by_key = {normalise_name(name): name for name in columns}
+    for candidate in candidates:
+        if candidate in by_key:
+            return by_key[candidate]
+    return None
+
+
+@dataclass
+class SectionRows:
+    """One section's rows in canonical terms, before bad rows are taken out."""
+
+    time_ms: pa.Array
+    identity: dict[str, object]
+    canonical: dict[str, pa.Array]
+    extra: dict[str, pa.Array]
+    labels: dict[str, pa.Array]
+    throttle_reasons: pa.Array | None = None
+    bad_column: list[str | None] = field(default_factory=list)
+
+
+def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: list[BadRow]) -> pa.RecordBatch:
+    """Quarantine rows with a bad cell or an unusable time; assemble the rest."""
+    n = section.table.num_rows
+    time_ok = in_time_range(rows.time_ms).to_numpy(zero_copy_only=False)
+    bad_cell = np.array([c is not None for c in rows.bad_column], dtype=bool) if rows.bad_column else np.zeros(n, bool)
+    good = time_ok & ~bad_cell
+    if not good.all():
+        lines = section.row_lines()
+        times = rows.time_ms.to_pylist()
+        for i in np.flatnonzero(~good):
+            line, raw = lines[i]
+            if bad_cell[i]:
+                reason = f"column {rows.bad_column[i]!r} does not hold a number"
+            elif times[i] is None:
+                reason = "missing or unreadable timestamp"
+            else:
+                reason = "timestamp outside 2000-01-01..2100-01-01"
+            bad_rows.append(BadRow(line, reason, raw))
+    mask = pa.array(good)
+
+    def keep(col: object) -> object:
+        return pc.filter(col, mask) if isinstance(col, pa.Array) else col
+
+    kept = int(good.sum())
+    return schema.assemble(
+        kept,
+        time_ms=keep(rows.time_ms),
+        identity={k: keep(v) for k, v in rows.identity.items()},
+        canonical={k: keep(v) for k, v in rows.canonical.items()},
+        throttle_reasons=keep(rows.throttle_reasons),
+        extra=schema.numeric_map(kept, {k: keep(v) for k, v in rows.extra.items()}),
+        labels=schema.string_map(kept, {k: keep(v) for k, v in rows.labels.items()}),
+        source_object=source_object,
+    )

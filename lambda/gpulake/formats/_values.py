@@ -1,0 +1,127 @@
+"""Normalisation of cell values shared by the table formats (one place, not per parser).
+
+Handles what vendors print instead of numbers: ``N/A``, ``[N/A]``,
+``[Not Supported]``, ``-``, units inside values (``45 W``, ``1024 MiB``, ``22 %``),
+hex bitmasks (``0x0000000000000004``) and ``Active``/``Not Active`` style flags.
+Everything here is vectorised with pyarrow.compute: it runs once per column, not per cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NULL_TOKENS = pa.array(["", "-", "N/A", "n/a", "NA", "nan", "NaN", "Unknown"])
+FLAG_VALUES = {
+    "Active": 1.0,
+    "Not Active": 0.0,
+    "Enabled": 1.0,
+    "Disabled": 0.0,
+    "Yes": 1.0,
+    "No": 0.0,
+}
+_NUMBER = r"^(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>%|[A-Za-z]+)?$"
+_HEX = r"^0[xX][0-9A-Fa-f]{1,16}$"
+_BRACKETED = r"^\[.*\]$"
+
+#: Earliest and latest sample times accepted; rows outside go to quarantine.
+MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+
+
+@dataclass(frozen=True)
+class NumericColumn:
+    """A column read as numbers: ``values`` (float64, null where absent) and ``bad``
+    (true where the cell held something that is neither a number nor a known
+    'no value' token)."""
+
+    values: pa.Array
+    bad: pa.Array
+
+
+def trim(col: pa.Array) -> pa.Array:
+    """Trim padding and turn 'no value' tokens into nulls."""
+    col = pc.utf8_trim_whitespace(col.cast(pa.string()))
+    absent = pc.or_(pc.is_in(col, value_set=NULL_TOKENS), pc.match_substring_regex(col, _BRACKETED))
+    return pc.if_else(pc.fill_null(absent, False), pa.scalar(None, pa.string()), col)
+
+
+def to_numbers(col: pa.Array) -> NumericColumn:
+    """Read a trimmed string column as float64, reporting cells that are not numbers."""
+    col = trim(col)
+    parts = pc.extract_regex(col, _NUMBER)
+    matched = pc.fill_null(parts.is_valid(), False)
+    number = pc.if_else(matched, pc.struct_field(parts, "num"), pa.scalar(None, pa.string()))
+    values = number.cast(pa.float64())
+    flags = pc.fill_null(pc.is_in(col, value_set=pa.array(list(FLAG_VALUES))), False)
+    if pc.any(flags).as_py():
+        flag_values = pa.array([FLAG_VALUES.get(v) for v in col.to_pylist()], pa.float64())
+        values = pc.if_else(flags, flag_values, values)
+    hexes = pc.fill_null(pc.match_substring_regex(col, _HEX), False)
+    if pc.any(hexes).as_py():
+        hex_values = pa.array(
+            [float(int(v, 16)) if ok else None for v, ok in zip(col.to_pylist(), hexes.to_pylist())],
+            pa.float64(),
+        )
+        values = pc.if_else(hexes, hex_values, values)
+    finite = pc.fill_null(pc.is_finite(values), True)
+    values = pc.if_else(finite, values, pa.scalar(None, pa.float64()))
+    bad = pc.and_(col.is_valid(), pc.invert(pc.or_(pc.or_(matched, flags), hexes)))
+    return NumericColumn(values=values, bad=pc.fill_null(bad, False))
+
+
+def in_time_range(time_ms: pa.Array) -> pa.Array:
+    """True where a sample time is plausible (2000 <= t < 2100)."""
+    ok = pc.and_(pc.greater_equal(time_ms, MIN_TIME_MS), pc.less(time_ms, MAX_TIME_MS))
+    return pc.fill_null(ok, False)
+
+
+def bits_from_flags(flags: dict[int, pa.Array], n: int) -> pa.Array:
+    """OR per-bit 0/1 columns into one int64 bitmask (null where no flag is known)."""
+    mask = np.zeros(n, dtype=np.int64)
+    known = np.zeros(n, dtype=bool)
+    for bit, col in flags.items():
+        arr = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        valid = ~np.isnan(arr)
+        known |= valid
+        mask |= np.where(valid & (arr > 0), bit, 0)
+    return pa.array(mask, pa.int64(), mask=~known)
+
+
+@dataclass
+class ReadColumns:
+    """Columns of one table section sorted into numbers and text, plus bad rows."""
+
+    numbers: dict[str, pa.Array]
+    text: dict[str, pa.Array]
+    #: Per row: the first column whose cell was not a number, else null.
+    bad_column: list[str | None]
+
+
+def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns:
+    """Read every column as numbers where it holds numbers, as text otherwise.
+
+    Columns in ``numeric`` (the canonical ones) must be numbers: a cell that is
+    not marks its row bad. Other columns are numbers when at least half their
+    non-empty cells are; the rest of their cells then mark rows bad too. Columns
+    of names, ids and versions stay text, so nothing is dropped.
+    """
+    n = len(next(iter(columns.values()))) if columns else 0
+    bad_column: list[str | None] = [None] * n
+    numbers: dict[str, pa.Array] = {}
+    text: dict[str, pa.Array] = {}
+    for name, col in columns.items():
+        parsed = to_numbers(col)
+        bad_count = pc.sum(parsed.bad).as_py() or 0
+        present = pc.sum(parsed.values.is_valid()).as_py() or 0
+        if name in numeric or bad_count == 0 or present >= bad_count:
+            numbers[name] = parsed.values
+            if bad_count:
+                for i in np.flatnonzero(parsed.bad.to_numpy(zero_copy_only=False)):
+                    bad_column[i] = bad_column[i] or name
+        else:
+            text[name] = trim(col)
+    return ReadColumns(numbers, text, bad_column)

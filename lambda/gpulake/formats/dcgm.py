@@ -1,0 +1,248 @@
+"""dcgm-exporter ``/metrics`` scrapes (Prometheus text), 1.x to 4.x.
+
+The hot loop does one dictionary look-up per sample: the text before the value
+(``NAME{labels}``) repeats identically in every scrape, so its labels are parsed
+once and cached. Samples of one GPU at one time fold into one canonical row.
+
+Sample time, in order: the sample's own timestamp (ms), the latest
+``# gpulake-scrape <epoch_ms>`` marker written by the gpulake collector, else
+the object's time. DCGM "blank" sentinels (e.g. 9223372036854775794) become null.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from gpulake import schema
+from gpulake.context import SourceContext
+from gpulake.decode import to_utf8
+from gpulake.formats import dcgm_fields as f
+from gpulake.formats._values import MAX_TIME_MS, MIN_TIME_MS
+from gpulake.formats.base import BadRow, Format, ParseResult
+
+MARKER = "# gpulake-scrape "
+_LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
+_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*$")
+_SNIFF = re.compile(r"^(?:# (?:HELP|TYPE) )?(?:DCGM_|dcgm_)|^# gpulake-scrape ", re.M)
+_UNESCAPE = re.compile(r"\\(.)")
+#: Column slot of each canonical field in a row (``throttle_reasons`` last).
+_SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle_reasons"))}
+_INT32_BLANK = 2147483632.0  # DCGM_INT32_BLANK, 0x7ffffff0; the family spans +0..+15
+_FP64_BLANK = 140737488355328.0  # DCGM_FP64_BLANK, 2**47
+_INT64_BLANK = 9.2233720368547e18  # DCGM_INT64_BLANK, 0x7ffffffffffffff0, as a float
+
+
+def is_blank(value: float) -> bool:
+    """Whether a value is a DCGM 'blank'/'not supported' sentinel, not a reading."""
+    return (
+        _INT32_BLANK <= value <= _INT32_BLANK + 15 or _FP64_BLANK <= value <= _FP64_BLANK + 15 or value >= _INT64_BLANK
+    )
+
+
+class BadSeries(ValueError):
+    """A series whose labels cannot be read or attributed to a GPU."""
+
+
+@dataclass
+class _Group:
+    """One GPU (or MIG instance) on one node: a row's identity."""
+
+    node: str
+    gpu: str
+    uuid: str | None
+    model: str | None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Series:
+    group: int
+    slot: int  # canonical slot, or -1 for ``extra``
+    key: str  # ``extra`` key (metric name plus any series label)
+    scale: float
+
+
+def _unescape(value: str) -> str:
+    if "\\" not in value:
+        return value
+    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """``a="1", b="x\\"y"`` -> ``{'a': '1', 'b': 'x"y'}``; raises ``BadSeries`` on junk."""
+    labels: dict[str, str] = {}
+    pos, end = 0, len(text)
+    while pos < end:
+        match = _LABEL.match(text, pos)
+        if not match:
+            if text[pos:].strip(" ,"):
+                raise BadSeries(f"cannot read labels at {text[pos : pos + 40]!r}")
+            break
+        labels[match.group(1)] = _unescape(match.group(2))
+        pos = match.end()
+    return labels
+
+
+def _first(labels: dict[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = labels.get(name)
+        if value:
+            return value
+    return None
+
+
+class _Scrape:
+    """Accumulates rows while lines stream past; one instance per object."""
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.ctx = ctx
+        self.series: dict[str, _Series | str] = {}
+        self.groups: list[_Group] = []
+        self.group_ids: dict[tuple[str, str], int] = {}
+        self.rows: dict[tuple[int, int], int] = {}
+        self.row_time: list[int] = []
+        self.row_group: list[int] = []
+        self.slots: list[list[float | None]] = [[] for _ in _SLOTS]
+        self.extra: list[dict[str, float]] = []
+
+    def resolve(self, head: str) -> _Series:
+        brace = head.find("{")
+        name = head[:brace] if brace >= 0 else head
+        if not _NAME.match(name):
+            raise BadSeries(f"{name[:80]!r} is not a metric name")
+        labels = parse_labels(head[brace + 1 : -1]) if brace >= 0 else {}
+        gpu = _first(labels, f.GPU_LABELS)
+        uuid = _first(labels, f.UUID_LABELS)
+        if gpu is None and uuid is None:
+            raise BadSeries("series has no gpu or UUID label, so it belongs to no GPU")
+        gpu = gpu if gpu is not None else uuid
+        instance = labels.get(f.MIG_INSTANCE_LABEL)
+        if instance:
+            gpu = f"{gpu}/{instance}"
+        node = _first(labels, f.NODE_LABELS) or self.ctx.node
+        gid = self.group_ids.get((node, gpu))
+        if gid is None:
+            gid = len(self.groups)
+            self.group_ids[(node, gpu)] = gid
+            self.groups.append(_Group(node, gpu, uuid, _first(labels, f.MODEL_LABELS)))
+        group = self.groups[gid]
+        identity = {*f.NODE_LABELS, *f.GPU_LABELS, *f.UUID_LABELS, *f.MODEL_LABELS, f.MIG_INSTANCE_LABEL}
+        for key, value in labels.items():
+            if value and key not in identity and key not in f.SERIES_LABELS:
+                group.labels.setdefault(key, value)
+        column, scale = f.BY_NAME.get(name, ("", 1.0))
+        qualifiers = [f'{k}="{labels[k]}"' for k in f.SERIES_LABELS if labels.get(k)]
+        key = f"{name}{{{','.join(qualifiers)}}}" if qualifiers else name
+        return _Series(gid, _SLOTS[column] if column else -1, key, scale)
+
+    def row(self, ts: int, group: int) -> int:
+        key = (ts, group)
+        index = self.rows.get(key)
+        if index is None:
+            index = len(self.row_time)
+            self.rows[key] = index
+            self.row_time.append(ts)
+            self.row_group.append(group)
+            for slot in self.slots:
+                slot.append(None)
+            self.extra.append({})
+        return index
+
+    def batch(self) -> pa.RecordBatch:
+        n = len(self.row_time)
+        groups = [self.groups[g] for g in self.row_group]
+        slots = dict(zip(_SLOTS, self.slots))
+        throttle = slots.pop("throttle_reasons")
+        extra_keys = sorted({k for row in self.extra for k in row})
+        label_keys = sorted({k for g in self.groups for k in g.labels})
+        return schema.assemble(
+            n,
+            time_ms=self.row_time,
+            identity={
+                "node": [g.node for g in groups],
+                "gpu": [g.gpu for g in groups],
+                "gpu_uuid": [g.uuid for g in groups],
+                "gpu_model": [g.model for g in groups],
+                "source": DcgmFormat.name,
+            },
+            canonical=slots,
+            throttle_reasons=[None if v is None else int(v) for v in throttle],
+            extra=schema.numeric_map(n, {k: [row.get(k) for row in self.extra] for k in extra_keys}),
+            labels=schema.string_map(n, {k: [g.labels.get(k) for g in groups] for k in label_keys}),
+            source_object=self.ctx.key,
+        )
+
+
+class DcgmFormat(Format):
+    name = "dcgm"
+
+    def sniff(self, head: str) -> bool:
+        return bool(_SNIFF.search(head))
+
+    def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
+        text = to_utf8(data).decode("utf-8")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        result = ParseResult()
+        scrape = _Scrape(ctx)
+        self._scan(text.split("\n"), scrape, result.bad_rows)
+        if scrape.row_time:
+            result.batches.append(scrape.batch())
+        return result
+
+    @staticmethod
+    def _scan(lines: list[str], scrape: _Scrape, bad: list[BadRow]) -> None:  # noqa: C901 - the hot loop, kept flat for speed
+        cache = scrape.series
+        slots = scrape.slots
+        extra = scrape.extra
+        rows = scrape.rows
+        new_row = scrape.row
+        now = scrape.ctx.object_time_ms
+        for number, line in enumerate(lines, 1):
+            if not line or line[0] == "#":
+                if line.startswith(MARKER):
+                    try:
+                        now = int(line[len(MARKER) :].strip())
+                    except ValueError:
+                        bad.append(BadRow(number, "scrape marker without an integer epoch-ms time", line))
+                continue
+            brace = line.rfind("}")
+            if brace >= 0:
+                head, rest = line[: brace + 1], line[brace + 1 :]
+            else:
+                head, _, rest = line.strip().partition(" ")
+            series = cache.get(head)
+            if series is None:
+                try:
+                    series = scrape.resolve(head)
+                except BadSeries as exc:
+                    series = str(exc)
+                cache[head] = series
+            if series.__class__ is str:
+                bad.append(BadRow(number, series, line))
+                continue
+            parts = rest.split()
+            try:
+                value = float(parts[0])
+                ts = int(parts[1]) if len(parts) > 1 else now
+            except (ValueError, IndexError):
+                bad.append(BadRow(number, "sample value (or timestamp) is not a number", line))
+                continue
+            if not MIN_TIME_MS <= ts < MAX_TIME_MS:
+                bad.append(BadRow(number, "timestamp outside 2000-01-01..2100-01-01", line))
+                continue
+            index = rows.get((ts, series.group))
+            if index is None:
+                index = new_row(ts, series.group)
+            if (value >= _INT32_BLANK and is_blank(value)) or not math.isfinite(value):
+                value = None
+            elif series.scale != 1.0:
+                value *= series.scale
+            if series.slot >= 0:
+                slots[series.slot][index] = value
+            elif value is not None:
+                extra[index][series.key] = value

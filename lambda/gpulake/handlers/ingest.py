@@ -1,0 +1,144 @@
+"""Lambda entry point ``gpulake.handlers.ingest.handler``: S3 notifications -> processed layout.
+
+Accepts SQS messages carrying S3 notifications (partial batch failures: only
+messages whose retry can help are reported) and direct S3 events. It wires
+S3, SNS and Powertools around :func:`gpulake.ingest.ingest`; it parses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import ClientError
+
+from gpulake import settings as settings_mod
+from gpulake.context import SourceContext, resolve_node
+from gpulake.errors import ConfigError, InputRejected
+from gpulake.ingest import IngestResult, ingest, reject
+from gpulake.output.sink import S3Sink
+from gpulake.s3io import read_object
+from gpulake.timeutil import check_zone
+
+logger = Logger(service="gpulake-ingest")
+metrics = Metrics(namespace="gpulake", service="ingest")
+processor = BatchProcessor(event_type=EventType.SQS)
+PUBLISHED_SEVERITIES = ("warning", "critical")
+_clients: dict[str, Any] = {}
+
+
+def _client(name: str) -> Any:
+    if name not in _clients:
+        _clients[name] = boto3.client(name)
+    return _clients[name]
+
+
+def _s3_records(notification: dict[str, Any]) -> list[dict[str, Any]]:
+    """S3 records of a notification; ``s3:TestEvent`` (sent on setup) has none."""
+    if notification.get("Event") == "s3:TestEvent":
+        logger.info("ignoring s3:TestEvent")
+        return []
+    return [r for r in notification.get("Records", []) if r.get("eventSource") == "aws:s3" or "s3" in r]
+
+
+def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
+    """Ingest one S3 record; raises only for failures a retry may fix."""
+    settings = settings_mod.from_env()
+    sink = S3Sink(_client("s3"), settings.processed_bucket, settings.processed_prefix)
+    bucket = record["s3"]["bucket"]["name"]
+    key = unquote_plus(record["s3"]["object"]["key"])
+    logger.append_keys(object_key=key, bucket=bucket)
+    try:
+        obj = read_object(_client("s3"), bucket, key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
+            logger.warning("object unavailable, not retrying", extra={"error": str(exc)})
+            return None
+        raise
+    except InputRejected as exc:
+        result = reject(exc, f"s3://{bucket}/{key}", sink, version="unreadable")
+        _report(result)
+        return result
+    tz = obj.metadata.get("tz") or settings.source_tz
+    try:
+        tz = check_zone(tz)
+    except ConfigError:
+        logger.warning("bad tz metadata, using default", extra={"tz": tz})
+        tz = settings.source_tz
+    ctx = SourceContext(
+        key=f"s3://{bucket}/{key}",
+        object_time_ms=obj.last_modified_ms,
+        tz=tz,
+        node=resolve_node(key, obj.metadata.get("node")),
+    )
+    result = ingest(
+        obj.data,
+        ctx,
+        sink,
+        version=obj.version,
+        format_name=obj.metadata.get("format") or None,
+        alert_config=settings.alert_config,
+    )
+    _report(result)
+    if result.alerts_changed and settings.alerts_topic_arn:
+        _publish(settings.alerts_topic_arn, result)
+    return result
+
+
+def _report(result: IngestResult) -> None:
+    metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=result.rows)
+    metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=result.bad_rows)
+    metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(result.alerts))
+    critical = sum(1 for a in result.alerts if a["severity"] == "critical")
+    metrics.add_metric(name="CriticalAlerts", unit=MetricUnit.Count, value=critical)
+    metrics.add_metric(name="ObjectsRejected", unit=MetricUnit.Count, value=1 if result.rejected else 0)
+    if result.rejected:
+        logger.error("object rejected", extra={"reason": result.rejected})
+    else:
+        logger.info(
+            "object ingested",
+            extra={
+                "format": result.format,
+                "rows": result.rows,
+                "bad_rows": result.bad_rows,
+                "alerts": len(result.alerts),
+                "keys": result.keys,
+            },
+        )
+
+
+def _publish(topic_arn: str, result: IngestResult) -> None:
+    for alert in result.alerts:
+        if alert["severity"] not in PUBLISHED_SEVERITIES:
+            continue
+        _client("sns").publish(
+            TopicArn=topic_arn,
+            Subject=f"gpulake {alert['severity']}: {alert['kind']} on {alert['node']}"[:100],
+            Message=json.dumps(alert, sort_keys=True),
+            MessageAttributes={
+                "severity": {"DataType": "String", "StringValue": str(alert["severity"])},
+                "kind": {"DataType": "String", "StringValue": str(alert["kind"])},
+            },
+        )
+
+
+def _sqs_record(record: SQSRecord) -> None:
+    for s3_record in _s3_records(json.loads(record.body)):
+        process_s3_record(s3_record)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS batch (partial failures) or a direct S3 event."""
+    records = event.get("Records", [])
+    if records and records[0].get("eventSource") == "aws:sqs":
+        return process_partial_response(event=event, record_handler=_sqs_record, processor=processor, context=context)
+    results = [process_s3_record(r) for r in _s3_records(event)]
+    return {"processed": sum(1 for r in results if r is not None)}

@@ -1,0 +1,63 @@
+"""Local processing: files and folders on disk -> the processed layout in a directory.
+
+The CLI's ``process`` subcommand and the tests use this; it mirrors what the
+Lambda does per S3 object, with the file's content hash as its version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gpulake.alerts import AlertConfig
+from gpulake.context import SourceContext, resolve_node
+from gpulake.ingest import IngestResult, ingest
+from gpulake.output import layout
+from gpulake.output.sink import LocalSink
+from gpulake.timeutil import check_zone
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """CLI options that shape how local files are read."""
+
+    tz: str = "UTC"
+    node: str | None = None
+    format_name: str | None = None
+    alert_config: AlertConfig = field(default_factory=AlertConfig)
+
+
+def iter_files(paths: list[Path]) -> Iterator[Path]:
+    """Files named, and files under folders named (recursively, hidden ones skipped), sorted."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            yield path
+        else:
+            raise FileNotFoundError(f"{path}: no such file or directory")
+
+
+def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
+    """Ingest one local file into ``out``; the key is the path as given."""
+    data = path.read_bytes()
+    key = path.as_posix()
+    ctx = SourceContext(
+        key=key,
+        object_time_ms=int(path.stat().st_mtime * 1000),
+        tz=check_zone(options.tz),
+        node=resolve_node(key, fallback=options.node),
+    )
+    return ingest(
+        data,
+        ctx,
+        LocalSink(out),
+        version=layout.content_version(data),
+        format_name=options.format_name,
+        alert_config=options.alert_config,
+    )

@@ -1,0 +1,1 @@
+"""Where processed results go: key layout, Parquet settings, sinks."""

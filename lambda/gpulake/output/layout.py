@@ -1,0 +1,56 @@
+"""The processed layout, identical in a local directory and in the processed bucket.
+
+``metrics/source=<source>/date=<YYYY-MM-DD>/<name>.parquet``,
+``alerts/date=<YYYY-MM-DD>/<name>.jsonl``, ``quarantine/<name>.jsonl``.
+``<name>`` derives from the source key and its version (ETag / content hash), so
+a re-delivery of the same object overwrites instead of duplicating, and no input
+name can escape the prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SUFFIXES = (".gz", ".gzip", ".prom", ".txt", ".csv", ".log", ".metrics")
+MAX_STEM = 64
+
+
+def safe_stem(key: str) -> str:
+    """A file-name-safe stem of the key's last segment (``../x y.csv.gz`` -> ``x_y``)."""
+    base = posixpath.basename(key.replace("\\", "/"))
+    lowered = base.lower()
+    changed = True
+    while changed:
+        changed = False
+        for suffix in _SUFFIXES:
+            if lowered.endswith(suffix) and len(lowered) > len(suffix):
+                base, lowered = base[: -len(suffix)], lowered[: -len(suffix)]
+                changed = True
+    stem = _UNSAFE.sub("_", base).strip("._-")[:MAX_STEM]
+    return stem or "object"
+
+
+def object_name(key: str, version: str) -> str:
+    """Deterministic output name for one version of one input object."""
+    digest = hashlib.sha256(f"{key}\n{version}".encode()).hexdigest()[:16]
+    return f"{safe_stem(key)}-{digest}"
+
+
+def content_version(data: bytes) -> str:
+    """Version of a local file: its content hash (the local stand-in for an ETag)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def metrics_key(source: str, date: str, name: str) -> str:
+    return f"metrics/source={source}/date={date}/{name}.parquet"
+
+
+def alerts_key(date: str, name: str) -> str:
+    return f"alerts/date={date}/{name}.jsonl"
+
+
+def quarantine_key(name: str) -> str:
+    return f"quarantine/{name}.jsonl"

@@ -1,0 +1,133 @@
+"""The canonical ``metrics`` schema: the contract every other part binds to.
+
+One row per GPU (or MIG instance) per sample time. Loaders, Terraform's Glue
+table and the report all read this module's column list, so changing a column
+here is a breaking change (see ``docs/adr/0001-canonical-schema.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
+
+#: Canonical numeric columns, in schema order, with their unit.
+CANONICAL_UNITS: dict[str, str] = {
+    "gpu_temp_c": "°C",
+    "mem_temp_c": "°C",
+    "power_w": "W",
+    "util_pct": "%",
+    "sm_clock_mhz": "MHz",
+    "mem_clock_mhz": "MHz",
+    "fb_used_mib": "MiB",
+}
+CANONICAL_COLUMNS = tuple(CANONICAL_UNITS)
+IDENTITY_COLUMNS = ("node", "gpu", "gpu_uuid", "gpu_model", "source")
+
+EXTRA_TYPE = pa.map_(pa.string(), pa.float64())
+LABELS_TYPE = pa.map_(pa.string(), pa.string())
+TIME_TYPE = pa.timestamp("ms", tz="UTC")
+
+METRICS_SCHEMA = pa.schema(
+    [
+        pa.field("time", TIME_TYPE, nullable=False),
+        pa.field("node", pa.string(), nullable=False),
+        pa.field("gpu", pa.string(), nullable=False),
+        pa.field("gpu_uuid", pa.string()),
+        pa.field("gpu_model", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        *[pa.field(name, pa.float64()) for name in CANONICAL_COLUMNS],
+        pa.field("throttle_reasons", pa.int64()),
+        pa.field("extra", EXTRA_TYPE),
+        pa.field("labels", LABELS_TYPE),
+        pa.field("source_object", pa.string(), nullable=False),
+    ]
+)
+
+ColumnLike = pa.Array | pa.ChunkedArray | Sequence | np.ndarray | str | None
+
+
+def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
+    """Broadcast a scalar or convert a sequence to an Arrow array of ``type_``."""
+    if value is None or isinstance(value, str):
+        return pa.array([value] * n, type=type_) if value is not None else pa.nulls(n, type_)
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
+    if isinstance(value, pa.Array):
+        return value if value.type == type_ else value.cast(type_)
+    return pa.array(value, type=type_, from_pandas=True)
+
+
+def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
+    """Build a ``map<string,double>`` keeping only each row's non-null entries.
+
+    Keys come out in sorted order so the same input always gives the same bytes.
+    """
+    names = sorted(columns)
+    if not names or n == 0:
+        return pa.array([[] for _ in range(n)], type=EXTRA_TYPE)
+    matrix = np.empty((n, len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        arr = _column(columns[name], n, pa.float64())
+        matrix[:, j] = arr.to_numpy(zero_copy_only=False)
+    keep = ~np.isnan(matrix)
+    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
+    keys = np.tile(np.array(names, dtype=object), n)[keep.ravel()]
+    return pa.MapArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(matrix[keep], pa.float64())
+    )
+
+
+def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
+    """Build a ``map<string,string>`` of each row's non-empty entries, keys sorted."""
+    names = sorted(columns)
+    if not names or n == 0:
+        return pa.array([[] for _ in range(n)], type=LABELS_TYPE)
+    matrix = np.empty((n, len(names)), dtype=object)
+    for j, name in enumerate(names):
+        matrix[:, j] = _column(columns[name], n, pa.string()).to_numpy(zero_copy_only=False)
+    keep = (matrix != None) & (matrix != "")  # noqa: E711 - element-wise on an object array
+    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
+    keys = np.tile(np.array(names, dtype=object), n)[keep.ravel()]
+    return pa.MapArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(matrix[keep], pa.string())
+    )
+
+
+def assemble(
+    n: int,
+    *,
+    time_ms: ColumnLike,
+    identity: Mapping[str, ColumnLike],
+    canonical: Mapping[str, ColumnLike],
+    throttle_reasons: ColumnLike = None,
+    extra: pa.MapArray | None = None,
+    labels: pa.MapArray | None = None,
+    source_object: str,
+) -> pa.RecordBatch:
+    """Assemble one canonical ``metrics`` batch from per-column pieces.
+
+    Formats hand over only what they have; everything missing becomes null, so
+    every format's output has exactly :data:`METRICS_SCHEMA`.
+    """
+    unknown = set(canonical) - set(CANONICAL_COLUMNS)
+    if unknown:
+        raise ValueError(f"not canonical columns: {sorted(unknown)}")
+    time = _column(time_ms, n, pa.int64()).cast(TIME_TYPE)
+    arrays = [time]
+    for name in IDENTITY_COLUMNS:
+        arrays.append(_column(identity.get(name), n, pa.string()))
+    arrays.extend(_column(canonical.get(name), n, pa.float64()) for name in CANONICAL_COLUMNS)
+    arrays.append(_column(throttle_reasons, n, pa.int64()))
+    arrays.append(extra if extra is not None else numeric_map(n, {}))
+    arrays.append(labels if labels is not None else string_map(n, {}))
+    arrays.append(_column(source_object, n, pa.string()))
+    return pa.RecordBatch.from_arrays(arrays, schema=METRICS_SCHEMA)
+
+
+def empty_metrics() -> pa.Table:
+    """A zero-row table with the canonical schema."""
+    return METRICS_SCHEMA.empty_table()

@@ -1,0 +1,68 @@
+"""Local wall-clock times to UTC epoch milliseconds.
+
+GPU-Z, nvidia-smi and thermal CSVs write local time without a zone. The zone
+comes from the caller (``--tz``, ``GPULAKE_SOURCE_TZ`` or the object's ``tz``
+metadata); output times are always UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gpulake.errors import ConfigError
+
+_ISO_LIKE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?$"
+
+
+def check_zone(tz: str) -> str:
+    """Validate a zone name early so a typo fails before any data is read."""
+    if tz.upper() == "UTC":
+        return "UTC"
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"unknown time zone {tz!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'") from exc
+    return tz
+
+
+def _naive_to_ms(text: pa.Array) -> pa.Array:
+    """Cast ISO-like strings to naive ms timestamps; unparsable cells become null."""
+    ok = pc.fill_null(pc.match_substring_regex(text, _ISO_LIKE), False)
+    candidates = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    try:
+        return candidates.cast(pa.timestamp("ms"))
+    except pa.ArrowInvalid:  # e.g. 2023-02-30: fall back cell by cell
+        out = []
+        for value in candidates.to_pylist():
+            try:
+                out.append(None if value is None else dt.datetime.fromisoformat(value))
+            except ValueError:
+                out.append(None)
+        return pa.array(out, pa.timestamp("ms"))
+
+
+def local_to_utc_ms(text: pa.Array, tz: str) -> pa.Array:
+    """Parse local times (``YYYY-MM-DD[ HH:MM[:SS[.fff]]]`` or with ``/``) to UTC epoch ms.
+
+    Ambiguous and non-existent local times (DST changes) resolve to the earlier
+    instant, so a re-run always gives the same answer.
+    """
+    text = pc.replace_substring(pc.utf8_trim_whitespace(text), "/", "-")
+    naive = _naive_to_ms(text)
+    if tz != "UTC":
+        naive = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+    return naive.cast(pa.int64())
+
+
+def ms_to_date(ms: int) -> str:
+    """The UTC date (``YYYY-MM-DD``) of an epoch-ms instant, for partition keys."""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
+
+
+def ms_to_iso(ms: int) -> str:
+    """An epoch-ms instant as ISO 8601 UTC with millisecond precision."""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
