@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -24,7 +25,7 @@ from gpulake.formats import dcgm_fields as f
 from gpulake.formats._values import MAX_TIME_MS, MIN_TIME_MS
 from gpulake.formats.base import BadRow, Format, ParseResult
 
-MARKER = "# gpulake-scrape "
+MARKER = b"# gpulake-scrape "
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*$")
 _SNIFF = re.compile(r"^(?:# (?:HELP|TYPE) )?(?:DCGM_|dcgm_)|^# gpulake-scrape ", re.M)
@@ -184,65 +185,96 @@ class DcgmFormat(Format):
         return bool(_SNIFF.search(head))
 
     def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
-        text = to_utf8(data).decode("utf-8")
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
         result = ParseResult()
         scrape = _Scrape(ctx)
-        self._scan(text.split("\n"), scrape, result.bad_rows)
+        state = _ScanState(now=ctx.object_time_ms)
+        for chunk in _chunks(to_utf8(data)):
+            _scan(chunk, scrape, state, result.bad_rows)
         if scrape.row_time:
             result.batches.append(scrape.batch())
         return result
 
-    @staticmethod
-    def _scan(lines: list[str], scrape: _Scrape, bad: list[BadRow]) -> None:  # noqa: C901 - the hot loop, kept flat for speed
-        cache = scrape.series
-        slots = scrape.slots
-        extra = scrape.extra
-        rows = scrape.rows
-        new_row = scrape.row
-        now = scrape.ctx.object_time_ms
-        for number, line in enumerate(lines, 1):
-            if not line or line[0] == "#":
-                if line.startswith(MARKER):
-                    try:
-                        now = int(line[len(MARKER) :].strip())
-                    except ValueError:
-                        bad.append(BadRow(number, "scrape marker without an integer epoch-ms time", line))
-                continue
-            brace = line.rfind("}")
-            if brace >= 0:
-                head, rest = line[: brace + 1], line[brace + 1 :]
-            else:
-                head, _, rest = line.strip().partition(" ")
-            series = cache.get(head)
-            if series is None:
+
+@dataclass
+class _ScanState:
+    """What carries over from one chunk of lines to the next."""
+
+    now: int
+    line: int = 0
+
+
+def _chunks(data: bytes, size: int = 1 << 22) -> Iterator[list[bytes]]:
+    """Lines in pieces of ~4 MiB, so a 100 MB object never becomes one huge list."""
+    start, total = 0, len(data)
+    while start < total:
+        cut = data.find(b"\n", min(start + size, total - 1))
+        end = total if cut < 0 else cut + 1
+        lines = data[start:end].split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()
+        yield lines
+        start = end
+
+
+def _scan(lines: list[bytes], scrape: _Scrape, state: _ScanState, bad: list[BadRow]) -> None:  # noqa: C901
+    """The hot loop, kept flat: one cache look-up and one float() per sample line."""
+    cache = scrape.series
+    slots = scrape.slots
+    extra = scrape.extra
+    rows = scrape.rows
+    new_row = scrape.row
+    now = state.now
+    number = state.line
+    for line in lines:
+        number += 1
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if not line or line[0] == 35:  # "#"
+            if line.startswith(MARKER):
                 try:
-                    series = scrape.resolve(head)
-                except BadSeries as exc:
-                    series = str(exc)
-                cache[head] = series
-            if series.__class__ is str:
-                bad.append(BadRow(number, series, line))
-                continue
-            parts = rest.split()
+                    now = int(line[len(MARKER) :])
+                except ValueError:
+                    bad.append(BadRow(number, "scrape marker without an integer epoch-ms time", _text(line)))
+            continue
+        brace = line.rfind(b"}")
+        if brace >= 0:
+            head, rest = line[: brace + 1], line[brace + 1 :]
+        else:
+            head, _, rest = line.strip().partition(b" ")
+        series = cache.get(head)
+        if series is None:
             try:
-                value = float(parts[0])
-                ts = int(parts[1]) if len(parts) > 1 else now
-            except (ValueError, IndexError):
-                bad.append(BadRow(number, "sample value (or timestamp) is not a number", line))
-                continue
-            if not MIN_TIME_MS <= ts < MAX_TIME_MS:
-                bad.append(BadRow(number, "timestamp outside 2000-01-01..2100-01-01", line))
-                continue
-            index = rows.get((ts, series.group))
-            if index is None:
-                index = new_row(ts, series.group)
-            if (value >= _INT32_BLANK and is_blank(value)) or not math.isfinite(value):
-                value = None
-            elif series.scale != 1.0:
-                value *= series.scale
-            if series.slot >= 0:
-                slots[series.slot][index] = value
-            elif value is not None:
-                extra[index][series.key] = value
+                series = scrape.resolve(_text(head))
+            except BadSeries as exc:
+                series = str(exc)
+            cache[head] = series
+        if series.__class__ is str:
+            bad.append(BadRow(number, series, _text(line)))
+            continue
+        parts = rest.split()
+        try:
+            value = float(parts[0])
+            ts = int(parts[1]) if len(parts) > 1 else now
+        except (ValueError, IndexError):
+            bad.append(BadRow(number, "sample value (or timestamp) is not a number", _text(line)))
+            continue
+        if not MIN_TIME_MS <= ts < MAX_TIME_MS:
+            bad.append(BadRow(number, "timestamp outside 2000-01-01..2100-01-01", _text(line)))
+            continue
+        index = rows.get((ts, series.group))
+        if index is None:
+            index = new_row(ts, series.group)
+        if (value >= _INT32_BLANK and is_blank(value)) or not math.isfinite(value):
+            value = None
+        elif series.scale != 1.0:
+            value *= series.scale
+        if series.slot >= 0:
+            slots[series.slot][index] = value
+        elif value is not None:
+            extra[index][series.key] = value
+    state.now = now
+    state.line = number
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
