@@ -32,6 +32,17 @@ def pick(columns: dict[str, pa.Array], candidates: tuple[str, ...]) -> str | Non
     return None
 
 
+def pick_all(columns: dict[str, pa.Array], candidates: tuple[str, ...]) -> list[str]:
+    """Every one of ``candidates`` present among ``columns``, in preference order."""
+    by_key = {normalise_name(name): name for name in columns}
+    return [by_key[c] for c in candidates if c in by_key]
+
+
+def coalesce(numbers: dict[str, pa.Array], names: list[str]) -> pa.Array:
+    """Per row, the first non-null of several columns (``power.draw`` else ``.average``...)."""
+    return pc.coalesce(*[numbers[n] for n in names]) if len(names) > 1 else numbers[names[0]]
+
+
 @dataclass
 class SectionRows:
     """One section's rows in canonical terms, before bad rows are taken out."""

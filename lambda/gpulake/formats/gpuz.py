@@ -18,7 +18,7 @@ from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
 from gpulake.errors import InputRejected
 from gpulake.formats._table import read_sections
-from gpulake.formats._tabular import SectionRows, finish, pick
+from gpulake.formats._tabular import SectionRows, coalesce, finish, pick, pick_all
 from gpulake.formats._values import read_columns
 from gpulake.formats.base import Format, ParseResult
 from gpulake.timeutil import local_to_utc_ms
@@ -70,14 +70,14 @@ class GpuzFormat(Format):
             if section.table.num_rows == 0:
                 continue
             columns = {c: section.table.column(c).combine_chunks() for c in section.columns if c not in ("", "Date")}
-            chosen = {canon: pick(columns, names) for canon, names in CANONICAL.items()}
+            chosen = {canon: pick_all(columns, names) for canon, names in CANONICAL.items()}
             perfcap = pick(columns, PERFCAP)
-            read = read_columns(columns, {c for c in chosen.values() if c} | ({perfcap} if perfcap else set()))
-            used = {c for c in chosen.values() if c}
+            read = read_columns(columns, {c for cs in chosen.values() for c in cs} | ({perfcap} if perfcap else set()))
+            used = {cs[0] for cs in chosen.values() if cs}
             rows = SectionRows(
                 time_ms=local_to_utc_ms(section.table.column("Date").combine_chunks(), ctx.tz),
                 identity={"node": ctx.node, "gpu": "0", "source": self.name},
-                canonical={canon: read.numbers[col] for canon, col in chosen.items() if col},
+                canonical={canon: coalesce(read.numbers, cs) for canon, cs in chosen.items() if cs},
                 extra={normalise_label(k): v for k, v in read.numbers.items() if k not in used},
                 labels={normalise_label(k): v for k, v in read.text.items()},
                 throttle_reasons=perfcap_to_nvml(read.numbers[perfcap]) if perfcap else None,

@@ -19,7 +19,7 @@ from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
 from gpulake.errors import InputRejected
 from gpulake.formats._table import read_sections, split_header
-from gpulake.formats._tabular import SectionRows, finish, pick
+from gpulake.formats._tabular import SectionRows, coalesce, finish, pick, pick_all
 from gpulake.formats._values import bits_from_flags, read_columns, trim
 from gpulake.formats.base import Format, ParseResult
 from gpulake.timeutil import local_to_utc_ms
@@ -94,9 +94,11 @@ class NvidiaSmiFormat(Format):
         by_field = {field_name(c): c for c in table.column_names if c}
         columns = {c: table.column(c).combine_chunks() for c in table.column_names if c}
         fields_view = {field_name(c): col for c, col in columns.items()}
-        chosen = {canon: pick(fields_view, names) for canon, names in CANONICAL.items()}
+        chosen = {canon: pick_all(fields_view, names) for canon, names in CANONICAL.items()}
         mask_field = pick(fields_view, REASON_MASK)
-        numeric = {by_field[f] for f in chosen.values() if f} | ({by_field[mask_field]} if mask_field else set())
+        numeric = {by_field[f] for fs in chosen.values() for f in fs} | (
+            {by_field[mask_field]} if mask_field else set()
+        )
         values = {c: col for c, col in columns.items() if field_name(c) not in IDENTITY}
         read = read_columns(values, numeric)
         n = table.num_rows
@@ -106,7 +108,7 @@ class NvidiaSmiFormat(Format):
 
         stamp = text("timestamp")
         gpu = text("index") or read.text.get(by_field.get("pci.bus_id", "")) or text("uuid")
-        used = {by_field[f] for f in chosen.values() if f}
+        used = {by_field[fs[0]] for fs in chosen.values() if fs}
         return SectionRows(
             time_ms=local_to_utc_ms(stamp, ctx.tz)
             if stamp is not None
@@ -118,7 +120,7 @@ class NvidiaSmiFormat(Format):
                 "gpu_model": _trimmed(text("name")),
                 "source": self.name,
             },
-            canonical={canon: read.numbers[by_field[f]] for canon, f in chosen.items() if f},
+            canonical={canon: coalesce(read.numbers, [by_field[f] for f in fs]) for canon, fs in chosen.items() if fs},
             extra={k: v for k, v in read.numbers.items() if k not in used},
             labels=read.text,
             throttle_reasons=self._reasons(read.numbers, by_field, mask_field, n),
