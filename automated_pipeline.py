@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_process(args: argparse.Namespace) -> int:
     options = LocalOptions(
-        tz=args.tz,
+        tz=check_zone(args.tz),
         node=args.node,
         format_name=args.format,
         alert_config=AlertConfig(default_temp_limit_c=args.temp_limit),
@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (GpulakeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -12,8 +12,9 @@ from gpulake.formats.base import ParseResult
 OBJECT_TIME_MS = 1_763_000_000_000  # 2025-11-13T02:13:20Z
 
 
-def parse(data: bytes, fmt: str | None = None, *, key: str = "test/object", tz: str = "UTC",
-          node: str = "node-x") -> ParseResult:
+def parse(
+    data: bytes, fmt: str | None = None, *, key: str = "test/object", tz: str = "UTC", node: str = "node-x"
+) -> ParseResult:
     chosen = formats.get(fmt) if fmt else formats.detect(data, key)
     result = chosen.parse(data, SourceContext(key=key, object_time_ms=OBJECT_TIME_MS, tz=tz, node=node))
     for batch in result.batches:

@@ -61,7 +61,10 @@ def test_bad_lines_are_quarantined_with_line_numbers_and_good_lines_land() -> No
     assert row["gpu_temp_c"] == 40.0
     assert row["sm_clock_mhz"] is None and row["fb_used_mib"] is None
     assert [(b.line, b.reason.split(" ")[0]) for b in result.bad_rows] == [
-        (2, "sample"), (3, "cannot"), (5, "timestamp"), (7, "scrape"),
+        (2, "sample"),
+        (3, "cannot"),
+        (5, "timestamp"),
+        (7, "scrape"),
     ]
 
 

@@ -18,7 +18,11 @@ def test_datadog_t4_scrapes_two_drivers_and_unlabelled_dummies() -> None:
     table = {r["node"]: r for r in rows(result)}
     assert set(table) == {"424773df46e0", "551bdf382151", "ip-11111"}
     first = table["424773df46e0"]
-    assert (first["gpu"], first["gpu_model"], first["gpu_uuid"]) == ("0", "Tesla T4", "GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e")
+    assert (first["gpu"], first["gpu_model"], first["gpu_uuid"]) == (
+        "0",
+        "Tesla T4",
+        "GPU-20c56d28-0da5-6d26-a36a-e7af1ce2586e",
+    )
     assert first["gpu_temp_c"] == 25.0
     assert first["power_w"] == 8.969
     assert (first["sm_clock_mhz"], first["mem_clock_mhz"], first["fb_used_mib"]) == (300.0, 405.0, 0.0)

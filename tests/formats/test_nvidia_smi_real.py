@@ -13,6 +13,7 @@ from tests.formats.helpers import parse_file, rows, utc
 
 SMI = "nvidia_smi/"
 CAPTURE = "utkuozdemir__nvidia_gpu_exporter__captures__"
+VC = "microsoft__VirtualClient__src_VirtualClient_VirtualClient.Monitors.UnitTests_Examples_nvidia-smi_query-gpu-"
 
 
 def load(name: str, **kwargs: object) -> tuple[list[dict], object]:
@@ -46,7 +47,7 @@ def test_full_text_capture_is_rejected_with_the_fix() -> None:
 
 
 def test_bare_and_bracketed_na_and_power_fallback() -> None:
-    (row,), _ = load("microsoft__VirtualClient__src_VirtualClient_VirtualClient.Monitors.UnitTests_Examples_nvidia-smi_query-gpu-1xT4-NA.csv")
+    (row,), _ = load(VC + "1xT4-NA.csv")
     assert row["mem_temp_c"] is None  # bare N/A
     assert row["power_w"] == 9.31  # power.draw.average is [N/A]; instant is used
     assert (row["gpu_temp_c"], row["sm_clock_mhz"], row["fb_used_mib"]) == (26.0, 300.0, 100.0)
@@ -54,13 +55,13 @@ def test_bare_and_bracketed_na_and_power_fallback() -> None:
 
 
 def test_no_index_column_gpus_told_apart_by_bus_id() -> None:
-    out, _ = load("microsoft__VirtualClient__src_VirtualClient_VirtualClient.Monitors.UnitTests_Examples_nvidia-smi_query-gpu-4xT4.csv")
+    out, _ = load(VC + "4xT4.csv")
     assert [r["gpu"] for r in out] == [f"0000000{i}:00:00.0" for i in range(1, 5)]
     assert out[0]["gpu_temp_c"] == 48.0 and out[1]["gpu_temp_c"] == 51.0
 
 
 def test_padded_h100_fixture_keeps_all_eight_rows() -> None:
-    out, _ = load("microsoft__VirtualClient__src_VirtualClient_VirtualClient.Monitors.UnitTests_Examples_nvidia-smi_query-gpu-8xH100.csv")
+    out, _ = load(VC + "8xH100.csv")
     assert sorted(r["gpu"] for r in out) == [str(i) for i in range(8)]
     zero = next(r for r in out if r["gpu"] == "0")
     assert (zero["power_w"], zero["mem_temp_c"], zero["mem_clock_mhz"]) == (70.89, 35.0, 2619.0)
@@ -91,8 +92,16 @@ def test_hex_reason_mask_of_an_idle_power_capped_card() -> None:
     assert row["extra"]["clocks_event_reasons.supported"] == 0x1FF
 
 
-@pytest.mark.parametrize("gpu", ["h100-80gb-hbm3__590.48.01", "h200__590.48.01", "l40s__595.80",
-                                 "geforce-rtx-4080-super__595.71.05", "h200-mig__590.48.01"])
+@pytest.mark.parametrize(
+    "gpu",
+    [
+        "h100-80gb-hbm3__590.48.01",
+        "h200__590.48.01",
+        "l40s__595.80",
+        "geforce-rtx-4080-super__595.71.05",
+        "h200-mig__590.48.01",
+    ],
+)
 def test_every_capture_parses_one_row(gpu: str) -> None:
     for state in ("idle", "load"):
         (row,), result = load(f"{CAPTURE}linux-x86_64__nvidia-{gpu}__{state}_query-gpu.csv")

@@ -18,5 +18,9 @@ def test_thermally_failed_rows() -> None:
 def test_throttled_rows_without_avg_temp() -> None:
     out = rows(parse_file(real_file("thermal_csv/tyee-ai__gpu_thermal__deploy_sh_heredoc__sample_throttled.csv")))
     got = sorted((r["node"], r["gpu"], r["gpu_temp_c"], r["throttle_reasons"]) for r in out)
-    assert got == [("10.4.21.62", "22", 91.31, 0x20), ("10.4.21.8", "28", 86.24, 0x20), ("10.4.21.8", "28", 91.23, 0x20)]
+    assert got == [
+        ("10.4.21.62", "22", 91.31, 0x20),
+        ("10.4.21.8", "28", 86.24, 0x20),
+        ("10.4.21.8", "28", 91.23, 0x20),
+    ]
     assert all("avg_temp" not in r["extra"] for r in out)
