@@ -15,9 +15,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambda"))
 
 from gpulake.alerts import AlertConfig
-from gpulake.errors import GpulakeError
+from gpulake.errors import ConfigError, GpulakeError
 from gpulake.formats import FORMATS
 from gpulake.local import LocalOptions, iter_files, process_file
+from gpulake.timeutil import check_zone
 
 
 class _Parser(argparse.ArgumentParser):
