@@ -17,9 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from gpulake.errors import InputRejected
 from gpulake.formats.base import BadRow
 
 _BLOCK = 1 << 22
+_NONBLANK = re.compile(rb"[^\s]")
 
 
 @dataclass
@@ -78,7 +80,7 @@ def _header_spans(data: bytes, first_cell: str) -> Iterator[tuple[int, int]]:
         yield match.start(), match.end()
 
 
-def read_sections(data: bytes, first_cell: str, bad_rows: list[BadRow]) -> list[Section]:
+def read_sections(data: bytes, first_cell: str, bad_rows: list[BadRow], source: str) -> list[Section]:
     """Split ``data`` (UTF-8) at header lines starting with ``first_cell`` and read each part.
 
     A header repeated unchanged (a logger appending one call per line) does not
@@ -100,7 +102,7 @@ def read_sections(data: bytes, first_cell: str, bad_rows: list[BadRow]) -> list[
         start = h_end + 1 if data[h_end : h_end + 1] == b"\n" else h_end
         end = spans[j][0] if j < len(spans) else len(data)
         names = dedupe(split_header(header))
-        section = _read(data, start, end, names, line_at(h_start), repeated=j - i > 1)
+        section = _read(data, start, end, names, line_at(h_start), j - i > 1, source)
         if section.rejected:
             _quarantine_rejected(section, bad_rows)
         sections.append(section)
@@ -108,7 +110,9 @@ def read_sections(data: bytes, first_cell: str, bad_rows: list[BadRow]) -> list[
     return sections
 
 
-def _read(data: bytes, start: int, end: int, names: list[str], header_line: int, repeated: bool) -> Section:
+def _read(
+    data: bytes, start: int, end: int, names: list[str], header_line: int, repeated: bool, source: str
+) -> Section:
     rejected: list[str] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -116,7 +120,21 @@ def _read(data: bytes, start: int, end: int, names: list[str], header_line: int,
         return "skip"
 
     view = memoryview(data)[start:end]
-    table = pacsv.read_csv(
+    if not _NONBLANK.search(data, start, end):
+        empty = pa.table({name: pa.array([], pa.string()) for name in names})
+        return Section(names, empty, start, end, header_line, data, rejected)
+    try:
+        table = _read_csv(view, names, on_invalid)
+    except pa.ArrowInvalid as exc:
+        raise InputRejected(source, f"the CSV rows after line {header_line} cannot be read ({exc})") from exc
+    if repeated:
+        first = pc.utf8_trim_whitespace(table.column(0))
+        table = table.filter(pc.invert(pc.equal(first, names[0])))
+    return Section(names, table, start, end, header_line, data, rejected, header_text=names[0] if repeated else None)
+
+
+def _read_csv(view: memoryview, names: list[str], on_invalid: object) -> pa.Table:
+    return pacsv.read_csv(
         io.BytesIO(view),
         read_options=pacsv.ReadOptions(column_names=names, block_size=_BLOCK),
         parse_options=pacsv.ParseOptions(delimiter=",", invalid_row_handler=on_invalid),
@@ -124,10 +142,6 @@ def _read(data: bytes, start: int, end: int, names: list[str], header_line: int,
             column_types={name: pa.string() for name in names}, strings_can_be_null=False
         ),
     )
-    if repeated:
-        first = pc.utf8_trim_whitespace(table.column(0))
-        table = table.filter(pc.invert(pc.equal(first, names[0])))
-    return Section(names, table, start, end, header_line, data, rejected, header_text=names[0] if repeated else None)
 
 
 def _quarantine_rejected(section: Section, bad_rows: list[BadRow]) -> None:

@@ -63,7 +63,7 @@ class GpuzFormat(Format):
     def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
         text = to_utf8(data).replace(b"\x00", b"\n")
         result = ParseResult()
-        sections = read_sections(text, "Date", result.bad_rows)
+        sections = read_sections(text, "Date", result.bad_rows, ctx.key)
         if not sections:
             raise InputRejected(ctx.key, "no GPU-Z header line (starting with 'Date ,') found", 1)
         for section in sections:

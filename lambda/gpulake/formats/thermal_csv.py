@@ -46,7 +46,7 @@ class ThermalCsvFormat(Format):
         text = to_utf8(data)
         first = next((line for line in text[:65536].splitlines() if line.strip()), b"")
         result = ParseResult()
-        sections = read_sections(text, split_header(first)[0], result.bad_rows)
+        sections = read_sections(text, split_header(first)[0], result.bad_rows, ctx.key)
         if not sections:
             raise InputRejected(ctx.key, "no thermal CSV header line found", 1)
         for section in sections:

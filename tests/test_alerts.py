@@ -1,0 +1,63 @@
+"""Alert episodes: coalescing, gaps, kinds and model limits."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from gpulake import schema
+from gpulake.alerts import AlertConfig, detect
+
+T0 = 1_767_225_600_000
+
+
+def table(samples: list[dict], model: str = "NVIDIA H100 80GB HBM3") -> pa.Table:
+    n = len(samples)
+    batch = schema.assemble(
+        n,
+        time_ms=[T0 + s["t"] * 1000 for s in samples],
+        identity={"node": "n1", "gpu": "0", "gpu_model": model, "source": "dcgm"},
+        canonical={"gpu_temp_c": [s.get("temp") for s in samples], "power_w": [s.get("power") for s in samples]},
+        throttle_reasons=[s.get("bits") for s in samples],
+        extra=schema.numeric_map(
+            n,
+            {
+                "DCGM_FI_DEV_XID_ERRORS": [s.get("xid") for s in samples],
+                "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": [s.get("dbe") for s in samples],
+            },
+        ),
+        source_object="obj",
+    )
+    return pa.Table.from_batches([batch])
+
+
+def test_consecutive_samples_coalesce_and_gaps_split() -> None:
+    samples = [{"t": t, "bits": 0x24, "temp": 80 + t % 3, "power": 690} for t in (0, 10, 20, 30)]
+    samples += [{"t": 40, "bits": 0x1}, {"t": 50, "bits": 0x20, "temp": 88}, {"t": 500, "bits": 0x20, "temp": 89}]
+    alerts = detect(table(samples))
+    thermal = [a for a in alerts if a["kind"] == "thermal_throttle"]
+    assert [(a["start"], a["end"], a["samples"], a["peak"]) for a in thermal] == [
+        ("2026-01-01T00:00:00.000Z", "2026-01-01T00:00:30.000Z", 4, 82.0),
+        ("2026-01-01T00:00:50.000Z", "2026-01-01T00:00:50.000Z", 1, 88.0),
+        ("2026-01-01T00:08:20.000Z", "2026-01-01T00:08:20.000Z", 1, 89.0),
+    ]
+    (power,) = [a for a in alerts if a["kind"] == "power_throttle"]
+    assert (power["samples"], power["peak"], power["severity"]) == (4, 690.0, "info")
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+
+
+def test_idle_and_application_clocks_are_not_alerts() -> None:
+    assert detect(table([{"t": t, "bits": 0x1 | 0x2 | 0x10, "temp": 40} for t in range(5)])) == []
+
+
+def test_model_limits_and_default_limit() -> None:
+    hot = [{"t": t, "temp": 88} for t in range(3)]
+    assert detect(table(hot)) == []  # H100 limit is 90
+    (a100,) = detect(table(hot, "NVIDIA A100-SXM4-80GB"))
+    assert (a100["kind"], a100["threshold"], a100["severity"]) == ("over_temperature", 85.0, "warning")
+    assert detect(table(hot, "Tesla T4"), AlertConfig(default_temp_limit_c=95)) == []
+
+
+def test_new_xid_and_ecc_increase() -> None:
+    samples = [{"t": 0, "xid": 0, "dbe": 0}, {"t": 10, "xid": 79, "dbe": 0}, {"t": 20, "xid": 79, "dbe": 2}]
+    kinds = {a["kind"]: a for a in detect(table(samples))}
+    assert kinds["xid"]["peak"] == 79.0 and kinds["xid"]["severity"] == "critical"
+    assert kinds["ecc_dbe"]["start"] == "2026-01-01T00:00:20.000Z"

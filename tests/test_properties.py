@@ -1,0 +1,86 @@
+"""Property-based tests: no input makes a parser crash or a key escape the output prefix."""
+
+from __future__ import annotations
+
+from gpulake import formats, schema
+from gpulake.context import SourceContext
+from gpulake.errors import InputRejected
+from gpulake.output import layout
+from gpulake.output.sink import LocalSink
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+CTX = SourceContext(key="prop/object", object_time_ms=1_767_225_600_000)
+label_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**70), 2**70)).map(str)
+
+
+def parse_any(data: bytes) -> None:
+    for fmt in formats.FORMATS.values():
+        try:
+            result = fmt.parse(data, CTX)
+        except InputRejected:
+            continue
+        for batch in result.batches:
+            assert batch.schema == schema.METRICS_SCHEMA
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_random_bytes_never_crash_any_format(data: bytes) -> None:
+    parse_any(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(label_text, label_text, numbers, st.integers(-(2**62), 2**62)), max_size=8))
+def test_dcgm_lines_with_hostile_labels_and_values(samples: list[tuple[str, str, str, int]]) -> None:
+    lines = []
+    for host, pod, value, ts in samples:
+        esc = [s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for s in (host, pod)]
+        lines.append(f'DCGM_FI_DEV_GPU_TEMP{{gpu="0",UUID="u",Hostname="{esc[0]}",pod="{esc[1]}"}} {value} {ts}')
+    result = formats.get("dcgm").parse("\n".join(lines).encode(), CTX)
+    kept = sum(b.num_rows for b in result.batches)
+    assert kept + len(result.bad_rows) >= min(1, len(samples))
+    for batch in result.batches:
+        for node in batch.column("node").to_pylist():
+            assert node in {s[0] for s in samples} or node == CTX.node
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(label_text, st.floats(allow_nan=True, allow_infinity=True)), max_size=6))
+def test_csv_cells_with_commas_quotes_and_newlines(cells: list[tuple[str, float]]) -> None:
+    rows = ["node,timestamp,gpu_id,temp"] + [
+        f"{name},2026-01-01 00:00:{i % 60:02d},GPU_{i},{t}" for i, (name, t) in enumerate(cells)
+    ]
+    parse_any("\n".join(rows).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200), st.text(max_size=40))
+def test_output_keys_never_escape_the_prefix(key: str, version: str) -> None:
+    name = layout.object_name(key, version)
+    assert "/" not in name and ".." not in name.split("-")[0].strip(".") + "x"
+    for out in (layout.metrics_key("dcgm", "2026-01-01", name), layout.quarantine_key(name)):
+        parts = out.split("/")
+        assert ".." not in parts and "" not in parts
+
+
+def test_local_sink_refuses_keys_outside_its_root(tmp_path) -> None:
+    sink = LocalSink(tmp_path / "out")
+    try:
+        sink.put("../escape.txt", b"x", "text/plain")
+    except ValueError as exc:
+        assert "escapes" in str(exc)
+    else:
+        raise AssertionError("a key with .. was written")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_megabyte_lines_and_extreme_times_do_not_crash() -> None:
+    huge = b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="' + b"x" * 3_000_000 + b'"} 1\n'
+    old = b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="u"} 1 1000\nDCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="u"} 1 4102444800001\n'
+    result = formats.get("dcgm").parse(huge + old, CTX)
+    assert sum(b.num_rows for b in result.batches) == 1
+    assert [b.reason for b in result.bad_rows] == ["timestamp outside 2000-01-01..2100-01-01"] * 2
+    record = result.bad_rows[0].to_record("k")
+    assert len(record["raw"]) < 5000
