@@ -73,6 +73,29 @@ def _cmd_process(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Simulate a small fleet and process it offline (the full local-AWS demo is tracked in issue 6)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "scripts"))
+    from simulate_fleet import FleetSpec, simulate
+
+    out = Path(args.out)
+    raw = out / "raw"
+    simulate(raw, FleetSpec(nodes=args.nodes, gpus=args.gpus, minutes=args.minutes, seed=args.seed))
+    processed = out / "processed"
+    args_process = argparse.Namespace(
+        paths=[str(raw)],
+        out=str(processed),
+        tz="UTC",
+        node=None,
+        format=None,
+        temp_limit=AlertConfig.default_temp_limit_c,
+        json=False,
+    )
+    code = _cmd_process(args_process)
+    print(f"raw files in {raw}; Parquet, alerts and quarantine in {processed}")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="automated_pipeline.py", description="gpulake: GPU telemetry to Parquet and alerts.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -90,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process.add_argument("--json", action="store_true", help="one JSON line per object")
     process.set_defaults(func=_cmd_process)
+    demo = sub.add_parser("demo", help="simulate a small fleet and process it, all offline")
+    demo.add_argument("--out", default="demo-output", help="where raw and processed files go")
+    demo.add_argument("--nodes", type=int, default=3)
+    demo.add_argument("--gpus", type=int, default=4)
+    demo.add_argument("--minutes", type=float, default=30.0)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

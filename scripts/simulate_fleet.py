@@ -123,8 +123,10 @@ def dcgm_text(node: str, gpus: list[tuple[str, str, float, GpuSeries]], times: n
     """Concatenated scrapes of one node with gpulake-scrape markers."""
     prefixes = []
     for g, (uuid, model, _cap, _s) in enumerate(gpus):
-        labels = (f'gpu="{g}",UUID="{uuid}",pci_bus_id="00000000:{0x18 + g:02X}:00.0",device="nvidia{g}",'
-                  f'modelName="{model}",Hostname="{node}",DCGM_FI_DRIVER_VERSION="580.105.08"')
+        labels = (
+            f'gpu="{g}",UUID="{uuid}",pci_bus_id="00000000:{0x18 + g:02X}:00.0",device="nvidia{g}",'
+            f'modelName="{model}",Hostname="{node}",DCGM_FI_DRIVER_VERSION="580.105.08"'
+        )
         prefixes.append({name: f"{name}{{{labels}}} " for name, _t, _h in DCGM_METRICS})
     out = []
     for i, ts in enumerate(times):
@@ -138,18 +140,35 @@ def dcgm_text(node: str, gpus: list[tuple[str, str, float, GpuSeries]], times: n
 
 def _dcgm_value(name: str, s: GpuSeries, i: int) -> str:
     values = {
-        "DCGM_FI_DEV_SM_CLOCK": s.sm_clock[i], "DCGM_FI_DEV_MEM_CLOCK": 2619, "DCGM_FI_DEV_MEMORY_TEMP": s.mem_temp[i],
-        "DCGM_FI_DEV_GPU_TEMP": s.temp[i], "DCGM_FI_DEV_POWER_USAGE": s.power[i],
-        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": s.energy[i], "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": 0,
-        "DCGM_FI_DEV_GPU_UTIL": s.util[i], "DCGM_FI_DEV_MEM_COPY_UTIL": s.util[i] * 0.4,
-        "DCGM_FI_DEV_XID_ERRORS": s.xid[i], "DCGM_FI_DEV_FB_FREE": 81559 - s.fb_used[i],
-        "DCGM_FI_DEV_FB_USED": s.fb_used[i], "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": s.dbe[i],
-        "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": s.reasons[i], "DCGM_FI_PROF_GR_ENGINE_ACTIVE": s.util[i] / 100,
+        "DCGM_FI_DEV_SM_CLOCK": s.sm_clock[i],
+        "DCGM_FI_DEV_MEM_CLOCK": 2619,
+        "DCGM_FI_DEV_MEMORY_TEMP": s.mem_temp[i],
+        "DCGM_FI_DEV_GPU_TEMP": s.temp[i],
+        "DCGM_FI_DEV_POWER_USAGE": s.power[i],
+        "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": s.energy[i],
+        "DCGM_FI_DEV_PCIE_REPLAY_COUNTER": 0,
+        "DCGM_FI_DEV_GPU_UTIL": s.util[i],
+        "DCGM_FI_DEV_MEM_COPY_UTIL": s.util[i] * 0.4,
+        "DCGM_FI_DEV_XID_ERRORS": s.xid[i],
+        "DCGM_FI_DEV_FB_FREE": 81559 - s.fb_used[i],
+        "DCGM_FI_DEV_FB_USED": s.fb_used[i],
+        "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": s.dbe[i],
+        "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": s.reasons[i],
+        "DCGM_FI_PROF_GR_ENGINE_ACTIVE": s.util[i] / 100,
         "DCGM_FI_PROF_DRAM_ACTIVE": s.util[i] / 160,
     }
     value = float(values[name])
-    return f"{value:.6f}" if name in ("DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
-                                      "DCGM_FI_PROF_DRAM_ACTIVE", "DCGM_FI_DEV_MEM_COPY_UTIL") else f"{value:.0f}"
+    return (
+        f"{value:.6f}"
+        if name
+        in (
+            "DCGM_FI_DEV_POWER_USAGE",
+            "DCGM_FI_PROF_GR_ENGINE_ACTIVE",
+            "DCGM_FI_PROF_DRAM_ACTIVE",
+            "DCGM_FI_DEV_MEM_COPY_UTIL",
+        )
+        else f"{value:.0f}"
+    )
 
 
 def _local(ms: int, fmt: str) -> str:
@@ -158,8 +177,10 @@ def _local(ms: int, fmt: str) -> str:
 
 def gpuz_text(s: GpuSeries, times: np.ndarray) -> bytes:
     """A GPU-Z sensor log (cp1252 degree signs, padded cells, trailing ' ,', CRLF)."""
-    header = ("        Date        , GPU Clock [MHz] , Memory Clock [MHz] , GPU Temperature [°C] , "
-              "Hot Spot [°C] , GPU Load [%] , Memory Used [MB] , Board Power Draw [W] , PerfCap Reason [] ,")
+    header = (
+        "        Date        , GPU Clock [MHz] , Memory Clock [MHz] , GPU Temperature [°C] , "
+        "Hot Spot [°C] , GPU Load [%] , Memory Used [MB] , Board Power Draw [W] , PerfCap Reason [] ,"
+    )
     perfcap = {0: 0, 0x1: 16, 0x4: 1, 0x5: 1, 0x20: 2, 0x24: 3, 0x21: 2, 0x25: 3}
     lines = [header]
     for i, ts in enumerate(times):
@@ -173,16 +194,20 @@ def gpuz_text(s: GpuSeries, times: np.ndarray) -> bytes:
 
 def nvidia_smi_text(gpus: list[tuple[str, str, float, GpuSeries]], times: np.ndarray) -> str:
     """An ``nvidia-smi --query-gpu=... --format=csv -l`` log of every GPU of a node."""
-    header = ("timestamp, index, name, uuid, temperature.gpu, temperature.memory, power.draw [W], "
-              "utilization.gpu [%], clocks.current.sm [MHz], clocks.current.memory [MHz], memory.used [MiB], "
-              "clocks_event_reasons.active")
+    header = (
+        "timestamp, index, name, uuid, temperature.gpu, temperature.memory, power.draw [W], "
+        "utilization.gpu [%], clocks.current.sm [MHz], clocks.current.memory [MHz], memory.used [MiB], "
+        "clocks_event_reasons.active"
+    )
     lines = [header]
     for i, ts in enumerate(times):
         stamp = _local(int(ts), "%Y/%m/%d %H:%M:%S.") + f"{int(ts) % 1000:03d}"
         for g, (uuid, model, _cap, s) in enumerate(gpus):
-            lines.append(f"{stamp}, {g}, {model}, {uuid}, {s.temp[i]:.0f}, {s.mem_temp[i]:.0f}, {s.power[i]:.2f} W, "
-                         f"{s.util[i]:.0f} %, {s.sm_clock[i]:.0f} MHz, 2619 MHz, {s.fb_used[i]:.0f} MiB, "
-                         f"0x{int(s.reasons[i]):016X}")
+            lines.append(
+                f"{stamp}, {g}, {model}, {uuid}, {s.temp[i]:.0f}, {s.mem_temp[i]:.0f}, {s.power[i]:.2f} W, "
+                f"{s.util[i]:.0f} %, {s.sm_clock[i]:.0f} MHz, 2619 MHz, {s.fb_used[i]:.0f} MiB, "
+                f"0x{int(s.reasons[i]):016X}"
+            )
     return "\n".join(lines) + "\n"
 
 
