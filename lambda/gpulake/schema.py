@@ -61,40 +61,38 @@ def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
     return pa.array(value, type=type_, from_pandas=True)
 
 
-def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
-    """Build a ``map<string,double>`` keeping only each row's non-null entries.
+def _non_empty(matrix: np.ndarray) -> np.ndarray:
+    return (matrix != None) & (matrix != "")  # noqa: E711 - element-wise on an object array
+
+
+def _map(n: int, columns: Mapping[str, ColumnLike], map_type: pa.MapType) -> pa.MapArray:
+    """Stack named columns into one map column, keeping each row's present entries.
 
     Keys come out in sorted order so the same input always gives the same bytes.
     """
     names = sorted(columns)
     if not names or n == 0:
-        return pa.array([[] for _ in range(n)], type=EXTRA_TYPE)
-    matrix = np.empty((n, len(names)), dtype=np.float64)
+        return pa.array([[] for _ in range(n)], type=map_type)
+    numeric = pa.types.is_floating(map_type.item_type)
+    matrix = np.empty((n, len(names)), dtype=np.float64 if numeric else object)
     for j, name in enumerate(names):
-        arr = _column(columns[name], n, pa.float64())
-        matrix[:, j] = arr.to_numpy(zero_copy_only=False)
-    keep = ~np.isnan(matrix)
+        matrix[:, j] = _column(columns[name], n, map_type.item_type).to_numpy(zero_copy_only=False)
+    keep = ~np.isnan(matrix) if numeric else _non_empty(matrix)
     offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
     keys = np.tile(np.array(names, dtype=object), n)[keep.ravel()]
     return pa.MapArray.from_arrays(
-        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(matrix[keep], pa.float64())
+        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(matrix[keep], map_type.item_type)
     )
+
+
+def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
+    """``map<string,double>`` of each row's non-null numbers (the ``extra`` column)."""
+    return _map(n, columns, EXTRA_TYPE)
 
 
 def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
-    """Build a ``map<string,string>`` of each row's non-empty entries, keys sorted."""
-    names = sorted(columns)
-    if not names or n == 0:
-        return pa.array([[] for _ in range(n)], type=LABELS_TYPE)
-    matrix = np.empty((n, len(names)), dtype=object)
-    for j, name in enumerate(names):
-        matrix[:, j] = _column(columns[name], n, pa.string()).to_numpy(zero_copy_only=False)
-    keep = (matrix != None) & (matrix != "")  # noqa: E711 - element-wise on an object array
-    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
-    keys = np.tile(np.array(names, dtype=object), n)[keep.ravel()]
-    return pa.MapArray.from_arrays(
-        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(matrix[keep], pa.string())
-    )
+    """``map<string,string>`` of each row's non-empty texts (the ``labels`` column)."""
+    return _map(n, columns, LABELS_TYPE)
 
 
 def assemble(

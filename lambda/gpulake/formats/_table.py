@@ -38,22 +38,27 @@ class Section:
     #: Set when repeated header lines sit among the rows (they are not rows).
     header_text: str | None = None
 
-    def row_lines(self) -> list[tuple[int, str]]:
-        """(1-based line number, raw text) of each row of ``table``; only for bad rows."""
-        lines = self.data[self.start : self.end].split(b"\n")
-        rejected = list(self.rejected)
-        rows = []
-        for offset, line in enumerate(lines):
+    def _lines(self) -> Iterator[tuple[int, str, bool]]:
+        """(1-based line number, text, rejected?) of every row line, header repeats skipped."""
+        rejected = iter(self.rejected)
+        pending = next(rejected, None)
+        for offset, line in enumerate(self.data[self.start : self.end].split(b"\n")):
             if line in (b"", b"\r"):
                 continue
             text = line.decode("utf-8", "replace").rstrip("\r")
-            if rejected and text == rejected[0]:
-                rejected.pop(0)
-                continue
-            if self.header_text is not None and text.split(",", 1)[0].strip() == self.header_text:
-                continue
-            rows.append((self.header_line + 1 + offset, text))
-        return rows
+            if text == pending:
+                pending = next(rejected, None)
+                yield self.header_line + 1 + offset, text, True
+            elif self.header_text is None or text.split(",", 1)[0].strip() != self.header_text:
+                yield self.header_line + 1 + offset, text, False
+
+    def row_lines(self) -> list[tuple[int, str]]:
+        """(1-based line number, raw text) of each row of ``table``; only for bad rows."""
+        return [(number, text) for number, text, rejected in self._lines() if not rejected]
+
+    def rejected_lines(self) -> list[tuple[int, str]]:
+        """(line number, raw text) of the rows the CSV reader refused (wrong cell count)."""
+        return [(number, text) for number, text, rejected in self._lines() if rejected]
 
 
 def dedupe(names: list[str]) -> list[str]:
@@ -146,22 +151,9 @@ def _read_csv(view: memoryview, names: list[str], on_invalid: object) -> pa.Tabl
 
 def _quarantine_rejected(section: Section, bad_rows: list[BadRow]) -> None:
     expected = len(section.columns)
-    lines = section.data[section.start : section.end].split(b"\n")
-    pending = list(section.rejected)
-    for offset, line in enumerate(lines):
-        if not pending:
-            break
-        text = line.decode("utf-8", "replace").rstrip("\r")
-        if text == pending[0]:
-            pending.pop(0)
-            cells = text.count(",") + 1
-            bad_rows.append(
-                BadRow(
-                    section.header_line + 1 + offset,
-                    f"row has {cells} cells but its header has {expected}",
-                    text,
-                )
-            )
+    for number, text in section.rejected_lines():
+        cells = text.count(",") + 1
+        bad_rows.append(BadRow(number, f"row has {cells} cells but its header has {expected}", text))
 
 
 def _quarantine_preamble(head: bytes, bad_rows: list[BadRow]) -> None:

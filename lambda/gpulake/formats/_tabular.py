@@ -23,19 +23,16 @@ def normalise_name(name: str) -> str:
     return " ".join(name.replace("°", "").replace("\ufffd", "").lower().split())
 
 
-def pick(columns: dict[str, pa.Array], candidates: tuple[str, ...]) -> str | None:
-    """The first of ``candidates`` (normalised names) present among ``columns``."""
-    by_key = {normalise_name(name): name for name in columns}
-    for candidate in candidates:
-        if candidate in by_key:
-            return by_key[candidate]
-    return None
-
-
 def pick_all(columns: dict[str, pa.Array], candidates: tuple[str, ...]) -> list[str]:
     """Every one of ``candidates`` present among ``columns``, in preference order."""
     by_key = {normalise_name(name): name for name in columns}
     return [by_key[c] for c in candidates if c in by_key]
+
+
+def pick(columns: dict[str, pa.Array], candidates: tuple[str, ...]) -> str | None:
+    """The first of ``candidates`` (normalised names) present among ``columns``."""
+    found = pick_all(columns, candidates)
+    return found[0] if found else None
 
 
 def coalesce(numbers: dict[str, pa.Array], names: list[str]) -> pa.Array:

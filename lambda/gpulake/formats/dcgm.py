@@ -30,6 +30,10 @@ _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*$")
 _SNIFF = re.compile(r"^(?:# (?:HELP|TYPE) )?(?:DCGM_|dcgm_)|^# gpulake-scrape ", re.M)
 _UNESCAPE = re.compile(r"\\(.)")
+#: Labels folded into identity columns or ``extra`` keys rather than kept in ``labels``.
+_NOT_ROW_LABELS = frozenset(
+    {*f.NODE_LABELS, *f.GPU_LABELS, *f.UUID_LABELS, *f.MODEL_LABELS, f.MIG_INSTANCE_LABEL, *f.SERIES_LABELS}
+)
 #: Column slot of each canonical field in a row (``throttle_reasons`` last).
 _SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle_reasons"))}
 _INT32_BLANK = 2147483632.0  # DCGM_INT32_BLANK, 0x7ffffff0; the family spans +0..+15
@@ -131,9 +135,8 @@ class _Scrape:
             self.group_ids[(node, gpu)] = gid
             self.groups.append(_Group(node, gpu, uuid, _first(labels, f.MODEL_LABELS)))
         group = self.groups[gid]
-        identity = {*f.NODE_LABELS, *f.GPU_LABELS, *f.UUID_LABELS, *f.MODEL_LABELS, f.MIG_INSTANCE_LABEL}
         for key, value in labels.items():
-            if value and key not in identity and key not in f.SERIES_LABELS:
+            if value and key not in _NOT_ROW_LABELS:
                 group.labels.setdefault(key, value)
         column, scale = f.BY_NAME.get(name, ("", 1.0))
         qualifiers = [f'{k}="{labels[k]}"' for k in f.SERIES_LABELS if labels.get(k)]
