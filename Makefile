@@ -3,16 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# AWS provider 6.25.0's schema, read from this wheel's jsii manifest by the Terraform tests (never imported).
+PROVIDER_WHEEL := $(VENV)/wheels/cdktf_cdktf_provider_aws-21.22.1-py3-none-any.whl
+# checkov pins old boto3 and breaks python-hcl2: it gets a virtualenv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: install demo test lint bench package clean
 
-install: $(STAMP)
+install: $(STAMP) $(PROVIDER_WHEEL) $(CHECKOV_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+$(PROVIDER_WHEEL): | $(STAMP)
+	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/wheels cdktf-cdktf-provider-aws==21.22.1
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
+	touch $(CHECKOV_STAMP)
 
 demo: install
 	$(PY) automated_pipeline.py demo
@@ -32,4 +45,4 @@ package: install
 	$(PY) scripts/package_lambda.py
 
 clean:
-	rm -rf $(VENV) build dist demo-output
+	rm -rf $(VENV) $(CHECKOV_VENV) build dist demo-output

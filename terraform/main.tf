@@ -1,0 +1,34 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+
+  raw_bucket_name       = "${var.name}-raw-${local.account_id}"
+  processed_bucket_name = "${var.name}-processed-${local.account_id}"
+  function_name         = "${var.name}-ingest"
+
+  # The processed layout written by gpulake.output.layout (keep in step with it).
+  processed_prefixes = {
+    metrics    = "${var.processed_prefix}metrics/"
+    alerts     = "${var.processed_prefix}alerts/"
+    quarantine = "${var.processed_prefix}quarantine/"
+  }
+  athena_results_prefix = "${var.processed_prefix}athena-results/"
+
+  # Input formats registered in gpulake.formats (the source= partition values).
+  sources = ["dcgm", "gpuz", "nvidia-smi", "thermal-csv"]
+
+  python_tag = replace(var.python_runtime, ".", "")
+  layers = [
+    "arn:${local.partition}:lambda:${local.region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-${local.python_tag}-arm64:${var.powertools_layer_version}",
+    "arn:${local.partition}:lambda:${local.region}:336392948345:layer:AWSSDKPandas-${title(local.python_tag)}-Arm64:${var.aws_sdk_pandas_layer_version}",
+  ]
+
+  sse_algorithm = var.kms_key_arn == null ? "AES256" : "aws:kms"
+}

@@ -1,0 +1,263 @@
+variable "region" {
+  description = "AWS region to deploy into."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region name, e.g. eu-west-1."
+  }
+}
+
+variable "name" {
+  description = "Name prefix of every resource (buckets get the account ID appended to stay globally unique)."
+  type        = string
+  default     = "gpulake"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
+    error_message = "name must be 3-32 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "raw_prefix" {
+  description = "Key prefix of the raw bucket that triggers ingest (\"\" = the whole bucket). Ends with / when set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.raw_prefix == "" || can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.raw_prefix))
+    error_message = "raw_prefix must be empty or a key prefix ending with /, e.g. incoming/."
+  }
+}
+
+variable "processed_prefix" {
+  description = "Key prefix inside the processed bucket for metrics/, alerts/ and quarantine/ (\"\" = bucket root). Ends with / when set."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.processed_prefix == "" || can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$", var.processed_prefix))
+    error_message = "processed_prefix must be empty or a key prefix ending with /, e.g. gpulake/."
+  }
+}
+
+variable "raw_retention_days" {
+  description = "Days raw uploads are kept before S3 expires them (the processed Parquet stays)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.raw_retention_days >= 1 && floor(var.raw_retention_days) == var.raw_retention_days
+    error_message = "raw_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "processed_ia_transition_days" {
+  description = "Days after which processed objects move to S3 Standard-IA (AWS requires at least 30)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.processed_ia_transition_days >= 30 && floor(var.processed_ia_transition_days) == var.processed_ia_transition_days
+    error_message = "processed_ia_transition_days must be a whole number, at least 30 (an S3 rule for Standard-IA)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key for the buckets (null = SSE-S3)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>) or null."
+  }
+}
+
+variable "access_log_bucket" {
+  description = "Existing bucket receiving S3 server access logs of both buckets (null = no access logging)."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete buckets that still hold objects (keep false in production)."
+  type        = bool
+  default     = false
+}
+
+variable "python_runtime" {
+  description = "Lambda Python runtime; the managed layers are picked to match it."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.python_runtime)
+    error_message = "python_runtime must be python3.12 or python3.13."
+  }
+}
+
+variable "lambda_zip_path" {
+  description = "Deployment zip built by `make package` (scripts/package_lambda.py)."
+  type        = string
+  default     = "../build/gpulake-ingest.zip"
+}
+
+variable "lambda_memory_mb" {
+  description = "Memory of the ingest function (MB); CPU scales with it."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.lambda_memory_mb >= 512 && var.lambda_memory_mb <= 10240
+    error_message = "lambda_memory_mb must be between 512 and 10240 (pyarrow needs at least 512)."
+  }
+}
+
+variable "lambda_timeout_s" {
+  description = "Timeout of the ingest function in seconds; the queue's visibility timeout is 6x this."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.lambda_timeout_s >= 10 && var.lambda_timeout_s <= 900
+    error_message = "lambda_timeout_s must be between 10 and 900."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions of the ingest function (-1 = unreserved)."
+  type        = number
+  default     = -1
+
+  validation {
+    condition     = var.reserved_concurrency >= -1
+    error_message = "reserved_concurrency must be -1 (unreserved) or a non-negative number."
+  }
+}
+
+variable "max_concurrency" {
+  description = "Most concurrent invocations the SQS event source starts (2-1000); protects the account's concurrency."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_concurrency >= 2 && var.max_concurrency <= 1000
+    error_message = "max_concurrency must be between 2 and 1000 (an SQS event source limit)."
+  }
+}
+
+variable "enable_xray" {
+  description = "Active X-Ray tracing on the ingest function."
+  type        = bool
+  default     = true
+}
+
+variable "powertools_layer_version" {
+  description = "Version of the managed Powertools for AWS Lambda (Python) v3 layer (same number in every region)."
+  type        = number
+  default     = 27
+}
+
+variable "aws_sdk_pandas_layer_version" {
+  description = "Version of the managed AWS SDK for pandas layer (pyarrow, numpy) for your region and runtime; see https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html."
+  type        = number
+  default     = 26
+}
+
+variable "batch_size" {
+  description = "SQS messages (S3 objects) per invocation."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 10000
+    error_message = "batch_size must be between 1 and 10000."
+  }
+}
+
+variable "batching_window_s" {
+  description = "Seconds the event source waits to fill a batch."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.batching_window_s >= 0 && var.batching_window_s <= 300
+    error_message = "batching_window_s must be between 0 and 300."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Deliveries of a message before it moves to the dead-letter queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's CloudWatch log group."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
+}
+
+variable "source_tz" {
+  description = "IANA zone of local timestamps (GPU-Z, nvidia-smi, thermal CSV) when an object has no tz metadata."
+  type        = string
+  default     = "UTC"
+}
+
+variable "default_temp_limit_c" {
+  description = "Over-temperature alert limit (°C) for GPU models without a built-in one."
+  type        = number
+  default     = 85
+}
+
+variable "hbm_temp_limit_c" {
+  description = "HBM (memory) temperature alert limit (°C)."
+  type        = number
+  default     = 95
+}
+
+variable "alert_email" {
+  description = "E-mail address subscribed to the alerts topic (null = no subscription; confirm the e-mail AWS sends)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alert_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be an e-mail address or null."
+  }
+}
+
+variable "enable_athena" {
+  description = "Create a Glue database and table over metrics/ (partition projection) and an Athena workgroup."
+  type        = bool
+  default     = true
+}
+
+variable "athena_projection_start_date" {
+  description = "First date (YYYY-MM-DD) Athena's partition projection considers for date=."
+  type        = string
+  default     = "2024-01-01"
+
+  validation {
+    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.athena_projection_start_date))
+    error_message = "athena_projection_start_date must be YYYY-MM-DD."
+  }
+}
