@@ -1,0 +1,177 @@
+"""PostgreSQL / TimescaleDB target: COPY into the table (or a staging table + upsert), ledger in the same transaction.
+
+Each object is one transaction: its rows and its ledger entry commit together, so a
+sync killed at any point leaves either the whole object or none of it. A new object
+is COPYed straight into ``gpu_metrics`` (the fast path); if its rows collide with
+rows already there (unique on node, gpu, source, time) the transaction falls back to
+COPY into a temporary staging table and ``INSERT ... ON CONFLICT DO UPDATE``.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg import sql
+
+from loaders import pg_schema
+from loaders.errors import TargetRejected, TargetUnavailable
+from loaders.records import map_to_json, read_alerts, read_metrics
+from loaders.source import ProcessedObject
+from loaders.target import Target
+
+CHUNK = 1 << 20
+METRIC_KEY = ("node", "gpu", "source", "time")
+ALERT_COLUMNS = {  # gpu_alerts column -> alerts field
+    "alert_id": "alert_id", "kind": "kind", "severity": "severity", "node": "node", "gpu": "gpu",
+    "gpu_model": "gpu_model", "metric": "metric", "start_time": "start", "end_time": "end", "samples": "samples",
+    "peak": "peak", "threshold": "threshold", "source": "source", "source_object": "source_object",
+    "message": "message",
+}  # fmt: skip
+
+
+def connect(dsn: str) -> psycopg.Connection:
+    """Connect with a message that names the problem but never the password."""
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "password" in text or "does not exist" in text or "authentication" in text:
+            raise TargetRejected(f"PostgreSQL refused the connection: {text}; check GPULAKE_PG_DSN") from None
+        raise TargetUnavailable(f"cannot reach PostgreSQL: {text}; is it running? (GPULAKE_PG_DSN)") from None
+
+
+def _csv(table: pa.Table) -> bytes:
+    out = io.BytesIO()
+    pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=65536))
+    return out.getvalue()
+
+
+def metrics_csv(table: pa.Table, object_key: str) -> tuple[list[str], bytes]:
+    """The COPY column list and CSV body of a metrics table (maps as JSON text)."""
+    columns = {name: table[name] for name in table.column_names}
+    columns["extra"] = map_to_json(table["extra"])
+    columns["labels"] = map_to_json(table["labels"])
+    columns["object_key"] = pa.array([object_key] * table.num_rows, pa.string())
+    return list(columns), _csv(pa.table(columns))
+
+
+def alerts_csv(table: pa.Table, object_key: str) -> tuple[list[str], bytes]:
+    columns = {column: table[field] for column, field in ALERT_COLUMNS.items()}
+    columns["object_key"] = pa.array([object_key] * table.num_rows, pa.string())
+    return list(columns), _csv(pa.table(columns))
+
+
+class PostgresTarget(Target):
+    """Tables ``gpu_metrics``, ``gpu_alerts``, view ``gpu_metrics_hourly``, ledger ``gpulake_ledger``."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str, allow_timescale: bool = True) -> None:
+        self.conn = connect(dsn)
+        self.version, self.timescale = pg_schema.migrate(self.conn, allow_timescale)
+        self._partitions: set[str] = set()
+
+    def loaded(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
+
+    def load(self, obj: ProcessedObject, data: bytes) -> int:
+        if obj.kind == "metrics":
+            table = read_metrics(data, obj.key)
+            columns, body = metrics_csv(table, obj.key)
+            target, conflict = "gpu_metrics", METRIC_KEY
+        else:
+            table = read_alerts(data, obj.key)
+            columns, body = alerts_csv(table, obj.key)
+            target, conflict = "gpu_alerts", ("alert_id",)
+        with self.conn.transaction():
+            row = self.conn.execute(
+                "SELECT version FROM gpulake_ledger WHERE object_key = %s FOR UPDATE", (obj.key,)
+            ).fetchone()
+            if row and row[0] == obj.version:
+                return 0
+            if row:
+                self.conn.execute(sql.SQL("DELETE FROM {} WHERE object_key = %s").format(sql.Identifier(target)), (obj.key,))
+            if target == "gpu_metrics" and not self.timescale:
+                self._ensure_partitions(table)
+            try:
+                self._copy_or_upsert(target, columns, conflict, body)
+            except psycopg.Error:
+                self._partitions.clear()  # they may have been rolled back with this transaction
+                raise
+            self.conn.execute(
+                "INSERT INTO gpulake_ledger (object_key, version, kind, rows) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (object_key) DO UPDATE SET version = EXCLUDED.version, rows = EXCLUDED.rows, "
+                "loaded_at = now()",
+                (obj.key, obj.version, obj.kind, table.num_rows),
+            )
+        return table.num_rows
+
+    def _copy(self, table: str, columns: list[str], body: bytes) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with self.conn.cursor() as cur, cur.copy(statement) as copy:
+            for start in range(0, len(body), CHUNK):
+                copy.write(body[start : start + CHUNK])
+
+    def _copy_or_upsert(self, table: str, columns: list[str], conflict: tuple[str, ...], body: bytes) -> None:
+        try:
+            with self.conn.transaction():
+                self._copy(table, columns, body)
+            return
+        except psycopg.errors.UniqueViolation:
+            pass
+        stage = f"{table}_stage"
+        self.conn.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS").format(
+                sql.Identifier(stage), sql.Identifier(table)
+            )
+        )
+        self._copy(stage, columns, body)
+        ident = sql.SQL(", ").join(map(sql.Identifier, columns))
+        keys = sql.SQL(", ").join(map(sql.Identifier, conflict))
+        updates = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c not in conflict
+        )
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {stage} "
+                "ORDER BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+            ).format(table=sql.Identifier(table), cols=ident, keys=keys, stage=sql.Identifier(stage), updates=updates)
+        )
+
+    def _ensure_partitions(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        first, last = pc.min_max(table["time"]).values()
+        day = first.as_py().astimezone(UTC).date()
+        while day <= last.as_py().astimezone(UTC).date():
+            name = f"gpu_metrics_p{day:%Y%m%d}"
+            if name not in self._partitions:
+                start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (pg_schema.LOCK_ID + 1,))
+                self.conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF gpu_metrics FOR VALUES FROM ({}) TO ({})").format(
+                        sql.Identifier(name), sql.Literal(start), sql.Literal(start + timedelta(days=1))
+                    )
+                )
+                self._partitions.add(name)
+            day += timedelta(days=1)
+
+    def finish(self) -> None:
+        if self.timescale:
+            self.conn.execute("CALL refresh_continuous_aggregate('gpu_metrics_hourly', NULL, NULL)")
+            return
+        populated = self.conn.execute(
+            "SELECT ispopulated FROM pg_matviews WHERE matviewname = 'gpu_metrics_hourly'"
+        ).fetchone()
+        concurrently = "CONCURRENTLY " if populated and populated[0] else ""
+        self.conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}gpu_metrics_hourly")
+
+    def close(self) -> None:
+        self.conn.close()

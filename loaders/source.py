@@ -1,0 +1,119 @@
+"""Where processed objects come from: a local directory or an S3 bucket/prefix, same layout."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loaders.errors import SourceUnavailable
+
+#: layout prefix -> kind of object
+KINDS = {"metrics/": "metrics", "alerts/": "alerts"}
+SUFFIXES = {"metrics": ".parquet", "alerts": ".jsonl"}
+
+
+@dataclass(frozen=True)
+class ProcessedObject:
+    """One object of the processed layout; ``version`` is its ETag or content MD5."""
+
+    key: str
+    version: str
+    kind: str
+    size: int
+
+
+class Source(ABC):
+    """Lists and reads the processed layout."""
+
+    @abstractmethod
+    def list(self) -> list[ProcessedObject]:
+        """Every metrics/ and alerts/ object, sorted by key."""
+
+    @abstractmethod
+    def read(self, obj: ProcessedObject) -> bytes:
+        """The object's bytes."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where this source is, for messages."""
+
+
+def _kind(key: str) -> str | None:
+    for prefix, kind in KINDS.items():
+        if key.startswith(prefix) and key.endswith(SUFFIXES[kind]):
+            return kind
+    return None
+
+
+class LocalSource(Source):
+    """A directory written by ``automated_pipeline.py process`` (or a copy of the bucket)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise SourceUnavailable(f"{self.root} is not a directory of processed output (metrics/, alerts/)")
+
+    def list(self) -> list[ProcessedObject]:
+        found = []
+        for path in sorted(self.root.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            kind = _kind(key)
+            if kind and path.is_file():
+                data = path.read_bytes()
+                found.append(ProcessedObject(key, hashlib.md5(data).hexdigest(), kind, len(data)))
+        return found
+
+    def read(self, obj: ProcessedObject) -> bytes:
+        return (self.root / obj.key).read_bytes()
+
+    def describe(self) -> str:
+        return str(self.root)
+
+
+class S3Source(Source):
+    """``s3://bucket/prefix`` (boto3 honours ``AWS_ENDPOINT_URL`` for local endpoints)."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    def list(self) -> list[ProcessedObject]:
+        found = []
+        try:
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(self.prefix) :]
+                    kind = _kind(key)
+                    if kind:
+                        found.append(ProcessedObject(key, item["ETag"].strip('"'), kind, item["Size"]))
+        except Exception as exc:
+            raise SourceUnavailable(f"cannot list {self.describe()}: {exc}") from exc
+        return sorted(found, key=lambda o: o.key)
+
+    def read(self, obj: ProcessedObject) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + obj.key)["Body"].read()
+        except Exception as exc:
+            raise SourceUnavailable(f"cannot read s3://{self.bucket}/{self.prefix}{obj.key}: {exc}") from exc
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def open_source(spec: str, s3_client: Any = None) -> Source:
+    """``s3://bucket/prefix`` or a directory path."""
+    if spec.startswith("s3://"):
+        bucket, _, prefix = spec[5:].partition("/")
+        if not bucket:
+            raise SourceUnavailable(f"{spec!r} names no bucket; use s3://<bucket>/<prefix>")
+        if s3_client is None:
+            import boto3
+
+            s3_client = boto3.client("s3")
+        return S3Source(s3_client, bucket, prefix)
+    return LocalSource(spec)
