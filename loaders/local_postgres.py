@@ -27,7 +27,7 @@ def free_port() -> int:
 def _binary(name: str) -> str:
     found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
     if not found:
-        raise ConfigError(f"{name} not found: install PostgreSQL (`apt-get install postgresql`, done by `make install`)")
+        raise ConfigError(f"{name} not found: install PostgreSQL (`apt-get install postgresql`; `make install` does)")
     return found
 
 

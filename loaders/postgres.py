@@ -95,7 +95,9 @@ class PostgresTarget(Target):
             if row and row[0] == obj.version:
                 return 0
             if row:
-                self.conn.execute(sql.SQL("DELETE FROM {} WHERE object_key = %s").format(sql.Identifier(target)), (obj.key,))
+                self.conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE object_key = %s").format(sql.Identifier(target)), (obj.key,)
+                )
             if target == "gpu_metrics" and not self.timescale:
                 self._ensure_partitions(table)
             try:
@@ -156,9 +158,9 @@ class PostgresTarget(Target):
                 start = datetime(day.year, day.month, day.day, tzinfo=UTC)
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (pg_schema.LOCK_ID + 1,))
                 self.conn.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF gpu_metrics FOR VALUES FROM ({}) TO ({})").format(
-                        sql.Identifier(name), sql.Literal(start), sql.Literal(start + timedelta(days=1))
-                    )
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF gpu_metrics FOR VALUES FROM ({}) TO ({})"
+                    ).format(sql.Identifier(name), sql.Literal(start), sql.Literal(start + timedelta(days=1)))
                 )
                 self._partitions.add(name)
             day += timedelta(days=1)

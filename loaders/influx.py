@@ -1,0 +1,212 @@
+"""InfluxDB target: line protocol in ~5,000-point gzip batches over the 1.x ``/write`` API or influxdb-client (2.x/3.x).
+
+Exactly once without transactions: a point is identified by measurement, tag set
+and time, so writing an object again overwrites the same points. The ledger is the
+``gpulake_ledger`` measurement, written after an object's points; a sync killed in
+between rewrites the same points next time. When an object comes back with a new
+version, the points of its earlier version are deleted first (by tag set and time
+range, recorded in the ledger).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import urllib3
+
+from loaders.errors import TargetRejected, TargetUnavailable
+from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines
+from loaders.records import read_alerts, read_metrics
+from loaders.source import ProcessedObject
+from loaders.target import Target
+
+BATCH_POINTS = 5000
+RETRIES = 5
+LEDGER = "gpulake_ledger"
+MEASUREMENTS = {"metrics": "gpu_metrics", "alerts": "gpu_alerts"}
+SERIES_TAGS = {"metrics": ("node", "gpu", "source"), "alerts": ("node", "gpu", "kind")}
+TIME_COLUMN = {"metrics": "time", "alerts": "start"}
+
+
+def batches(lines: pa.Array, size: int = BATCH_POINTS) -> list[bytes]:
+    """Newline-joined bodies of at most ``size`` lines."""
+    return ["\n".join(lines.slice(start, size).to_pylist()).encode() + b"\n" for start in range(0, len(lines), size)]
+
+
+def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -> None:
+    """Call ``send`` (-> status, body, retry-after) until 2xx; back off on 5xx/429, fail fast on 4xx."""
+    delay = 0.5
+    for attempt in range(RETRIES + 1):
+        try:
+            status, body, retry_after = send()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            status, body, retry_after = 0, str(exc), None
+        if 200 <= status < 300:
+            return
+        if status in (401, 403):
+            raise TargetRejected(f"{what}: InfluxDB refused the credentials ({status}); check user/password or token")
+        if status == 404:
+            raise TargetRejected(
+                f"{what}: not found ({body.strip()[:200]}); create the database/bucket or fix the name"
+            )
+        if 400 <= status < 500 and status != 429:
+            raise TargetRejected(f"{what}: InfluxDB rejected the data ({status}: {body.strip()[:300]})")
+        if attempt == RETRIES:
+            raise TargetUnavailable(f"{what}: InfluxDB kept failing ({status or 'no connection'}: {body[:200]})")
+        time.sleep(retry_after if retry_after is not None else delay)
+        delay = min(delay * 2, 8.0)
+
+
+class Writer(ABC):
+    """Sends line-protocol batches and runs the few queries the ledger needs."""
+
+    @abstractmethod
+    def write(self, body: bytes) -> None: ...
+
+    @abstractmethod
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        """InfluxQL results as the ``series`` list of the 1.x JSON answer."""
+
+
+class V1Writer(Writer):
+    """InfluxDB 1.x: ``/write?db=&rp=&precision=ms`` and ``/query`` (InfluxQL)."""
+
+    def __init__(self, url: str, database: str, retention_policy: str = "", user: str = "", password: str = "") -> None:
+        self.url = url.rstrip("/")
+        self.params = {"db": database, "precision": "ms"} | ({"rp": retention_policy} if retention_policy else {})
+        self.auth = {"u": user, "p": password} if user else {}
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=60))
+        self.database = database
+
+    def _post(
+        self, path: str, params: dict[str, str], body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str, float | None]:
+        response = self.http.request(
+            "POST", f"{self.url}{path}?{urlencode(params | self.auth)}", body=body, headers=headers
+        )
+        retry = response.headers.get("Retry-After")
+        return response.status, response.data.decode("utf-8", "replace"), float(retry) if retry else None
+
+    def write(self, body: bytes) -> None:
+        payload = gzip.compress(body, 1)
+        headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+        with_retries(lambda: self._post("/write", self.params, payload, headers), f"write to {self.database}")
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        result: dict[str, Any] = {}
+
+        def send() -> tuple[int, str, float | None]:
+            status, body, retry = self._post("/query", {"db": self.database, "epoch": "ms", "q": influxql}, b"", {})
+            if 200 <= status < 300:
+                result.update(json.loads(body))
+                error = next((r["error"] for r in result.get("results", []) if "error" in r), None)
+                if error:
+                    return 400, error, None
+            return status, body, retry
+
+        with_retries(send, f"query {self.database}")
+        return [s for r in result.get("results", []) for s in r.get("series", [])]
+
+
+class V2Writer(Writer):
+    """InfluxDB 2.x/3.x through influxdb-client's write API (gzip); ledger queries via the v1-compatible ``/query``."""
+
+    def __init__(self, url: str, token: str, org: str, bucket: str) -> None:
+        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        self.client = InfluxDBClient(url=url, token=token, org=org, enable_gzip=True)
+        self.api = self.client.write_api(write_options=SYNCHRONOUS)
+        self.bucket = bucket
+        self.org = org
+        self.compat = V1Writer(url, bucket)
+        self.compat.http.headers["Authorization"] = f"Token {token}"
+
+    def write(self, body: bytes) -> None:
+        from influxdb_client.client.write_api import WritePrecision
+        from influxdb_client.rest import ApiException
+
+        def send() -> tuple[int, str, float | None]:
+            try:
+                self.api.write(bucket=self.bucket, org=self.org, record=body, write_precision=WritePrecision.MS)
+            except ApiException as exc:
+                retry = exc.headers.get("Retry-After") if exc.headers else None
+                return exc.status or 0, str(exc.body or exc.reason), float(retry) if retry else None
+            return 204, "", None
+
+        with_retries(send, f"write to bucket {self.bucket}")
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        return self.compat.query(influxql)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class InfluxTarget(Target):
+    """Measurements ``gpu_metrics`` and ``gpu_alerts``; ledger measurement ``gpulake_ledger``."""
+
+    name = "influxdb"
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self._entries: dict[str, dict[str, Any]] | None = None
+
+    def _ledger(self) -> dict[str, dict[str, Any]]:
+        if self._entries is None:
+            series = self.writer.query(
+                f'SELECT last("version") AS version, last("ranges") AS ranges FROM "{LEDGER}" GROUP BY "object_key"'
+            )
+            self._entries = {
+                s["tags"]["object_key"]: {"version": s["values"][0][1], "ranges": s["values"][0][2]} for s in series
+            }
+        return self._entries
+
+    def loaded(self) -> dict[str, str]:
+        self._entries = None
+        return {key: entry["version"] for key, entry in self._ledger().items()}
+
+    def load(self, obj: ProcessedObject, data: bytes) -> int:
+        table = read_metrics(data, obj.key) if obj.kind == "metrics" else read_alerts(data, obj.key)
+        previous = self._ledger().get(obj.key)
+        if previous and previous["version"] == obj.version:
+            return 0
+        if previous:
+            self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], json.loads(previous["ranges"]))
+        lines = metrics_lines(table) if obj.kind == "metrics" else alerts_lines(table)
+        for body in batches(lines):
+            self.writer.write(body)
+        ranges = _ranges(table, SERIES_TAGS[obj.kind], TIME_COLUMN[obj.kind])
+        record = {"object_key": obj.key, "version": obj.version, "kind": obj.kind, "ranges": json.dumps(ranges)}
+        self.writer.write(_ledger_line(record, len(lines)).encode())
+        self._ledger()[obj.key] = {"version": obj.version, "ranges": record["ranges"]}
+        return len(lines)
+
+    def _delete(self, measurement: str, tags: tuple[str, ...], ranges: list[list[Any]]) -> None:
+        for entry in ranges:
+            *values, first, last = entry
+            where = " AND ".join(f'"{t}" = {_quote(v)}' for t, v in zip(tags, values) if v is not None)
+            self.writer.query(f'DELETE FROM "{measurement}" WHERE {where} AND time >= {first}ms AND time <= {last}ms')
+
+
+def _ranges(table: pa.Table, tags: tuple[str, ...], time_column: str) -> list[list[Any]]:
+    """Per tag set, the first and last time (ms) of its points: what a later version must delete."""
+    if table.num_rows == 0:
+        return []
+    keyed = pa.table({t: table[t] for t in tags} | {"ms": pc.cast(table[time_column], pa.int64())})
+    grouped = keyed.group_by(list(tags)).aggregate([("ms", "min"), ("ms", "max")])
+    return [[*(row[t] for t in tags), row["ms_min"], row["ms_max"]] for row in grouped.to_pylist()]
+
+
+def _ledger_line(record: dict[str, str], rows: int) -> str:
+    fields = ",".join(f"{name}={escape_string(record[name])}" for name in ("kind", "ranges", "version"))
+    return f"{LEDGER},object_key={escape_key(record['object_key'])} {fields},rows={rows}i {int(time.time() * 1000)}\n"

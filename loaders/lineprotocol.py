@@ -1,0 +1,112 @@
+"""InfluxDB line protocol from Arrow tables, vectorized, byte-identical to influxdb-client's ``Point``.
+
+Same rules as influxdb-client: tags and fields sorted by key, ``,`` ``=`` space and
+``\\n`` ``\\t`` ``\\r`` escaped in keys and tag values (a trailing backslash gets a
+space), null or empty tags and null or non-finite fields left out, floats as
+Python's ``str`` without a trailing ``.0``, integers with ``i``, strings quoted with
+``"`` and ``\\`` escaped. Rows without any field are not writable and are dropped.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loaders.records import NUMERIC_COLUMNS
+
+METRIC_TAGS = ("gpu", "gpu_model", "gpu_uuid", "node", "source")
+ALERT_TAGS = ("gpu", "gpu_model", "kind", "node", "severity", "source")
+_KEY_ESCAPES = ((",", "\\,"), ("=", "\\="), (" ", "\\ "), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"))
+
+
+def escape_key(text: str) -> str:
+    for char, escaped in _KEY_ESCAPES:
+        text = text.replace(char, escaped)
+    return text
+
+
+def escape_string(text: str) -> str:
+    """A string field value, quoted."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _escape_tag_values(values: pa.Array) -> pa.Array:
+    for char, escaped in _KEY_ESCAPES:
+        values = pc.replace_substring(values, char, escaped)
+    return pc.if_else(pc.ends_with(values, "\\"), pc.binary_join_element_wise(values, " ", ""), values)
+
+
+def _floats(values: pa.Array) -> pa.Array:
+    """Python ``str(float)`` minus ``.0``: Arrow's shortest form, Python's for the values where they differ."""
+    values = pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
+    text = pc.cast(values, pa.string())
+    small = pc.and_(pc.less(pc.abs(values), 1e-4), pc.not_equal(values, 0.0))
+    differs = pc.fill_null(pc.or_(pc.match_substring(text, "e"), small), False)
+    if pc.any(differs).as_py():
+        fixed = [_py_float(v) for v in pc.filter(values, differs).to_pylist()]
+        text = pc.replace_with_mask(text, differs, pa.array(fixed, pa.string()))
+    return text
+
+
+def _py_float(value: float) -> str:
+    text = str(value)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _strings(values: pa.Array) -> pa.Array:
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    return pc.binary_join_element_wise('"', escaped, '"', "")
+
+
+def _field(name: str, values: pa.Array) -> pa.Array:
+    """``name=value`` per row (null where the value is null)."""
+    if pa.types.is_floating(values.type):
+        text = _floats(values)
+    elif pa.types.is_integer(values.type):
+        text = pc.binary_join_element_wise(pc.cast(values, pa.string()), "i", "")
+    else:
+        text = _strings(values)
+    return pc.binary_join_element_wise(escape_key(name) + "=", text, "")
+
+
+def _tags(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
+    parts = []
+    for name in names:
+        values = table[name].combine_chunks()
+        present = pc.fill_null(pc.greater(pc.utf8_length(values), 0), False)
+        tag = pc.binary_join_element_wise("," + escape_key(name) + "=", _escape_tag_values(values), "")
+        parts.append(pc.if_else(present, tag, ""))
+    return pc.binary_join_element_wise(*parts, "") if parts else pa.array([""] * table.num_rows)
+
+
+def _lines(measurement: str, tags: pa.Array, fields: dict[str, pa.Array], times_ms: pa.Array) -> pa.Array:
+    ordered = [fields[name] for name in sorted(fields)]
+    body = pc.binary_join_element_wise(*ordered, ",", null_handling="skip")
+    has_field = pc.greater(pc.utf8_length(body), 0)
+    head = pc.binary_join_element_wise(escape_key(measurement), tags, "")
+    line = pc.binary_join_element_wise(head, body, pc.cast(times_ms, pa.string()), " ")
+    return pc.filter(line, has_field)
+
+
+def _ms(column: pa.ChunkedArray) -> pa.Array:
+    return pc.cast(column.combine_chunks().cast(pa.timestamp("ms", tz="UTC")), pa.int64())
+
+
+def metrics_lines(table: pa.Table, measurement: str = "gpu_metrics") -> pa.Array:
+    """One line per canonical row: tags node/gpu/gpu_uuid/gpu_model/source; numeric, throttle and ``extra`` fields."""
+    fields = {name: _field(name, table[name].combine_chunks()) for name in NUMERIC_COLUMNS}
+    fields["throttle_reasons"] = _field("throttle_reasons", table["throttle_reasons"].combine_chunks())
+    extra = table["extra"].combine_chunks()
+    for key in pc.unique(extra.keys).to_pylist():
+        if key not in fields:
+            fields[key] = _field(key, pc.map_lookup(extra, pa.scalar(key), "first"))
+    return _lines(measurement, _tags(table, METRIC_TAGS), fields, _ms(table["time"]))
+
+
+def alerts_lines(table: pa.Table, measurement: str = "gpu_alerts") -> pa.Array:
+    """One line per alert episode at its start time."""
+    duration = pc.divide(pc.cast(pc.subtract(_ms(table["end"]), _ms(table["start"])), pa.float64()), 1000.0)
+    fields = {name: _field(name, table[name].combine_chunks()) for name in ("alert_id", "message", "metric")}
+    fields |= {name: _field(name, table[name].combine_chunks()) for name in ("peak", "threshold", "samples")}
+    fields["duration_s"] = _field("duration_s", duration)
+    return _lines(measurement, _tags(table, ALERT_TAGS), fields, _ms(table["start"]))
