@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambda"))
+sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
@@ -96,6 +97,41 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from loaders.config import default_source, load_dotenv, open_target
+    from loaders.source import open_source
+    from loaders.sync import sync
+
+    load_dotenv(args.env_file)
+    source = open_source(args.source or default_source())
+    target = open_target(args.to)
+    try:
+        report = sync(source, target)
+    finally:
+        target.close()
+    summary = {
+        "target": args.to,
+        "source": source.describe(),
+        "listed": report.listed,
+        "loaded": report.loaded,
+        "replaced": report.replaced,
+        "skipped": report.skipped,
+        "rows": report.rows,
+        "failed": report.failed,
+        "seconds": round(report.seconds, 3),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{args.to}: loaded {report.loaded} of {report.listed} objects ({report.rows:,} rows, "
+            f"{report.replaced} replaced, {report.skipped} already loaded) in {report.seconds:.1f} s"
+        )
+        for failure in report.failed:
+            print(f"  not loaded: {failure}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="automated_pipeline.py", description="gpulake: GPU telemetry to Parquet and alerts.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -113,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process.add_argument("--json", action="store_true", help="one JSON line per object")
     process.set_defaults(func=_cmd_process)
+    sync_cmd = sub.add_parser("sync", help="load processed Parquet and alerts into InfluxDB or PostgreSQL")
+    sync_cmd.add_argument("--to", required=True, choices=["influxdb", "postgres"], help="target database")
+    sync_cmd.add_argument(
+        "--from", dest="source", help="s3://bucket/prefix or a directory (default: GPULAKE_SYNC_FROM or the bucket)"
+    )
+    sync_cmd.add_argument("--env-file", default=".env", help="connection settings file (default .env)")
+    sync_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sync_cmd.set_defaults(func=_cmd_sync)
     demo = sub.add_parser("demo", help="simulate a small fleet and process it, all offline")
     demo.add_argument("--out", default="demo-output", help="where raw and processed files go")
     demo.add_argument("--nodes", type=int, default=3)

@@ -68,6 +68,9 @@ def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -
 class Writer(ABC):
     """Sends line-protocol batches and runs the few queries the ledger needs."""
 
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Make sure the database exists (where the API allows it)."""
+
     @abstractmethod
     def write(self, body: bytes) -> None: ...
 
@@ -94,6 +97,13 @@ class V1Writer(Writer):
         )
         retry = response.headers.get("Retry-After")
         return response.status, response.data.decode("utf-8", "replace"), float(retry) if retry else None
+
+    def prepare(self) -> None:
+        """Like Telegraf: ``CREATE DATABASE`` (idempotent); users without the right get the error on write."""
+        try:
+            self.query(f'CREATE DATABASE "{self.database}"')
+        except TargetRejected:
+            return
 
     def write(self, body: bytes) -> None:
         payload = gzip.compress(body, 1)
@@ -160,6 +170,7 @@ class InfluxTarget(Target):
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
         self._entries: dict[str, dict[str, Any]] | None = None
+        writer.prepare()
 
     def _ledger(self) -> dict[str, dict[str, Any]]:
         if self._entries is None:

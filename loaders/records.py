@@ -8,6 +8,7 @@ import json
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from gpulake.errors import InputRejected
 from gpulake.schema import METRICS_SCHEMA
 

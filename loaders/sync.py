@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass, field
 
 from gpulake.errors import InputRejected
-
 from loaders.progress import Progress
 from loaders.source import Source
 from loaders.target import Target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+
 from gpulake import schema
 from gpulake.alerts import AlertConfig, detect
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from gpulake import formats, schema
 from gpulake.context import SourceContext
 from gpulake.errors import InputRejected
 from gpulake.output import layout
 from gpulake.output.sink import LocalSink
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 CTX = SourceContext(key="prop/object", object_time_ms=1_767_225_600_000)
 label_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+
 from gpulake import formats, schema
 from gpulake.context import SourceContext
 from gpulake.formats.base import ParseResult

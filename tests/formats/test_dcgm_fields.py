@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 
 import pytest
+
 from gpulake import formats
 from gpulake.errors import InputRejected
 from gpulake.formats.dcgm_fields import BY_NAME, FIELDS
-
 from tests.conftest import real_file, real_files
 
 COUNTERS = "dcgm/counters/"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from gpulake import formats
 from gpulake.errors import InputRejected
-
 from tests.conftest import real_file
 from tests.formats.helpers import parse_file, rows, utc
 

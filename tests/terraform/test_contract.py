@@ -9,10 +9,10 @@ from pathlib import Path
 
 import package_lambda
 import pyarrow as pa
+
 from gpulake.formats import FORMATS
 from gpulake.output import layout
 from gpulake.schema import METRICS_SCHEMA
-
 from tests.terraform import hcl
 
 ROOT = hcl.ROOT

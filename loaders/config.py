@@ -1,0 +1,73 @@
+"""Connection settings of the targets, from the environment or a ``.env`` file (never logged)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from gpulake.errors import ConfigError
+from loaders.target import Target
+
+TARGETS = ("postgres", "influxdb")
+
+
+def load_dotenv(path: str | Path = ".env") -> None:
+    """Add ``KEY=VALUE`` lines of ``path`` to the environment (variables already set win)."""
+    file = Path(path)
+    if not file.is_file():
+        return
+    for line in file.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(key.strip(), value)
+
+
+def _need(env: Mapping[str, str], name: str, hint: str) -> str:
+    value = env.get(name, "")
+    if not value:
+        raise ConfigError(f"{name} is not set: {hint}")
+    return value
+
+
+def open_target(kind: str, env: Mapping[str, str] | None = None) -> Target:
+    """``postgres`` (GPULAKE_PG_DSN) or ``influxdb`` (GPULAKE_INFLUX_URL + token/org/bucket or db/user/password)."""
+    env = os.environ if env is None else env
+    if kind == "postgres":
+        from loaders.postgres import PostgresTarget
+
+        dsn = _need(env, "GPULAKE_PG_DSN", "e.g. postgresql://gpulake@db:5432/telemetry (see docs/loaders.md)")
+        return PostgresTarget(dsn, allow_timescale=env.get("GPULAKE_PG_TIMESCALE", "auto") != "off")
+    if kind == "influxdb":
+        from loaders.influx import InfluxTarget, V1Writer, V2Writer
+
+        url = _need(env, "GPULAKE_INFLUX_URL", "e.g. http://influx:8086 (see docs/loaders.md)")
+        if env.get("GPULAKE_INFLUX_TOKEN"):
+            org = _need(env, "GPULAKE_INFLUX_ORG", "InfluxDB 2.x/3.x needs the organization with a token")
+            bucket = _need(env, "GPULAKE_INFLUX_BUCKET", "InfluxDB 2.x/3.x needs the bucket with a token")
+            return InfluxTarget(V2Writer(url, env["GPULAKE_INFLUX_TOKEN"], org, bucket))
+        return InfluxTarget(
+            V1Writer(
+                url,
+                env.get("GPULAKE_INFLUX_DB") or "gpulake",
+                env.get("GPULAKE_INFLUX_RP", ""),
+                env.get("GPULAKE_INFLUX_USER", ""),
+                env.get("GPULAKE_INFLUX_PASSWORD", ""),
+            )
+        )
+    raise ConfigError(f"unknown target {kind!r}: use one of {', '.join(TARGETS)}")
+
+
+def default_source(env: Mapping[str, str] | None = None) -> str:
+    """Where ``sync`` reads when ``--from`` is not given."""
+    env = os.environ if env is None else env
+    if env.get("GPULAKE_SYNC_FROM"):
+        return env["GPULAKE_SYNC_FROM"]
+    if env.get("GPULAKE_PROCESSED_BUCKET"):
+        return f"s3://{env['GPULAKE_PROCESSED_BUCKET']}/{env.get('GPULAKE_PROCESSED_PREFIX', '')}"
+    raise ConfigError("no --from given and neither GPULAKE_SYNC_FROM nor GPULAKE_PROCESSED_BUCKET is set")

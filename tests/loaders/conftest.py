@@ -1,0 +1,73 @@
+"""Servers and data for the loader tests: a throwaway PostgreSQL 15 cluster, influxd 1.6, simulated fleet output."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from simulate_fleet import FleetSpec, simulate
+
+from gpulake.local import LocalOptions, iter_files, process_file
+from loaders.influx import InfluxTarget, V1Writer
+from loaders.local_postgres import LocalPostgres
+from loaders.postgres import PostgresTarget
+from tests.servers import LocalInflux
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalPostgres]:
+    server = LocalPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influx_server() -> Iterator[LocalInflux]:
+    server = LocalInflux().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: LocalPostgres) -> str:
+    """A fresh database per test."""
+    name = f"t{next(_names)}"
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.dsn.replace("dbname=postgres", f"dbname={name}")
+
+
+@pytest.fixture
+def pg_target(pg_dsn: str) -> Iterator[PostgresTarget]:
+    target = PostgresTarget(pg_dsn)
+    yield target
+    target.close()
+
+
+@pytest.fixture
+def influx_db(influx_server: LocalInflux) -> str:
+    return f"t{next(_names)}"
+
+
+@pytest.fixture
+def influx_target(influx_server: LocalInflux, influx_db: str) -> InfluxTarget:
+    return InfluxTarget(V1Writer(influx_server.url, influx_db))
+
+
+def process_tree(raw: Path, out: Path) -> Path:
+    for path in iter_files([raw]):
+        process_file(path, out, LocalOptions())
+    return out
+
+
+@pytest.fixture(scope="session")
+def fleet_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Processed output of a simulated 2-node, 2-GPU, 40-minute fleet (all four formats)."""
+    base = tmp_path_factory.mktemp("fleet")
+    simulate(base / "raw", FleetSpec(nodes=2, gpus=2, minutes=40, interval_s=10, seed=11))
+    return process_tree(base / "raw", base / "processed")
