@@ -63,8 +63,8 @@ def _pg_fingerprint(dsn: str) -> tuple:
         return (
             conn.execute(
                 "SELECT count(*), count(DISTINCT (node, gpu, source, time)), "
-                "md5(string_agg(concat_ws('|', node, gpu, source, time, gpu_temp_c, power_w, throttle_reasons, extra::text),"
-                " ',' ORDER BY node, gpu, source, time)) FROM gpu_metrics"
+                "md5(string_agg(concat_ws('|', node, gpu, source, time, gpu_temp_c, power_w, throttle_reasons, "
+                "extra::text), ',' ORDER BY node, gpu, source, time)) FROM gpu_metrics"
             ).fetchone()
             + conn.execute("SELECT count(*), sum(rows) FROM gpulake_ledger").fetchone()
         )
