@@ -58,7 +58,7 @@ def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -
                 f"{what}: not found ({body.strip()[:200]}); create the database/bucket or fix the name"
             )
         if 400 <= status < 500 and status != 429:
-            raise TargetRejected(f"{what}: InfluxDB rejected the data ({status}: {body.strip()[:300]})")
+            raise TargetRejected(f"{what}: InfluxDB rejected the request ({status}: {body.strip()[:300]})")
         if attempt == RETRIES:
             raise TargetUnavailable(f"{what}: InfluxDB kept failing ({status or 'no connection'}: {body[:200]})")
         time.sleep(retry_after if retry_after is not None else delay)

@@ -29,6 +29,7 @@ DCGM_METRICS = (
     ("DCGM_FI_DEV_MEMORY_TEMP", "gauge", "Memory temperature (in C)."),
     ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C)."),
     ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W)."),
+    ("DCGM_FI_DEV_POWER_MGMT_LIMIT", "gauge", "Power management limit (in W)."),
     ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Total energy consumption since boot (in mJ)."),
     ("DCGM_FI_DEV_PCIE_REPLAY_COUNTER", "counter", "Total number of PCIe retries."),
     ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %)."),
@@ -133,13 +134,14 @@ def dcgm_text(node: str, gpus: list[tuple[str, str, float, GpuSeries]], times: n
         out.append(f"# gpulake-scrape {ts}\n")
         for name, kind, help_text in DCGM_METRICS:
             out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            for g, (_uuid, _model, _cap, s) in enumerate(gpus):
-                out.append(prefixes[g][name] + _dcgm_value(name, s, i) + "\n")
+            for g, (_uuid, _model, cap, s) in enumerate(gpus):
+                out.append(prefixes[g][name] + _dcgm_value(name, s, i, cap) + "\n")
     return "".join(out)
 
 
-def _dcgm_value(name: str, s: GpuSeries, i: int) -> str:
+def _dcgm_value(name: str, s: GpuSeries, i: int, power_cap: float) -> str:
     values = {
+        "DCGM_FI_DEV_POWER_MGMT_LIMIT": power_cap,
         "DCGM_FI_DEV_SM_CLOCK": s.sm_clock[i],
         "DCGM_FI_DEV_MEM_CLOCK": 2619,
         "DCGM_FI_DEV_MEMORY_TEMP": s.mem_temp[i],

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Write the Grafana dashboards for both back ends from one panel list (``docs/grafana/dashboards/``).
+
+Each panel has a PostgreSQL query (Grafana's ``$__timeFilter``/``$__timeGroupAlias``
+macros) and an InfluxQL query (``$timeFilter``, ``$__interval``); the tests run every
+query against databases loaded from fixtures, macros expanded. Run after editing
+a query; a test fails when the committed JSON and this script disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "dashboards"
+DATASOURCES = {
+    "postgres": ("grafana-postgresql-datasource", "gpulake-postgres"),
+    "influxdb": ("influxdb", "gpulake-influxdb"),
+}
+
+THROTTLE_BITS = {  # NVML clock event reasons (docs/formats.md)
+    "sw_power_cap": 0x4,
+    "hw_slowdown": 0x8,
+    "sw_thermal": 0x20,
+    "hw_thermal": 0x40,
+    "hw_power_brake": 0x80,
+}
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    kind: str  # timeseries | table | barchart
+    postgres: str
+    influxdb: str
+    description: str = ""
+
+
+GPU_FILTER_PG = "node = '$node' AND gpu = '$gpu'"
+GPU_FILTER_IFX = '"node" =~ /^$node$/ AND "gpu" =~ /^$gpu$/'
+THROTTLE_PG = ", ".join(
+    f"count(*) FILTER (WHERE throttle_reasons & {bit} <> 0) AS {name}" for name, bit in THROTTLE_BITS.items()
+)
+THROTTLE_IFX = (
+    "SELECT "
+    + ", ".join(f'sum("{name}") / {bit} AS "{name}"' for name, bit in THROTTLE_BITS.items())
+    + " FROM (SELECT "
+    + ", ".join(f'"throttle_reasons" & {bit} AS "{name}"' for name, bit in THROTTLE_BITS.items())
+    + ' FROM "gpu_metrics" WHERE $timeFilter AND {gpu}) WHERE $timeFilter GROUP BY time(1m)'
+)
+
+DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
+    "fleet-overview": (
+        "gpulake: fleet overview",
+        [
+            Panel(
+                "Hottest GPUs",
+                "table",
+                "SELECT node, gpu, max(gpu_temp_c) AS max_temp_c, avg(gpu_temp_c) AS avg_temp_c FROM gpu_metrics "
+                "WHERE $__timeFilter(time) AND gpu_temp_c IS NOT NULL GROUP BY node, gpu "
+                "ORDER BY max_temp_c DESC LIMIT 10",
+                'SELECT max("gpu_temp_c") AS "max_temp_c", mean("gpu_temp_c") AS "avg_temp_c" FROM "gpu_metrics" '
+                'WHERE $timeFilter GROUP BY "node", "gpu"',
+                "Highest GPU temperature per GPU in the range.",
+            ),
+            Panel(
+                "Throttled GPU-minutes",
+                "timeseries",
+                "SELECT $__timeGroupAlias(time, '10m'), count(DISTINCT (node, gpu, date_trunc('minute', time))) "
+                "AS throttled_gpu_minutes FROM gpu_metrics WHERE $__timeFilter(time) "
+                "AND throttle_reasons & ~1::bigint <> 0 GROUP BY 1 ORDER BY 1",
+                'SELECT count("throttle_reasons") AS "throttled_gpu_minutes" FROM (SELECT max("throttle_reasons") '
+                'AS "throttle_reasons" FROM "gpu_metrics" WHERE $timeFilter AND "throttle_reasons" > 1 '
+                'GROUP BY time(1m), "node", "gpu") WHERE $timeFilter GROUP BY time(10m)',
+                "Minutes in which a GPU reported any clock event reason other than idle.",
+            ),
+            Panel(
+                "Power vs limit",
+                "timeseries",
+                "SELECT $__timeGroupAlias(time, '5m'), node, avg(power_w) AS power_w, "
+                "max((extra->>'DCGM_FI_DEV_POWER_MGMT_LIMIT')::float8) AS limit_w FROM gpu_metrics "
+                "WHERE $__timeFilter(time) AND source = 'dcgm' GROUP BY 1, node ORDER BY 1",
+                'SELECT mean("power_w") AS "power_w", max("DCGM_FI_DEV_POWER_MGMT_LIMIT") AS "limit_w" '
+                'FROM "gpu_metrics" WHERE $timeFilter AND "source" = \'dcgm\' GROUP BY time($__interval), "node"',
+                "Average draw per node against the power management limit dcgm-exporter reports.",
+            ),
+            Panel(
+                "Hourly average temperature",
+                "timeseries",
+                "SELECT bucket AS time, node, avg(avg_temp_c) AS avg_temp_c FROM gpu_metrics_hourly "
+                "WHERE $__timeFilter(bucket) GROUP BY 1, 2 ORDER BY 1",
+                'SELECT mean("gpu_temp_c") AS "avg_temp_c" FROM "gpu_metrics" WHERE $timeFilter '
+                'GROUP BY time(1h), "node"',
+                "From the hourly aggregate (continuous aggregate on TimescaleDB).",
+            ),
+        ],
+    ),
+    "gpu-detail": (
+        "gpulake: GPU detail",
+        [
+            Panel(
+                "Temperatures",
+                "timeseries",
+                f"SELECT time, gpu_temp_c, mem_temp_c FROM gpu_metrics WHERE $__timeFilter(time) AND {GPU_FILTER_PG} "
+                "ORDER BY time",
+                f'SELECT mean("gpu_temp_c") AS "gpu_temp_c", mean("mem_temp_c") AS "mem_temp_c" FROM "gpu_metrics" '
+                f"WHERE $timeFilter AND {GPU_FILTER_IFX} GROUP BY time($__interval)",
+            ),
+            Panel(
+                "Power",
+                "timeseries",
+                f"SELECT time, power_w FROM gpu_metrics WHERE $__timeFilter(time) AND {GPU_FILTER_PG} ORDER BY time",
+                f'SELECT mean("power_w") AS "power_w" FROM "gpu_metrics" WHERE $timeFilter AND {GPU_FILTER_IFX} '
+                "GROUP BY time($__interval)",
+            ),
+            Panel(
+                "Clocks",
+                "timeseries",
+                "SELECT time, sm_clock_mhz, mem_clock_mhz FROM gpu_metrics "
+                f"WHERE $__timeFilter(time) AND {GPU_FILTER_PG} ORDER BY time",
+                f'SELECT mean("sm_clock_mhz") AS "sm_clock_mhz", mean("mem_clock_mhz") AS "mem_clock_mhz" '
+                f'FROM "gpu_metrics" WHERE $timeFilter AND {GPU_FILTER_IFX} GROUP BY time($__interval)',
+            ),
+            Panel(
+                "Utilization",
+                "timeseries",
+                f"SELECT time, util_pct FROM gpu_metrics WHERE $__timeFilter(time) AND {GPU_FILTER_PG} ORDER BY time",
+                f'SELECT mean("util_pct") AS "util_pct" FROM "gpu_metrics" WHERE $timeFilter AND {GPU_FILTER_IFX} '
+                "GROUP BY time($__interval)",
+            ),
+            Panel(
+                "Throttle causes (samples)",
+                "timeseries",
+                f"SELECT $__timeGroupAlias(time, '1m'), {THROTTLE_PG} FROM gpu_metrics "
+                f"WHERE $__timeFilter(time) AND {GPU_FILTER_PG} GROUP BY 1 ORDER BY 1",
+                THROTTLE_IFX.replace("{gpu}", GPU_FILTER_IFX),
+                "Samples per minute with each NVML clock event reason set.",
+            ),
+        ],
+    ),
+    "alerts": (
+        "gpulake: alerts",
+        [
+            Panel(
+                "Alert episodes",
+                "table",
+                "SELECT start_time AS time, end_time, kind, severity, node, gpu, peak, threshold, samples, message "
+                "FROM gpu_alerts WHERE $__timeFilter(start_time) ORDER BY start_time DESC",
+                'SELECT "message", "peak", "threshold", "samples", "duration_s" FROM "gpu_alerts" WHERE $timeFilter '
+                'GROUP BY "kind", "severity", "node", "gpu"',
+            ),
+            Panel(
+                "Alerts by kind",
+                "barchart",
+                "SELECT kind, severity, count(*) AS episodes FROM gpu_alerts WHERE $__timeFilter(start_time) "
+                "GROUP BY kind, severity ORDER BY episodes DESC",
+                'SELECT count("peak") AS "episodes" FROM "gpu_alerts" WHERE $timeFilter GROUP BY "kind", "severity"',
+            ),
+            Panel(
+                "ECC double-bit errors and last XID",
+                "timeseries",
+                "SELECT $__timeGroupAlias(time, '5m'), node, "
+                "max((extra->>'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL')::float8) AS ecc_dbe, "
+                "max((extra->>'DCGM_FI_DEV_XID_ERRORS')::float8) AS last_xid FROM gpu_metrics "
+                "WHERE $__timeFilter(time) AND source = 'dcgm' GROUP BY 1, node ORDER BY 1",
+                'SELECT max("DCGM_FI_DEV_ECC_DBE_VOL_TOTAL") AS "ecc_dbe", max("DCGM_FI_DEV_XID_ERRORS") AS "last_xid" '
+                'FROM "gpu_metrics" WHERE $timeFilter AND "source" = \'dcgm\' GROUP BY time($__interval), "node"',
+            ),
+        ],
+    ),
+}
+
+VARIABLES = {
+    "postgres": {
+        "node": "SELECT DISTINCT node FROM gpu_metrics ORDER BY 1",
+        "gpu": "SELECT DISTINCT gpu FROM gpu_metrics WHERE node = '$node' ORDER BY 1",
+    },
+    "influxdb": {
+        "node": 'SHOW TAG VALUES FROM "gpu_metrics" WITH KEY = "node"',
+        "gpu": 'SHOW TAG VALUES FROM "gpu_metrics" WITH KEY = "gpu" WHERE "node" =~ /^$node$/',
+    },
+}
+
+
+def _target(backend: str, query: str, kind: str) -> dict:
+    ds_type, uid = DATASOURCES[backend]
+    base = {"refId": "A", "datasource": {"type": ds_type, "uid": uid}}
+    if backend == "postgres":
+        return base | {
+            "rawSql": query,
+            "rawQuery": True,
+            "editorMode": "code",
+            "format": "table" if kind != "timeseries" else "time_series",
+        }
+    return base | {"query": query, "rawQuery": True, "resultFormat": "table" if kind != "timeseries" else "time_series"}
+
+
+def dashboard(backend: str, slug: str) -> dict:
+    title, panels = DASHBOARDS[slug]
+    ds_type, uid = DATASOURCES[backend]
+    uses_gpu = slug == "gpu-detail"
+    variables = (
+        [
+            {
+                "name": name,
+                "type": "query",
+                "datasource": {"type": ds_type, "uid": uid},
+                "query": query,
+                "refresh": 2,
+                "current": {},
+            }
+            for name, query in VARIABLES[backend].items()
+        ]
+        if uses_gpu
+        else []
+    )
+    return {
+        "uid": f"gpulake-{slug}-{backend}",
+        "title": f"{title} ({backend})",
+        "tags": ["gpulake", backend],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "time": {"from": "now-24h", "to": "now"},
+        "templating": {"list": variables},
+        "panels": [
+            {
+                "id": i + 1,
+                "type": p.kind,
+                "title": p.title,
+                "description": p.description,
+                "datasource": {"type": ds_type, "uid": uid},
+                "gridPos": {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)},
+                "targets": [_target(backend, getattr(p, backend), p.kind)],
+            }
+            for i, p in enumerate(panels)
+        ],
+    }
+
+
+def render() -> dict[Path, str]:
+    return {
+        OUT / backend / f"{slug}.json": json.dumps(dashboard(backend, slug), indent=2) + "\n"
+        for backend in DATASOURCES
+        for slug in DASHBOARDS
+    }
+
+
+def main() -> int:
+    for path, text in render().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(OUT.parents[2])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
