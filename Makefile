@@ -8,10 +8,22 @@ PROVIDER_WHEEL := $(VENV)/wheels/cdktf_cdktf_provider_aws-21.22.1-py3-none-any.w
 # checkov pins old boto3 and breaks python-hcl2: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# Debian packages the tests start themselves (PostgreSQL, InfluxDB, promtool, Chromium, npm).
+SYSTEM_STAMP := $(VENV)/.system-deps
+# Test-only TimescaleDB (PGlite WASM build) served over the wire protocol.
+TIMESCALE_STAMP := tests/timescale/node_modules/.installed
 
 .PHONY: install demo test lint bench package clean
 
-install: $(STAMP) $(PROVIDER_WHEEL) $(CHECKOV_STAMP)
+install: $(SYSTEM_STAMP) $(STAMP) $(PROVIDER_WHEEL) $(CHECKOV_STAMP) $(TIMESCALE_STAMP)
+
+$(SYSTEM_STAMP): scripts/install_system_deps.sh | $(STAMP)
+	sh scripts/install_system_deps.sh
+	touch $(SYSTEM_STAMP)
+
+$(TIMESCALE_STAMP): tests/timescale/package.json | $(SYSTEM_STAMP)
+	cd tests/timescale && npm install --legacy-peer-deps --no-audit --no-fund --loglevel=error
+	touch $(TIMESCALE_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +52,10 @@ lint: install
 
 bench: install
 	$(PY) scripts/bench_ingest.py
+	$(PY) scripts/bench_load.py
 
 package: install
 	$(PY) scripts/package_lambda.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) build dist demo-output
+	rm -rf $(VENV) $(CHECKOV_VENV) tests/timescale/node_modules build dist demo-output

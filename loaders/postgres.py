@@ -10,7 +10,8 @@ COPY into a temporary staging table and ``INSERT ... ON CONFLICT DO UPDATE``.
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pyarrow as pa
@@ -32,6 +33,26 @@ ALERT_COLUMNS = {  # gpu_alerts column -> alerts field
     "peak": "peak", "threshold": "threshold", "source": "source", "source_object": "source_object",
     "message": "message",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One object as CSV for COPY, plus what the transaction needs to know about it."""
+
+    table: str
+    conflict: tuple[str, ...]
+    columns: list[str]
+    body: bytes
+    rows: int
+    days: list[date]
+
+
+def _days(table: pa.Table) -> list[date]:
+    """UTC days the rows fall on (the daily partitions they need)."""
+    if table.num_rows == 0:
+        return []
+    first, last = (s.as_py().astimezone(UTC).date() for s in pc.min_max(table["time"]).values())
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def connect(dsn: str) -> psycopg.Connection:
@@ -79,15 +100,17 @@ class PostgresTarget(Target):
     def loaded(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
 
-    def load(self, obj: ProcessedObject, data: bytes) -> int:
+    def prepare(self, obj: ProcessedObject, data: bytes) -> Prepared:
         if obj.kind == "metrics":
             table = read_metrics(data, obj.key)
             columns, body = metrics_csv(table, obj.key)
-            target, conflict = "gpu_metrics", METRIC_KEY
-        else:
-            table = read_alerts(data, obj.key)
-            columns, body = alerts_csv(table, obj.key)
-            target, conflict = "gpu_alerts", ("alert_id",)
+            days = _days(table) if not self.timescale else []
+            return Prepared("gpu_metrics", METRIC_KEY, columns, body, table.num_rows, days)
+        table = read_alerts(data, obj.key)
+        columns, body = alerts_csv(table, obj.key)
+        return Prepared("gpu_alerts", ("alert_id",), columns, body, table.num_rows, [])
+
+    def write(self, obj: ProcessedObject, prepared: Prepared) -> int:
         with self.conn.transaction():
             row = self.conn.execute(
                 "SELECT version FROM gpulake_ledger WHERE object_key = %s FOR UPDATE", (obj.key,)
@@ -95,13 +118,11 @@ class PostgresTarget(Target):
             if row and row[0] == obj.version:
                 return 0
             if row:
-                self.conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE object_key = %s").format(sql.Identifier(target)), (obj.key,)
-                )
-            if target == "gpu_metrics" and not self.timescale:
-                self._ensure_partitions(table)
+                delete = sql.SQL("DELETE FROM {} WHERE object_key = %s").format(sql.Identifier(prepared.table))
+                self.conn.execute(delete, (obj.key,))
             try:
-                self._copy_or_upsert(target, columns, conflict, body)
+                self._ensure_partitions(prepared.days)
+                self._copy_or_upsert(prepared)
             except psycopg.Error:
                 self._partitions.clear()  # they may have been rolled back with this transaction
                 raise
@@ -109,9 +130,9 @@ class PostgresTarget(Target):
                 "INSERT INTO gpulake_ledger (object_key, version, kind, rows) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (object_key) DO UPDATE SET version = EXCLUDED.version, rows = EXCLUDED.rows, "
                 "loaded_at = now()",
-                (obj.key, obj.version, obj.kind, table.num_rows),
+                (obj.key, obj.version, obj.kind, prepared.rows),
             )
-        return table.num_rows
+        return prepared.rows
 
     def _copy(self, table: str, columns: list[str], body: bytes) -> None:
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
@@ -121,7 +142,8 @@ class PostgresTarget(Target):
             for start in range(0, len(body), CHUNK):
                 copy.write(body[start : start + CHUNK])
 
-    def _copy_or_upsert(self, table: str, columns: list[str], conflict: tuple[str, ...], body: bytes) -> None:
+    def _copy_or_upsert(self, prepared: Prepared) -> None:
+        table, columns, conflict, body = prepared.table, prepared.columns, prepared.conflict, prepared.body
         try:
             with self.conn.transaction():
                 self._copy(table, columns, body)
@@ -147,23 +169,17 @@ class PostgresTarget(Target):
             ).format(table=sql.Identifier(table), cols=ident, keys=keys, stage=sql.Identifier(stage), updates=updates)
         )
 
-    def _ensure_partitions(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        first, last = pc.min_max(table["time"]).values()
-        day = first.as_py().astimezone(UTC).date()
-        while day <= last.as_py().astimezone(UTC).date():
+    def _ensure_partitions(self, days: list[date]) -> None:
+        for day in days:
             name = f"gpu_metrics_p{day:%Y%m%d}"
-            if name not in self._partitions:
-                start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (pg_schema.LOCK_ID + 1,))
-                self.conn.execute(
-                    sql.SQL(
-                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF gpu_metrics FOR VALUES FROM ({}) TO ({})"
-                    ).format(sql.Identifier(name), sql.Literal(start), sql.Literal(start + timedelta(days=1)))
-                )
-                self._partitions.add(name)
-            day += timedelta(days=1)
+            if name in self._partitions:
+                continue
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (pg_schema.LOCK_ID + 1,))
+            create = sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF gpu_metrics FOR VALUES FROM ({}) TO ({})")
+            end = start + timedelta(days=1)
+            self.conn.execute(create.format(sql.Identifier(name), sql.Literal(start), sql.Literal(end)))
+            self._partitions.add(name)
 
     def finish(self) -> None:
         if self.timescale:

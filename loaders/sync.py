@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from gpulake.errors import InputRejected
 from loaders.progress import Progress
-from loaders.source import Source
+from loaders.source import ProcessedObject, Source
 from loaders.target import Target
+
+#: objects encoded ahead of the one being written (memory: about two objects' encoded bodies)
+PREFETCH = 1
 
 
 @dataclass
@@ -24,8 +29,15 @@ class SyncReport:
     seconds: float = 0.0
 
 
+def _prepare(source: Source, target: Target, obj: ProcessedObject) -> Any:
+    return target.prepare(obj, source.read(obj))
+
+
 def sync(source: Source, target: Target, progress: Progress | None = None) -> SyncReport:
-    """Load new and changed objects, metrics before alerts; unreadable objects are reported, not fatal."""
+    """Load new and changed objects, metrics before alerts; unreadable objects are reported, not fatal.
+
+    The next object is read and encoded in a worker thread while this one is written.
+    """
     started = time.monotonic()
     report = SyncReport()
     objects = source.list()
@@ -36,17 +48,23 @@ def sync(source: Source, target: Target, progress: Progress | None = None) -> Sy
     report.skipped = report.listed - len(pending)
     progress = progress or Progress(len(pending), target=target.name)
     progress.total = len(pending)
-    for obj in pending:
-        began = time.monotonic()
-        try:
-            rows = target.load(obj, source.read(obj))
-        except InputRejected as exc:
-            report.failed.append(str(exc))
-            continue
-        report.loaded += 1
-        report.replaced += obj.key in ledger
-        report.rows += rows
-        progress.object_done(obj.key, rows, time.monotonic() - began)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpulake-prepare") as worker:
+        upcoming = [worker.submit(_prepare, source, target, obj) for obj in pending[:PREFETCH]]
+        for index, obj in enumerate(pending):
+            began = time.monotonic()
+            future = upcoming.pop(0)
+            if index + PREFETCH < len(pending):
+                upcoming.append(worker.submit(_prepare, source, target, pending[index + PREFETCH]))
+            try:
+                prepared = future.result()
+            except InputRejected as exc:
+                report.failed.append(str(exc))
+                continue
+            rows = target.write(obj, prepared)
+            report.loaded += 1
+            report.replaced += obj.key in ledger
+            report.rows += rows
+            progress.object_done(obj.key, rows, time.monotonic() - began)
     progress.close()
     if report.loaded:
         target.finish()

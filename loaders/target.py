@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 from loaders.source import ProcessedObject
 
 
 class Target(ABC):
-    """A database that keeps a ledger of the objects it holds and loads one object atomically or idempotently."""
+    """A database that keeps a ledger of the objects it holds and loads one object atomically or idempotently.
+
+    Loading is split so that ``sync`` can encode the next object (``prepare``: CPU
+    only, no database, runs in a worker thread) while this one is being written
+    (``write``: database I/O only).
+    """
 
     name: str
 
@@ -17,8 +23,16 @@ class Target(ABC):
         """``{object key: version}`` of everything loaded so far (the ledger)."""
 
     @abstractmethod
+    def prepare(self, obj: ProcessedObject, data: bytes) -> Any:
+        """Decode and encode one object for this database (raises InputRejected for unreadable data)."""
+
+    @abstractmethod
+    def write(self, obj: ProcessedObject, prepared: Any) -> int:
+        """Write a prepared object (replacing rows of an earlier version of it) and record it; return rows."""
+
     def load(self, obj: ProcessedObject, data: bytes) -> int:
-        """Load one object (replacing rows of an earlier version of it) and record it; return rows written."""
+        """``prepare`` then ``write``."""
+        return self.write(obj, self.prepare(obj, data))
 
     def finish(self) -> None:  # noqa: B027 - optional hook
         """Work after a sync that loaded something (refresh aggregates)."""

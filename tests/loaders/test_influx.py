@@ -136,7 +136,7 @@ def test_alert_lines_parse_on_the_server(fleet_output: Path, influx_target: Infl
     path = next((fleet_output / "alerts").rglob("*.jsonl"))
     lines = alerts_lines(read_alerts(path.read_bytes(), str(path)))
     for body in batches(lines):
-        influx_target.writer.write(body)
+        influx_target.writer.write(influx_target.writer.encode(body))
     assert influx_target.writer.query('SELECT count("peak") FROM "gpu_alerts"')[0]["values"][0][1] == len(lines)
 
 
@@ -173,7 +173,8 @@ def test_retries_5xx_and_429_then_succeeds(scripted: tuple[str, type[_Scripted]]
     monkeypatch.setattr("loaders.influx.time.sleep", lambda s: None)
     url, handler = scripted
     handler.statuses = [503, 429, 500, 204]
-    V1Writer(url, "db").write(b"m v=1 1\n")
+    writer = V1Writer(url, "db")
+    writer.write(writer.encode(b"m v=1 1\n"))
     assert handler.bodies == [b"m v=1 1\n"] * 4
 
 
@@ -182,7 +183,7 @@ def test_gives_up_after_retries(scripted: tuple[str, type[_Scripted]], monkeypat
     url, handler = scripted
     handler.statuses = [503] * 10
     with pytest.raises(TargetUnavailable, match="kept failing"):
-        V1Writer(url, "db").write(b"m v=1 1\n")
+        V1Writer(url, "db").write(gzip.compress(b"m v=1 1\n"))
 
 
 @pytest.mark.parametrize(("status", "message"), [(401, "credentials"), (403, "credentials"), (404, "not found")])
@@ -190,5 +191,5 @@ def test_auth_and_missing_database_fail_fast(scripted: tuple[str, type[_Scripted
     url, handler = scripted
     handler.statuses = [status, 204]
     with pytest.raises(TargetRejected, match=message):
-        V1Writer(url, "db").write(b"m v=1 1\n")
+        V1Writer(url, "db").write(gzip.compress(b"m v=1 1\n"))
     assert len(handler.bodies) == 1
