@@ -15,6 +15,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +31,8 @@ from loaders.source import ProcessedObject
 from loaders.target import Target
 
 BATCH_POINTS = 5000
+#: write requests in flight at once (InfluxDB ingests concurrent requests in parallel)
+IN_FLIGHT = 2
 RETRIES = 5
 LEDGER = "gpulake_ledger"
 MEASUREMENTS = {"metrics": "gpu_metrics", "alerts": "gpu_alerts"}
@@ -105,7 +108,7 @@ class V1Writer(Writer):
         self.url = url.rstrip("/")
         self.params = {"db": database, "precision": "ms"} | ({"rp": retention_policy} if retention_policy else {})
         self.auth = {"u": user, "p": password} if user else {}
-        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=60))
+        self.http = urllib3.PoolManager(maxsize=IN_FLIGHT, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
         self.database = database
 
     def _post(
@@ -220,8 +223,8 @@ class InfluxTarget(Target):
             return 0
         if previous:
             self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], json.loads(previous["ranges"]))
-        for body in prepared.bodies:
-            self.writer.write(body)
+        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="gpulake-influx") as pool:
+            list(pool.map(self.writer.write, prepared.bodies))
         record = {
             "object_key": obj.key,
             "version": obj.version,
