@@ -82,7 +82,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
         ctx,
         sink,
         version=obj.version,
-        format_name=obj.metadata.get("format") or None,
+        format_name=obj.metadata.get("format") or obj.metadata.get("source") or None,
         alert_config=settings.alert_config,
     )
     _report(result)

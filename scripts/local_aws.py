@@ -1,0 +1,172 @@
+"""A local stand-in for the deployed stack: moto's server on 127.0.0.1 plus the ingest "Lambda".
+
+:class:`LocalAws` starts ``ThreadedMotoServer`` on a free port and points boto3 (and
+the ``aws`` CLI) at it through ``AWS_ENDPOINT_URL``; :meth:`LocalAws.create_stack`
+creates what ``terraform/`` creates (raw and processed buckets with versioning, the
+ingest queue with its dead-letter queue, the raw bucket's notification, the alerts
+topic); :class:`IngestRunner` plays the SQS event source mapping: it receives
+batches, calls the real handler and deletes what the handler did not report as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from loaders.local_postgres import free_port
+
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+
+
+@dataclass(frozen=True)
+class Stack:
+    raw_bucket: str
+    processed_bucket: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    topic_arn: str
+
+
+class LocalAws:
+    """moto's server on 127.0.0.1:<free port>; ``env`` is what a client needs to reach it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._saved: dict[str, str | None] = {}
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return CREDENTIALS | {"AWS_ENDPOINT_URL": self.endpoint}
+
+    def start(self) -> LocalAws:
+        """Start the server and point this process's boto3 at it (restored by :meth:`stop`)."""
+        self.server.start()
+        for key, value in self.env.items():
+            self._saved[key] = os.environ.get(key)
+            os.environ[key] = value
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved.clear()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    def create_stack(self, name: str = "gpulake") -> Stack:
+        """The resources of ``terraform/`` that the data path needs, with the same wiring."""
+        s3, sqs, sns = self.client("s3"), self.client("sqs"), self.client("sns")
+        raw, processed = f"{name}-raw-000000000000", f"{name}-processed-000000000000"
+        for bucket in (raw, processed):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        dlq_url = sqs.create_queue(QueueName=f"{name}-ingest-dlq")["QueueUrl"]
+        dlq_arn = _queue_arn(sqs, dlq_url)
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+        queue_url = sqs.create_queue(
+            QueueName=f"{name}-ingest", Attributes={"VisibilityTimeout": "720", "RedrivePolicy": redrive}
+        )["QueueUrl"]
+        queue_arn = _queue_arn(sqs, queue_url)
+        s3.put_bucket_notification_configuration(
+            Bucket=raw,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {"Id": "gpulake-ingest", "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"]}
+                ]
+            },
+        )
+        topic = sns.create_topic(Name=f"{name}-alerts")["TopicArn"]
+        return Stack(raw, processed, queue_url, queue_arn, dlq_url, topic)
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+class LambdaContext:
+    """The attributes of a Lambda context object that Powertools reads."""
+
+    function_name = "gpulake-ingest"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:000000000000:function:gpulake-ingest"
+    aws_request_id = "local"
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """SQS messages as the event the event source mapping hands to Lambda."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
+class IngestRunner:
+    """Plays the event source mapping (ReportBatchItemFailures) for the real handler."""
+
+    def __init__(self, aws: LocalAws, stack: Stack, batch_size: int = 10) -> None:
+        self.sqs = aws.client("sqs")
+        self.stack = stack
+        self.batch_size = batch_size
+        os.environ["GPULAKE_PROCESSED_BUCKET"] = stack.processed_bucket
+        os.environ["GPULAKE_ALERTS_TOPIC_ARN"] = stack.topic_arn
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        from gpulake.handlers import ingest
+
+        ingest._clients.clear()
+        self.handler = ingest.handler
+
+    def run_once(self, wait_s: int = 1) -> int:
+        """One poll and invocation; returns the number of messages handled."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.stack.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=wait_s
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        response = self.handler(sqs_event(messages, self.stack.queue_arn), LambdaContext())
+        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.stack.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        return len(messages)
+
+    def drain(self, idle_polls: int = 2, timeout_s: float = 300) -> int:
+        """Handle messages until the queue stays empty for ``idle_polls`` polls; returns messages handled."""
+        handled, idle, deadline = 0, 0, time.monotonic() + timeout_s
+        while idle < idle_polls and time.monotonic() < deadline:
+            count = self.run_once()
+            handled += count
+            idle = 0 if count else idle + 1
+        return handled
