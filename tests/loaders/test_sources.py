@@ -34,9 +34,12 @@ def test_s3_source_lists_and_loads_like_the_directory(
         assert [(o.key, o.version, o.kind) for o in listed] == [(o.key, o.version, o.kind) for o in local.list()]
         report = sync(source, pg_target)
     assert report.loaded == len(listed)
-    assert report.rows == pg_target.conn.execute(
-        "SELECT (SELECT count(*) FROM gpu_metrics) + (SELECT count(*) FROM gpu_alerts)"
-    ).fetchone()[0]
+    assert (
+        report.rows
+        == pg_target.conn.execute(
+            "SELECT (SELECT count(*) FROM gpu_metrics) + (SELECT count(*) FROM gpu_alerts)"
+        ).fetchone()[0]
+    )
 
 
 def test_v2_path_reaches_api_v2_write_and_reports_its_absence(fleet_output: Path, influx_server: LocalInflux) -> None:
