@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -210,6 +211,12 @@ class InfluxTarget(Target):
     def loaded(self) -> dict[str, str]:
         self._entries = None
         return {key: entry["version"] for key, entry in self._ledger().items()}
+
+    def last_loaded(self) -> str | None:
+        series = self.writer.query(f'SELECT last("rows") FROM "{LEDGER}"')
+        if not series:
+            return None
+        return datetime.fromtimestamp(series[0]["values"][0][0] / 1000, UTC).isoformat()
 
     def prepare(self, obj: ProcessedObject, data: bytes) -> Prepared:
         table = read_metrics(data, obj.key) if obj.kind == "metrics" else read_alerts(data, obj.key)

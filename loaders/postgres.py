@@ -100,6 +100,10 @@ class PostgresTarget(Target):
     def loaded(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
 
+    def last_loaded(self) -> str | None:
+        row = self.conn.execute("SELECT max(loaded_at) FROM gpulake_ledger").fetchone()
+        return row[0].astimezone(UTC).isoformat() if row and row[0] else None
+
     def prepare(self, obj: ProcessedObject, data: bytes) -> Prepared:
         if obj.kind == "metrics":
             table = read_metrics(data, obj.key)

@@ -34,6 +34,10 @@ class Target(ABC):
         """``prepare`` then ``write``."""
         return self.write(obj, self.prepare(obj, data))
 
+    @abstractmethod
+    def last_loaded(self) -> str | None:
+        """When the newest ledger entry was written (ISO 8601, UTC), None when nothing was loaded."""
+
     def finish(self) -> None:  # noqa: B027 - optional hook
         """Work after a sync that loaded something (refresh aggregates)."""
 

@@ -130,7 +130,7 @@ def hottest(m: pd.DataFrame, config: AlertConfig | None = None, top: int = 12) -
     config = config or AlertConfig()
     frame = m.assign(gpu_id=gpu_key(m))
     agg = frame.groupby("gpu_id").agg(max_temp_c=("gpu_temp_c", "max"), model=("gpu_model", "first"))
-    agg["limit_c"] = [temp_limit(model or "", config) for model in agg["model"]]
+    agg["limit_c"] = [temp_limit(model if isinstance(model, str) else "", config) for model in agg["model"]]
     agg["headroom_c"] = agg["limit_c"] - agg["max_temp_c"]
     return agg.sort_values("max_temp_c", ascending=False).head(top)
 

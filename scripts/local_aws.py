@@ -5,16 +5,19 @@ the ``aws`` CLI) at it through ``AWS_ENDPOINT_URL``; :meth:`LocalAws.create_stac
 creates what ``terraform/`` creates (raw and processed buckets with versioning, the
 ingest queue with its dead-letter queue, the raw bucket's notification, the alerts
 topic); :class:`IngestRunner` plays the SQS event source mapping: it receives
-batches, calls the real handler and deletes what the handler did not report as failed.
+batches, calls the real handler (its log lines and EMF metrics, which Lambda would send
+to CloudWatch, go to ``log``) and deletes what the handler did not report as failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -53,6 +56,7 @@ class LocalAws:
 
     def start(self) -> LocalAws:
         """Start the server and point this process's boto3 at it (restored by :meth:`stop`)."""
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
         self.server.start()
         for key, value in self.env.items():
             self._saved[key] = os.environ.get(key)
@@ -133,7 +137,8 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 class IngestRunner:
     """Plays the event source mapping (ReportBatchItemFailures) for the real handler."""
 
-    def __init__(self, aws: LocalAws, stack: Stack, batch_size: int = 10) -> None:
+    def __init__(self, aws: LocalAws, stack: Stack, batch_size: int = 10, log: TextIO | None = None) -> None:
+        self.log = log
         self.sqs = aws.client("sqs")
         self.stack = stack
         self.batch_size = batch_size
@@ -152,7 +157,8 @@ class IngestRunner:
         ).get("Messages", [])
         if not messages:
             return 0
-        response = self.handler(sqs_event(messages, self.stack.queue_arn), LambdaContext())
+        with contextlib.redirect_stdout(self.log) if self.log else contextlib.nullcontext():
+            response = self.handler(sqs_event(messages, self.stack.queue_arn), LambdaContext())
         failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

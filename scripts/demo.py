@@ -1,0 +1,118 @@
+"""``automated_pipeline.py demo``: the whole pipeline on this machine, nothing to install or sign up for.
+
+A local S3/SQS endpoint (moto's server) with the buckets, queue and notification
+``terraform/`` creates; a simulated fleet plus the samples in ``docs/samples`` uploaded
+through the real S3 API; the real ingest handler consuming the queue; a throwaway
+PostgreSQL cluster the loader syncs into; an HTML report. Everything started here
+is stopped on the way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import analytics
+import report
+import uploader
+from local_aws import IngestRunner, LocalAws
+from simulate_fleet import FleetSpec, simulate
+from status import Tree, dlq_depth, processed_counts
+
+from gpulake.local import iter_files
+from loaders.local_postgres import LocalPostgres
+from loaders.postgres import PostgresTarget
+from loaders.progress import Progress
+from loaders.source import S3Source
+from loaders.sync import sync
+
+SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
+
+
+class _Quiet(Progress):
+    def object_done(self, key: str, rows: int, seconds: float) -> None:
+        self.rows += rows
+
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the demo; returns the summary it prints."""
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    aws = LocalAws().start()
+    pg: LocalPostgres | None = None
+    try:
+        say(f"local S3/SQS endpoint (moto) at {aws.endpoint}")
+        stack = aws.create_stack()
+        raw = out / "raw"
+        shutil.rmtree(raw, ignore_errors=True)
+        simulate(raw / "simulated", spec)
+        shutil.copytree(SAMPLES, raw / "samples")
+        files = list(iter_files([raw]))
+        s3 = aws.client("s3")
+        uploaded = sum(uploader.send(s3, uploader.plan(p, stack.raw_bucket, None, None, None), False) for p in files)
+        say(f"uploaded {len(files)} files ({uploaded / 1e6:.1f} MB gzip) to s3://{stack.raw_bucket}")
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "lambda.log").open("w") as lambda_log:
+            handled = IngestRunner(aws, stack, log=lambda_log).drain()
+        say(f"ingest handler consumed {handled} S3 notifications (its logs and EMF metrics: {out / 'lambda.log'})")
+        pg = LocalPostgres().start()
+        target = PostgresTarget(pg.dsn)
+        try:
+            loaded = sync(S3Source(s3, stack.processed_bucket), target, progress=_Quiet(0))
+            per_kind = dict(
+                target.conn.execute("SELECT kind, count(*) FROM gpu_alerts GROUP BY 1 ORDER BY 1").fetchall()
+            )
+            rows = target.conn.execute("SELECT count(*) FROM gpu_metrics").fetchone()[0]
+        finally:
+            target.close()
+        data = analytics.load(S3Source(s3, stack.processed_bucket))
+        report_path = report.write(data, out / "report.html", "gpulake demo fleet")
+        processed = processed_counts(Tree(f"s3://{stack.processed_bucket}", s3))
+        summary = {
+            "files_uploaded": len(files),
+            "notifications_handled": handled,
+            "processed_objects": processed["objects"],
+            "rows_in_postgres": rows,
+            "rows_loaded": loaded.rows,
+            "quarantined_rows": processed["quarantined_rows"],
+            "rejected_objects": processed["rejected_objects"],
+            "alerts_by_kind": per_kind,
+            "dlq_depth": dlq_depth(aws.client("sqs"), stack.dlq_url),
+            "report": str(report_path.resolve()),
+            "postgres_dsn": pg.dsn,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        _print_summary(summary, say)
+        if serve:
+            say(f"PostgreSQL stays up at {pg.dsn} for Grafana (docs/grafana/); Ctrl-C stops everything")
+            signal.pause()
+        return summary
+    finally:
+        if pg is not None:
+            pg.stop()
+        aws.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
+    alerts = Counter(s["alerts_by_kind"])
+    say("")
+    say(f"demo done in {s['seconds']} s")
+    written = ", ".join(f"{n} {prefix}" for prefix, n in s["processed_objects"].items())
+    say(f"  objects:  {s['files_uploaded']} uploaded; written: {written}; {s['rejected_objects']} rejected")
+    say(f"  rows:     {s['rows_in_postgres']:,} in PostgreSQL table gpu_metrics; {s['quarantined_rows']} quarantined")
+    say(f"  alerts:   {sum(alerts.values())} episodes: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
+    say(f"  DLQ:      {s['dlq_depth']} messages")
+    say(f"  report:   {s['report']}")
+    say("  Grafana:  run `automated_pipeline.py demo --serve` to keep the database up, then add a PostgreSQL")
+    say("            datasource for the DSN printed there and import docs/grafana/dashboards/postgres/*.json")
