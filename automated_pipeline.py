@@ -166,6 +166,8 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     from loaders.source import open_source
 
+    if args.since:
+        alerts_view.parse_since(args.since)  # a usage error before any reading
     episodes = alerts_view.select(
         alerts_view.read(open_source(args.source or default_source())), args.since, args.kind, args.node
     )

@@ -29,3 +29,13 @@ def real_files(folder: str, pattern: str = "*") -> list[Path]:
     """Every real fixture under ``folder`` (evaluated at collection time)."""
     base = REAL / folder
     return sorted(p for p in base.glob(pattern) if p.is_file()) if base.exists() else []
+
+
+#: (label, path) of files tests leave for people to look at, listed at the end of the run
+ARTIFACTS: list[tuple[str, Path]] = []
+ARTIFACT_DIR = ROOT / "build" / "test-artifacts"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for label, path in ARTIFACTS:
+        terminalreporter.write_line(f"artifact: {label}: {path}")

@@ -1,0 +1,85 @@
+"""simulate -> process -> alerts / status / report, and cost, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import run
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("cli")
+    result = run(
+        "simulate", "--out", str(base / "raw"), "--nodes", "2", "--gpus", "2", "--minutes", "90", "--interval", "30"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote 7 raw files" in result.stdout  # 2 nodes x dcgm/gpuz/nvidia-smi + one fleet thermal CSV
+    result = run("process", str(base / "raw"), "--out", str(base / "out"), "--json")
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(objects) == 7 and all(o["rows"] > 0 for o in objects)
+    return base / "out"
+
+
+def _alerts(processed: Path, *args: str) -> list[dict]:
+    result = run("alerts", "--from", str(processed), "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_alerts_lists_and_filters(processed: Path) -> None:
+    everything = _alerts(processed)
+    files = [json.loads(line) for p in (processed / "alerts").rglob("*.jsonl") for line in p.read_text().splitlines()]
+    assert len(everything) == len(files) > 0
+    kind = everything[0]["kind"]
+    assert _alerts(processed, "--kind", kind) == [a for a in everything if a["kind"] == kind]
+    assert _alerts(processed, "--node", "gpu-node-01") == [a for a in everything if a["node"] == "gpu-node-01"]
+    assert _alerts(processed, "--since", "1h") == []  # the simulated fleet ran in November 2026, not this hour
+    assert len(_alerts(processed, "--since", "3650d")) == len(everything)
+    table = run("alerts", "--from", str(processed), "--kind", kind)
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["start", "end", "severity", "kind"]
+    assert table.stdout.strip().endswith(f"{len([a for a in everything if a['kind'] == kind])} episodes")
+
+
+def test_status_counts_prefixes_and_newest_data(processed: Path, tmp_path: Path) -> None:
+    (tmp_path / "dcgm" / "n1").mkdir(parents=True)
+    (tmp_path / "dcgm" / "n1" / "a.prom").write_text("x")
+    result = run("status", "--raw", str(tmp_path), "--processed", str(processed), "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["raw"] == {"dcgm": 1}
+    assert status["processed"] == {"alerts": 7, "metrics": 7}
+    assert status["quarantined_rows"] == 0
+    assert sorted(status["newest_by_node"]) == ["gpu-node-00", "gpu-node-01"]
+    assert all(v.startswith("2026-11-02T09:29:30") for v in status["newest_by_node"].values())
+
+
+def test_cost_reproduces_a_hand_computed_case() -> None:
+    """8 GPUs, 60 s scrapes, hourly uploads; the arithmetic below is done by hand from docs/cost.md's inputs."""
+    result = run("cost", "--gpus", "8", "--interval", "60", "--upload-every", "60", "--json")
+    assert result.returncode == 0, result.stderr
+    lines = {item: usd for item, _, usd in json.loads(result.stdout)["gpulake"]["lines"]}
+    # 730 h = 2,628,000 s; 8 GPUs / 60 s -> 350,400 GPU-scrapes; 1 node / 3,600 s -> 730 objects
+    # raw MB per object = 350,400 x 4,100 B / 730 / 1e6 = 1.968; seconds = 0.3 + 1.968 / 100 = 0.31968
+    expected = {
+        "Lambda compute": 730 * 0.31968 * 1.0 * 0.0000133334,
+        "Lambda requests": 73 * 0.20 / 1e6,
+        "S3 PUT": 2190 * 0.005 / 1000,
+        "S3 GET": 1460 * 0.0004 / 1000,
+        "SQS": (2190 + 657_000) * 0.40 / 1e6,
+        "S3 raw storage": 350_400 * 4100 / 27 / 1e9 * 0.023,
+        "S3 processed storage": 0.0063072 * 0.023 + 0.0693792 * 0.0125,
+        "CloudWatch": 6 * 0.10 + 5 * 0.30 + 0.00073 * 0.50,
+        "KMS key (alerts topic)": 1.00,
+    }
+    assert lines.keys() == expected.keys()
+    for item, usd in expected.items():
+        assert lines[item] == pytest.approx(usd, rel=1e-9), item
+    assert json.loads(result.stdout)["gpulake"]["total"] == 3.38
+    text = run("cost", "--gpus", "8", "--interval", "60", "--upload-every", "60").stdout
+    assert "gpulake: $3.38/month" in text and "730 objects x 0.320 s x 1 GB = 233 GB-s" in text
+    assert "Amazon Managed Prometheus" in text and "CloudWatch custom metrics" in text

@@ -1,0 +1,55 @@
+"""Every subcommand: --help works; bad arguments exit 2 with one line and no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.helpers import run
+
+COMMANDS = ["process", "upload", "sync", "status", "alerts", "report", "simulate", "demo", "cost"]
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: automated_pipeline.py {command}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "required"),
+        (["nope"], "invalid choice"),
+        (["process"], "required"),
+        (["upload"], "required"),
+        (["upload", "x.csv", "--source", "csv"], "invalid choice"),
+        (["sync", "--to", "mysql"], "invalid choice"),
+        (["alerts", "--from", ".", "--since", "5 parsecs"], "--since"),
+        (["report"], "--out"),
+        (["simulate", "--out", "x", "--nodes", "0"], "greater than 0"),
+        (["demo", "--minutes", "soon"], "not a number"),
+        (["cost", "--gpus", "-4", "--interval", "15"], "greater than 0"),
+        (["cost", "--interval", "15"], "--gpus"),
+        (["process", "x", "--out", "y", "--tz", "Mars/Olympus"], "Mars/Olympus"),
+    ],
+)
+def test_bad_arguments_exit_2_in_one_line(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_sync_without_settings_says_what_to_set(tmp_path) -> None:
+    result = run("sync", "--to", "postgres", "--from", str(tmp_path), "--env-file", str(tmp_path / "none"))
+    assert result.returncode == 2
+    assert "GPULAKE_PG_DSN" in result.stderr and "Traceback" not in result.stderr
