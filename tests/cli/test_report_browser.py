@@ -91,10 +91,8 @@ def test_every_plot_has_content(report: Path) -> None:
 def test_chromium_renders_every_plot_without_script_errors(report: Path, tmp_path: Path) -> None:
     probe = tmp_path / "probe.html"
     probe.write_text(report.read_text().replace("</head>", PROBE + "</head>"))
-    dom = subprocess.run(
-        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000"]
+    dom = subprocess.run([*browser, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
     title = re.search(r"<title>(PROBE[^<]*)</title>", dom.stdout)
     assert title, dom.stderr[-2000:]
     assert title.group(1) == "PROBE images=7 rendered=7 errors=0"
