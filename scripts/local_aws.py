@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import boto3
+import urllib3
 from moto.server import ThreadedMotoServer
 
 from loaders.local_postgres import free_port
@@ -58,6 +59,8 @@ class LocalAws:
         """Start the server and point this process's boto3 at it (restored by :meth:`stop`)."""
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request otherwise
         self.server.start()
+        # moto keeps its backends per process: start from an empty account even after an earlier server
+        urllib3.request("POST", f"{self.endpoint}/moto-api/reset")
         for key, value in self.env.items():
             self._saved[key] = os.environ.get(key)
             os.environ[key] = value

@@ -1,0 +1,48 @@
+"""`demo` end to end through the entry point: its summary figures, its report, and nothing left running."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from tests.cli.helpers import run
+
+SAMPLE_FILES = 3  # docs/samples
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
+    result = run("demo", "--out", str(tmp_path), "--nodes", "2", "--gpus", "2", "--minutes", "120", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    simulated = 2 * 3 + 1  # dcgm, gpuz, nvidia-smi per node + one fleet thermal CSV
+    assert summary["files_uploaded"] == simulated + SAMPLE_FILES
+    assert summary["notifications_handled"] == summary["files_uploaded"] + 1  # + the s3:TestEvent
+    assert summary["processed_objects"] == {"alerts": 10, "metrics": 10, "quarantine": 1}
+    assert summary["quarantined_rows"] == 1  # the thermal sample's unreadable timestamp
+    assert summary["rejected_objects"] == 0 and summary["dlq_depth"] == 0
+    # dcgm and nvidia-smi: 2 nodes x 2 GPUs x 240 samples; GPU-Z logs one GPU per node; thermal rows on top;
+    # the samples: 3 GPU-Z, 4 nvidia-smi and 5 thermal rows
+    assert summary["rows_in_postgres"] > 2 * 2 * 240 * 2 + 2 * 240 + 12
+    assert summary["rows_loaded"] == summary["rows_in_postgres"] + sum(summary["alerts_by_kind"].values())
+    assert summary["alerts_by_kind"]["thermal_failure"] >= 1  # the thermal sample's "Thermally Failed" row
+    report = Path(summary["report"])
+    assert report.is_file() and report.read_text().count("data:image/png;base64,") == 7
+    assert (tmp_path / "lambda.log").read_text().count('"CloudWatchMetrics"') >= 1
+    port = int(summary["postgres_dsn"].split("port=")[1].split()[0])
+    assert not _port_open(port), "the demo's PostgreSQL must be stopped on exit"
+
+
+def test_demo_summary_is_readable(tmp_path: Path) -> None:
+    result = run("demo", "--out", str(tmp_path), "--nodes", "1", "--gpus", "1", "--minutes", "30")
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout
+    for needle in ("demo done in", "objects:", "rows:", "alerts:", "report:", "Grafana:"):
+        assert needle in text
+    assert f"report:   {tmp_path.resolve() / 'report.html'}" in text

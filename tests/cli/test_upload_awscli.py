@@ -1,0 +1,76 @@
+"""Uploads into a local S3 endpoint (moto's server): `upload` and the real `aws s3 cp`, then the real handler."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from local_aws import IngestRunner, LocalAws, Stack
+
+from tests.cli.helpers import ROOT, run
+from tests.conftest import real_file
+
+AWS = ROOT / ".venv-awscli" / "bin" / "aws"
+SAMPLES = ROOT / "docs" / "samples"
+
+
+@pytest.fixture
+def local_aws() -> Iterator[tuple[LocalAws, Stack]]:
+    aws = LocalAws().start()
+    try:
+        yield aws, aws.create_stack()
+    finally:
+        aws.stop()
+
+
+def _processed_keys(aws: LocalAws, stack: Stack) -> list[str]:
+    listing = aws.client("s3").list_objects_v2(Bucket=stack.processed_bucket).get("Contents", [])
+    return sorted(item["Key"] for item in listing)
+
+
+def test_upload_command_gzips_sets_metadata_and_ingests(local_aws: tuple[LocalAws, Stack]) -> None:
+    aws, stack = local_aws
+    sample = SAMPLES / "nvidia-smi" / "rig-7" / "query-gpu.csv"
+    result = run("upload", str(sample), "--bucket", stack.raw_bucket, "--tz", "Europe/Berlin", "--json", env=aws.env)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    key = "nvidia-smi/rig-7/query-gpu.csv.gz"
+    assert record["s3"] == f"s3://{stack.raw_bucket}/{key}"
+    assert record["aws_cli"].startswith(f"gzip -c {sample} | aws s3 cp - s3://{stack.raw_bucket}/{key}")
+    head = aws.client("s3").get_object(Bucket=stack.raw_bucket, Key=key)
+    assert head["Metadata"] == {"node": "rig-7", "source": "nvidia-smi", "tz": "Europe/Berlin"}
+    assert gzip.decompress(head["Body"].read()) == sample.read_bytes()
+    assert IngestRunner(aws, stack).drain() == 2  # the object + the s3:TestEvent
+    assert any(k.startswith("metrics/source=nvidia-smi/") for k in _processed_keys(aws, stack))
+
+
+def test_large_files_go_multipart(local_aws: tuple[LocalAws, Stack], tmp_path: Path) -> None:
+    aws, stack = local_aws
+    big = tmp_path / "big.prom.gz"
+    big.write_bytes(gzip.compress(os.urandom(9 << 20), 0))
+    result = run("upload", str(big), "--bucket", stack.raw_bucket, "--node", "n1", "--source", "dcgm", env=aws.env)
+    assert result.returncode == 0, result.stderr
+    etag = aws.client("s3").head_object(Bucket=stack.raw_bucket, Key="dcgm/n1/big.prom.gz")["ETag"]
+    assert etag.strip('"').endswith("-2"), etag
+
+
+def test_real_aws_cli_upload_is_processed_like_any_other(local_aws: tuple[LocalAws, Stack]) -> None:
+    aws, stack = local_aws
+    assert AWS.exists(), f"{AWS} missing: `make install` creates the awscli virtualenv"
+    scrape = real_file("dcgm/NVIDIA__aicr__evidence_accelerator-metrics_md__H100x8_4.x_filtered.prom")
+    target = f"s3://{stack.raw_bucket}/dcgm/dgx-07/scrape.prom"
+    cli = subprocess.run(
+        [str(AWS), "s3", "cp", str(scrape), target, "--endpoint-url", aws.endpoint, "--metadata", "node=dgx-07"],
+        capture_output=True, text=True, env=os.environ | aws.env, timeout=120, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    assert "upload:" in cli.stdout
+    IngestRunner(aws, stack).drain()
+    keys = _processed_keys(aws, stack)
+    assert [k for k in keys if k.startswith("metrics/source=dcgm/")], keys
+    assert not [k for k in keys if k.startswith("quarantine/")], keys
