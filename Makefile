@@ -47,7 +47,8 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
 	touch $(CHECKOV_STAMP)
 
-demo: install
+demo: $(STAMP)
+	sh scripts/install_system_deps.sh postgres
 	$(PY) automated_pipeline.py demo
 
 test: install

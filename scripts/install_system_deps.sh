@@ -1,15 +1,21 @@
 #!/bin/sh
-# Debian packages the tests and the demo start themselves: PostgreSQL 15 (initdb/pg_ctl),
-# InfluxDB 1.6 (influxd), Prometheus (promtool), Chromium (report screenshots), Node (pglite).
+# Debian packages gpulake starts itself. With no arguments: everything the tests need
+# (PostgreSQL 15, InfluxDB 1.6, promtool, Chromium, npm); `postgres` alone is what the demo needs.
 # Installs only what is missing; needs root or sudo.
 set -eu
+want="${*:-postgres influxdb promtool chromium npm}"
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
-have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
-have influxd || need="$need influxdb"
-have promtool || need="$need prometheus"
-have chromium || need="$need chromium"
-have npm || need="$need npm"
+for tool in $want; do
+  case "$tool" in
+    postgres) have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql" ;;
+    influxdb) have influxd || need="$need influxdb" ;;
+    promtool) have promtool || need="$need prometheus" ;;
+    chromium) have chromium || need="$need chromium" ;;
+    npm) have npm || need="$need npm" ;;
+    *) echo "unknown tool $tool" >&2; exit 2 ;;
+  esac
+done
 [ -z "$need" ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO=sudo

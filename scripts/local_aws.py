@@ -42,8 +42,8 @@ class Stack:
 class LocalAws:
     """moto's server on 127.0.0.1:<free port>; ``env`` is what a client needs to reach it."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._saved: dict[str, str | None] = {}
 
