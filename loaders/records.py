@@ -12,10 +12,6 @@ import pyarrow.parquet as pq
 from gpulake.errors import InputRejected
 from gpulake.schema import METRICS_SCHEMA
 
-ALERT_FIELDS = (
-    "alert_id", "kind", "severity", "node", "gpu", "gpu_model", "metric", "start", "end",
-    "samples", "peak", "threshold", "source", "source_object", "message",
-)  # fmt: skip
 ALERTS_SCHEMA = pa.schema(
     [
         ("alert_id", pa.string()),
@@ -35,6 +31,7 @@ ALERTS_SCHEMA = pa.schema(
         ("message", pa.string()),
     ]
 )
+ALERT_FIELDS = tuple(ALERTS_SCHEMA.names)
 NUMERIC_COLUMNS = [f.name for f in METRICS_SCHEMA if pa.types.is_floating(f.type)]
 
 

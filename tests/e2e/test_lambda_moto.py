@@ -10,19 +10,13 @@ from typing import Any
 import boto3
 import pyarrow.parquet as pq
 import pytest
+from local_aws import LambdaContext, sqs_event
 from moto import mock_aws
 from simulate_fleet import FleetSpec, simulate
 
 from tests.conftest import real_file
 
 RAW, PROCESSED = "gpulake-raw", "gpulake-processed"
-
-
-class Context:
-    function_name = "gpulake-ingest"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:gpulake-ingest"
-    aws_request_id = "req-1"
 
 
 @pytest.fixture
@@ -65,21 +59,8 @@ def drain(stack: dict[str, Any]) -> tuple[list[dict], dict]:
         if not got:
             break
         messages.extend(got)
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": {},
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:gpulake-ingest",
-            "awsRegion": "us-east-1",
-        }
-        for m in messages
-    ]
-    response = stack["handler"].handler({"Records": records}, Context()) if records else {"batchItemFailures": []}
+    records = sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:gpulake-ingest")["Records"]
+    response = stack["handler"].handler({"Records": records}, LambdaContext()) if records else {"batchItemFailures": []}
     return records, response
 
 
@@ -99,7 +80,7 @@ def test_uploads_flow_through_and_duplicates_change_nothing(stack: dict[str, Any
     assert sources == {"source=dcgm", "source=gpuz", "source=nvidia-smi", "source=thermal-csv"}
     assert any(k.startswith("alerts/date=2026-11-02/") for k in first)
     # at-least-once delivery: the same notifications again give the same objects, byte for byte
-    again = stack["handler"].handler({"Records": records}, Context())
+    again = stack["handler"].handler({"Records": records}, LambdaContext())
     assert again == {"batchItemFailures": []}
     assert processed(s3) == first
     # alerts went to SNS once, not twice
@@ -159,5 +140,5 @@ def test_direct_s3_event(stack: dict[str, Any]) -> None:
             {"eventSource": "aws:s3", "s3": {"bucket": {"name": RAW}, "object": {"key": "nvidia-smi/n9/a.csv"}}}
         ]
     }
-    assert stack["handler"].handler(event, Context()) == {"processed": 1}
+    assert stack["handler"].handler(event, LambdaContext()) == {"processed": 1}
     assert any(k.startswith("metrics/source=nvidia-smi/date=2026-01-01/") for k in processed(s3))
