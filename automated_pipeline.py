@@ -208,12 +208,16 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import demo
     from simulate_fleet import FleetSpec
 
     spec = FleetSpec(nodes=args.nodes, gpus=args.gpus, minutes=args.minutes, interval_s=args.interval, seed=args.seed)
-    summary = demo.run(Path(args.out), spec, serve=args.serve, say=(lambda _: None) if args.json else print)
+    summary = demo.run(Path(args.out), spec, serve=args.serve, say=(lambda _: None) if args.json else _say)
     if args.json:
         print(json.dumps(summary))
     return 0

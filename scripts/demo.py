@@ -47,7 +47,8 @@ def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
 def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo; returns the summary it prints."""
     started = time.monotonic()
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    # Ctrl-C and SIGTERM end the demo through the cleanup below (even where a shell started us with SIGINT ignored)
+    previous = {sig: signal.signal(sig, _terminate_as_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     aws = LocalAws().start()
     pg: LocalPostgres | None = None
     try:
@@ -101,7 +102,8 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
         if pg is not None:
             pg.stop()
         aws.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:

@@ -46,3 +46,28 @@ def test_demo_summary_is_readable(tmp_path: Path) -> None:
     for needle in ("demo done in", "objects:", "rows:", "alerts:", "report:", "Grafana:"):
         assert needle in text
     assert f"report:   {tmp_path.resolve() / 'report.html'}" in text
+
+
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.cli.helpers import CLI, ROOT
+
+    args = [sys.executable, str(CLI), "demo", "--out", str(tmp_path), "--nodes", "1", "--gpus", "1", "--minutes", "20"]
+    demo = subprocess.Popen([*args, "--serve"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    assert demo.stdout is not None
+    for line in demo.stdout:
+        seen.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    text = "".join(seen)
+    moto_port = int(re.search(r"moto\) at http://127\.0\.0\.1:(\d+)", text)[1])
+    pg_port = int(re.search(r"stays up at host=127\.0\.0\.1 port=(\d+)", text)[1])
+    assert _port_open(moto_port) and _port_open(pg_port)
+    demo.send_signal(signal.SIGINT)
+    assert demo.wait(60) == 130
+    assert not _port_open(moto_port) and not _port_open(pg_port)
