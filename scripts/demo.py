@@ -96,7 +96,8 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
         _print_summary(summary, say)
         if serve:
             say(f"PostgreSQL stays up at {pg.dsn} for Grafana (docs/grafana/); Ctrl-C stops everything")
-            signal.pause()
+            while True:  # not signal.pause(): a signal landing just before it would be waited out forever
+                time.sleep(0.5)
         return summary
     finally:
         if pg is not None:
