@@ -208,7 +208,7 @@ def dashboard(backend: str, slug: str) -> dict:
                 "type": "query",
                 "datasource": {"type": ds_type, "uid": uid},
                 "query": query,
-                "refresh": 2,
+                "refresh": 1,  # on dashboard load, so the first visit has values
                 "current": {},
             }
             for name, query in VARIABLES[backend].items()

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shlex
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -68,15 +71,24 @@ class ByteProgress:
 
 
 def default_bucket(root: Path) -> str | None:
-    """``GPULAKE_RAW_BUCKET``, else the ``raw_bucket`` output of a deployed ``terraform/`` state."""
-    import os
+    """``GPULAKE_RAW_BUCKET``, else the ``raw_bucket`` output of the deployed ``terraform/`` in this checkout.
 
+    ``terraform output -json`` when Terraform is installed and the directory initialised (any backend),
+    else a local ``terraform.tfstate``.
+    """
     if os.environ.get("GPULAKE_RAW_BUCKET"):
         return os.environ["GPULAKE_RAW_BUCKET"]
-    state = root / "terraform" / "terraform.tfstate"
+    directory = root / "terraform"
+    binary = shutil.which("terraform")
+    if binary and (directory / ".terraform").is_dir():
+        run = subprocess.run(
+            [binary, f"-chdir={directory}", "output", "-json"], capture_output=True, text=True, timeout=60, check=False
+        )
+        if run.returncode == 0 and run.stdout.strip():
+            return json.loads(run.stdout).get("raw_bucket", {}).get("value")
+    state = directory / "terraform.tfstate"
     if state.is_file():
-        outputs = json.loads(state.read_text()).get("outputs", {})
-        return outputs.get("raw_bucket", {}).get("value")
+        return json.loads(state.read_text()).get("outputs", {}).get("raw_bucket", {}).get("value")
     return None
 
 

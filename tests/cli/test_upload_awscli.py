@@ -74,3 +74,28 @@ def test_real_aws_cli_upload_is_processed_like_any_other(local_aws: tuple[LocalA
     keys = _processed_keys(aws, stack)
     assert [k for k in keys if k.startswith("metrics/source=dcgm/")], keys
     assert not [k for k in keys if k.startswith("quarantine/")], keys
+
+
+def test_bucket_defaults_to_env_then_terraform_state(local_aws: tuple[LocalAws, Stack], tmp_path: Path) -> None:
+    import uploader
+
+    aws, stack = local_aws
+    sample = SAMPLES / "thermal-csv" / "lab" / "thermal-2026-11-02.csv"
+    result = run("upload", str(sample), "--json", env=aws.env | {"GPULAKE_RAW_BUCKET": stack.raw_bucket})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["s3"] == f"s3://{stack.raw_bucket}/thermal-csv/lab/thermal-2026-11-02.csv.gz"
+    (tmp_path / "terraform").mkdir()
+    state = {"version": 4, "outputs": {"raw_bucket": {"value": "from-state", "type": "string"}}}
+    (tmp_path / "terraform" / "terraform.tfstate").write_text(json.dumps(state))
+    env_bucket = os.environ.pop("GPULAKE_RAW_BUCKET", None)
+    try:
+        assert uploader.default_bucket(tmp_path) == "from-state"
+        assert uploader.default_bucket(tmp_path / "elsewhere") is None
+    finally:
+        if env_bucket is not None:
+            os.environ["GPULAKE_RAW_BUCKET"] = env_bucket
+
+
+def test_no_bucket_anywhere_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("upload", str(SAMPLES), env={"GPULAKE_RAW_BUCKET": ""})
+    assert result.returncode == 2 and "GPULAKE_RAW_BUCKET" in result.stderr and "Traceback" not in result.stderr
