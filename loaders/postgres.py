@@ -3,8 +3,11 @@
 Each object is one transaction: its rows and its ledger entry commit together, so a
 sync killed at any point leaves either the whole object or none of it. A new object
 is COPYed straight into ``gpu_metrics`` (the fast path); if its rows collide with
-rows already there (unique on node, gpu, source, time) the transaction falls back to
-COPY into a temporary staging table and ``INSERT ... ON CONFLICT DO UPDATE``.
+rows already there or with each other (unique on node, gpu, source, time) the
+transaction falls back to COPY into a temporary staging table and ``INSERT ... ON
+CONFLICT DO UPDATE``. Within one object the last row for an identity wins (file
+order: the staging table is emptied at each commit, so ``ctid`` follows it), as a
+later point overwrites an earlier one in InfluxDB.
 """
 
 from __future__ import annotations
@@ -169,7 +172,7 @@ class PostgresTarget(Target):
         self.conn.execute(
             sql.SQL(
                 "INSERT INTO {table} ({cols}) SELECT DISTINCT ON ({keys}) {cols} FROM {stage} "
-                "ORDER BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+                "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) DO UPDATE SET {updates}"
             ).format(table=sql.Identifier(table), cols=ident, keys=keys, stage=sql.Identifier(stage), updates=updates)
         )
 
