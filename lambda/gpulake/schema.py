@@ -72,7 +72,8 @@ def _map(n: int, columns: Mapping[str, ColumnLike], map_type: pa.MapType) -> pa.
     """
     names = sorted(columns)
     if not names or n == 0:
-        return pa.array([[] for _ in range(n)], type=map_type)
+        empty = pa.array(np.zeros(n + 1, dtype=np.int32))
+        return pa.MapArray.from_arrays(empty, pa.array([], pa.string()), pa.array([], map_type.item_type))
     numeric = pa.types.is_floating(map_type.item_type)
     matrix = np.empty((n, len(names)), dtype=np.float64 if numeric else object)
     for j, name in enumerate(names):
