@@ -153,7 +153,7 @@ def _last_syncs() -> dict[str, str]:
         if not os.environ.get(variable):
             continue
         try:
-            target = open_target(name)
+            target = open_target(name, read_only=True)
             found[name] = target.last_loaded() or "never"
             target.close()
         except (TargetRejected, TargetUnavailable) as exc:

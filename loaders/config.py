@@ -35,14 +35,17 @@ def _need(env: Mapping[str, str], name: str, hint: str) -> str:
     return value
 
 
-def open_target(kind: str, env: Mapping[str, str] | None = None) -> Target:
-    """``postgres`` (GPULAKE_PG_DSN) or ``influxdb`` (GPULAKE_INFLUX_URL + token/org/bucket or db/user/password)."""
+def open_target(kind: str, env: Mapping[str, str] | None = None, read_only: bool = False) -> Target:
+    """``postgres`` (GPULAKE_PG_DSN) or ``influxdb`` (GPULAKE_INFLUX_URL + token/org/bucket or db/user/password).
+
+    ``read_only`` targets create nothing (no schema, no database): for looking, as ``status`` does.
+    """
     env = os.environ if env is None else env
     if kind == "postgres":
         from loaders.postgres import PostgresTarget
 
         dsn = _need(env, "GPULAKE_PG_DSN", "e.g. postgresql://gpulake@db:5432/telemetry (see docs/loaders.md)")
-        return PostgresTarget(dsn, allow_timescale=env.get("GPULAKE_PG_TIMESCALE", "auto") != "off")
+        return PostgresTarget(dsn, env.get("GPULAKE_PG_TIMESCALE", "auto") != "off", read_only)
     if kind == "influxdb":
         from loaders.influx import InfluxTarget, V1Writer, V2Writer
 
@@ -50,7 +53,7 @@ def open_target(kind: str, env: Mapping[str, str] | None = None) -> Target:
         if env.get("GPULAKE_INFLUX_TOKEN"):
             org = _need(env, "GPULAKE_INFLUX_ORG", "InfluxDB 2.x/3.x needs the organization with a token")
             bucket = _need(env, "GPULAKE_INFLUX_BUCKET", "InfluxDB 2.x/3.x needs the bucket with a token")
-            return InfluxTarget(V2Writer(url, env["GPULAKE_INFLUX_TOKEN"], org, bucket))
+            return InfluxTarget(V2Writer(url, env["GPULAKE_INFLUX_TOKEN"], org, bucket), read_only)
         return InfluxTarget(
             V1Writer(
                 url,
@@ -58,7 +61,8 @@ def open_target(kind: str, env: Mapping[str, str] | None = None) -> Target:
                 env.get("GPULAKE_INFLUX_RP", ""),
                 env.get("GPULAKE_INFLUX_USER", ""),
                 env.get("GPULAKE_INFLUX_PASSWORD", ""),
-            )
+            ),
+            read_only,
         )
     raise ConfigError(f"unknown target {kind!r}: use one of {', '.join(TARGETS)}")
 

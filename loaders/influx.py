@@ -193,10 +193,12 @@ class InfluxTarget(Target):
 
     name = "influxdb"
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: Writer, read_only: bool = False) -> None:
+        """``read_only`` (for ``status``) does not create the database."""
         self.writer = writer
         self._entries: dict[str, dict[str, Any]] | None = None
-        writer.prepare()
+        if not read_only:
+            writer.prepare()
 
     def _ledger(self) -> dict[str, dict[str, Any]]:
         if self._entries is None:
@@ -213,7 +215,10 @@ class InfluxTarget(Target):
         return {key: entry["version"] for key, entry in self._ledger().items()}
 
     def last_loaded(self) -> str | None:
-        series = self.writer.query(f'SELECT last("rows") FROM "{LEDGER}"')
+        try:
+            series = self.writer.query(f'SELECT last("rows") FROM "{LEDGER}"')
+        except TargetRejected:  # no such database yet
+            return None
         if not series:
             return None
         return datetime.fromtimestamp(series[0]["values"][0][0] / 1000, UTC).isoformat()

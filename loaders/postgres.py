@@ -95,16 +95,20 @@ class PostgresTarget(Target):
 
     name = "postgres"
 
-    def __init__(self, dsn: str, allow_timescale: bool = True) -> None:
+    def __init__(self, dsn: str, allow_timescale: bool = True, read_only: bool = False) -> None:
+        """``read_only`` (for ``status``) skips the migrations: nothing is created in a database only looked at."""
         self.conn = connect(dsn)
-        self.version, self.timescale = pg_schema.migrate(self.conn, allow_timescale)
+        self.version, self.timescale = (0, False) if read_only else pg_schema.migrate(self.conn, allow_timescale)
         self._partitions: set[str] = set()
 
     def loaded(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
 
     def last_loaded(self) -> str | None:
-        row = self.conn.execute("SELECT max(loaded_at) FROM gpulake_ledger").fetchone()
+        try:
+            row = self.conn.execute("SELECT max(loaded_at) FROM gpulake_ledger").fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
         return row[0].astimezone(UTC).isoformat() if row and row[0] else None
 
     def prepare(self, obj: ProcessedObject, data: bytes) -> Prepared:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "fixtures" / "real"
 sys.path.insert(0, str(ROOT / "lambda"))
 sys.path.insert(0, str(ROOT / "scripts"))
+
+from loaders.local_postgres import LocalPostgres  # noqa: E402
+from tests.servers import LocalInflux  # noqa: E402
 
 
 def real_file(relative: str) -> Path:
@@ -39,3 +45,31 @@ ARTIFACT_DIR = ROOT / "build" / "test-artifacts"
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for label, path in ARTIFACTS:
         terminalreporter.write_line(f"artifact: {label}: {path}")
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalPostgres]:
+    """One throwaway PostgreSQL cluster for the session (initdb + pg_ctl on a free port)."""
+    server = LocalPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: LocalPostgres) -> str:
+    """A fresh database per test."""
+    name = f"t{next(_databases)}"
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.dsn.replace("dbname=postgres", f"dbname={name}")
+
+
+@pytest.fixture(scope="session")
+def influx_server() -> Iterator[LocalInflux]:
+    """One influxd (Debian's 1.6) for the session, temporary config and data, free ports."""
+    server = LocalInflux().start()
+    yield server
+    server.stop()

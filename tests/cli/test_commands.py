@@ -83,3 +83,18 @@ def test_cost_reproduces_a_hand_computed_case() -> None:
     text = run("cost", "--gpus", "8", "--interval", "60", "--upload-every", "60").stdout
     assert "gpulake: $3.38/month" in text and "730 objects x 0.320 s x 1 GB = 233 GB-s" in text
     assert "Amazon Managed Prometheus" in text and "CloudWatch custom metrics" in text
+
+
+def test_status_reports_last_sync_without_creating_anything(processed: Path, pg_dsn: str) -> None:
+    import psycopg
+
+    env = {"GPULAKE_PG_DSN": pg_dsn}
+    before = json.loads(run("status", "--processed", str(processed), "--json", env=env).stdout)
+    assert before["last_sync"] == {"postgres": "never"}
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
+    synced = run("sync", "--to", "postgres", "--from", str(processed), "--json", env=env)
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout)["loaded"] == 14
+    after = json.loads(run("status", "--processed", str(processed), "--json", env=env).stdout)
+    assert after["last_sync"]["postgres"].startswith("20")

@@ -6,40 +6,15 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from simulate_fleet import FleetSpec, simulate
 
 from gpulake.local import LocalOptions, iter_files, process_file
 from loaders.influx import InfluxTarget, V1Writer
-from loaders.local_postgres import LocalPostgres
 from loaders.postgres import PostgresTarget
 from tests.servers import LocalInflux
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[LocalPostgres]:
-    server = LocalPostgres().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def influx_server() -> Iterator[LocalInflux]:
-    server = LocalInflux().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pg_dsn(pg_server: LocalPostgres) -> str:
-    """A fresh database per test."""
-    name = f"t{next(_names)}"
-    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return pg_server.dsn.replace("dbname=postgres", f"dbname={name}")
 
 
 @pytest.fixture
