@@ -217,7 +217,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from simulate_fleet import FleetSpec
 
     spec = FleetSpec(nodes=args.nodes, gpus=args.gpus, minutes=args.minutes, interval_s=args.interval, seed=args.seed)
-    summary = demo.run(Path(args.out), spec, serve=args.serve, say=(lambda _: None) if args.json else _say)
+    summary = demo.run(
+        Path(args.out), demo.ending_now(spec), serve=args.serve, say=(lambda _: None) if args.json else _say
+    )
     if args.json:
         print(json.dumps(summary))
     return 0

@@ -12,7 +12,7 @@ from loaders.source import Source
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-COLUMNS = ("start", "end", "severity", "kind", "node", "gpu", "peak", "threshold", "samples")
+COLUMNS = ("start", "end", "severity", "kind", "node", "gpu", "source", "peak", "threshold", "samples")
 
 
 def read(source: Source) -> list[dict[str, Any]]:

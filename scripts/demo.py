@@ -9,6 +9,8 @@ is stopped on the way out, Ctrl-C included.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import shutil
 import signal
 import time
@@ -42,6 +44,13 @@ class _Quiet(Progress):
 
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def ending_now(spec: FleetSpec) -> FleetSpec:
+    """The same fleet with its last sample about now, so dashboards and ``alerts --since`` show it at once."""
+    step = dt.timedelta(seconds=spec.interval_s)
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    return dataclasses.replace(spec, start=now - dt.timedelta(minutes=spec.minutes) + step)
 
 
 def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -78,7 +87,13 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             target.close()
         data = analytics.load(S3Source(s3, stack.processed_bucket))
         report_path = report.write(data, out / "report.html", "gpulake demo fleet")
-        processed = processed_counts(Tree(f"s3://{stack.processed_bucket}", s3))
+        bucket = Tree(f"s3://{stack.processed_bucket}", s3)
+        processed = processed_counts(bucket)
+        local = out / "processed"
+        shutil.rmtree(local, ignore_errors=True)
+        for key in bucket.list_keys():  # a local copy outlives the endpoint: alerts/report/sync --from it
+            (local / key).parent.mkdir(parents=True, exist_ok=True)
+            (local / key).write_bytes(bucket.read(key))
         summary = {
             "files_uploaded": len(files),
             "notifications_handled": handled,
@@ -90,6 +105,7 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             "alerts_by_kind": per_kind,
             "dlq_depth": dlq_depth(aws.client("sqs"), stack.dlq_url),
             "report": str(report_path.resolve()),
+            "processed_copy": str(local.resolve()),
             "postgres_dsn": pg.dsn,
             "seconds": round(time.monotonic() - started, 1),
         }
@@ -117,5 +133,6 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
     say(f"  alerts:   {sum(alerts.values())} episodes: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
     say(f"  DLQ:      {s['dlq_depth']} messages")
     say(f"  report:   {s['report']}")
+    say(f"  data:     {s['processed_copy']} (try: automated_pipeline.py alerts --from it --since 6h)")
     say("  Grafana:  run `automated_pipeline.py demo --serve` to keep the database up, then add a PostgreSQL")
     say("            datasource for the DSN printed there and import docs/grafana/dashboards/postgres/*.json")

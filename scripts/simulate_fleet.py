@@ -53,6 +53,7 @@ class FleetSpec:
     seed: int = 7
     formats: tuple[str, ...] = FORMATS
     gzip: bool = False
+    start: dt.datetime = START
 
 
 @dataclass
@@ -102,7 +103,7 @@ def simulate_gpu(rng: np.random.Generator, steps: int, interval_s: float, power_
 
 def _times(spec: FleetSpec) -> np.ndarray:
     steps = max(1, int(spec.minutes * 60 / spec.interval_s))
-    start_ms = int(START.timestamp() * 1000)
+    start_ms = int(spec.start.timestamp() * 1000)
     return start_ms + (np.arange(steps) * spec.interval_s * 1000).astype(np.int64)
 
 

@@ -35,6 +35,8 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     report = Path(summary["report"])
     assert report.is_file() and report.read_text().count("data:image/png;base64,") == 7
     assert (tmp_path / "lambda.log").read_text().count('"CloudWatchMetrics"') >= 1
+    recent = run("alerts", "--from", summary["processed_copy"], "--since", "3h", "--json")
+    assert recent.returncode == 0 and len(recent.stdout.splitlines()) > 0  # the simulated fleet ends now
     port = int(summary["postgres_dsn"].split("port=")[1].split()[0])
     assert not _port_open(port), "the demo's PostgreSQL must be stopped on exit"
 
