@@ -62,10 +62,11 @@ resource "aws_s3_bucket_notification" "raw" {
   bucket = aws_s3_bucket.this["raw"].id
 
   queue {
-    id            = "gpulake-ingest"
-    queue_arn     = aws_sqs_queue.ingest.arn
-    events        = ["s3:ObjectCreated:*"]
-    filter_prefix = var.raw_prefix
+    id        = "gpulake-ingest"
+    queue_arn = aws_sqs_queue.ingest.arn
+    events    = ["s3:ObjectCreated:*"]
+    # S3 rejects an empty prefix rule: no prefix means the whole bucket.
+    filter_prefix = var.raw_prefix == "" ? null : var.raw_prefix
   }
 
   depends_on = [aws_sqs_queue_policy.ingest]
