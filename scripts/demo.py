@@ -31,7 +31,7 @@ from gpulake.local import iter_files
 from loaders.local_postgres import LocalPostgres
 from loaders.postgres import PostgresTarget
 from loaders.progress import Progress
-from loaders.source import S3Source
+from loaders.source import LocalSource, S3Source
 from loaders.sync import sync
 
 SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
@@ -85,15 +85,9 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             rows = target.conn.execute("SELECT count(*) FROM gpu_metrics").fetchone()[0]
         finally:
             target.close()
-        data = analytics.load(S3Source(s3, stack.processed_bucket))
-        report_path = report.write(data, out / "report.html", "gpulake demo fleet")
-        bucket = Tree(f"s3://{stack.processed_bucket}", s3)
-        processed = processed_counts(bucket)
-        local = out / "processed"
-        shutil.rmtree(local, ignore_errors=True)
-        for key in bucket.list_keys():  # a local copy outlives the endpoint: alerts/report/sync --from it
-            (local / key).parent.mkdir(parents=True, exist_ok=True)
-            (local / key).write_bytes(bucket.read(key))
+        local = _copy_processed(Tree(f"s3://{stack.processed_bucket}", s3), out / "processed")
+        processed = processed_counts(Tree(str(local)))
+        report_path = report.write(analytics.load(LocalSource(local)), out / "report.html", "gpulake demo fleet")
         summary = {
             "files_uploaded": len(files),
             "notifications_handled": handled,
@@ -121,6 +115,15 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
         aws.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _copy_processed(bucket: Tree, local: Path) -> Path:
+    """The processed bucket as a directory: it outlives the endpoint (``alerts``/``report``/``sync --from`` it)."""
+    shutil.rmtree(local, ignore_errors=True)
+    for key in bucket.list_keys():
+        (local / key).parent.mkdir(parents=True, exist_ok=True)
+        (local / key).write_bytes(bucket.read(key))
+    return local
 
 
 def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
