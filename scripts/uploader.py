@@ -23,9 +23,9 @@ from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
 
-from gpulake.decode import GZIP_MAGIC, decompress
+from gpulake.decode import GZIP_MAGIC
 from gpulake.errors import ConfigError, InputRejected
-from gpulake.formats import detect
+from gpulake.formats import SNIFF_BYTES, detect
 
 MULTIPART = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20)
 
@@ -94,16 +94,19 @@ def default_bucket(root: Path) -> str | None:
 
 def plan(path: Path, bucket: str, node: str | None, source: str | None, tz: str | None) -> Upload:
     """Decide key and metadata for one file (reads its head to detect the source format)."""
-    head = path.open("rb").read(1 << 16)
+    with path.open("rb") as handle:
+        gzipped_here = handle.read(2) != GZIP_MAGIC
     if source is None:
-        sample = decompress(head, str(path)) if head.startswith(GZIP_MAGIC) else head
         try:
+            with path.open("rb") if gzipped_here else gzip.open(path) as handle:
+                sample = handle.read(SNIFF_BYTES)  # the head only: a large .gz is not inflated whole
             source = detect(sample, str(path)).name
+        except (OSError, EOFError) as exc:
+            raise ConfigError(f"{path}: cannot read it ({exc}); is the gzip file complete?") from None
         except InputRejected as exc:
             raise ConfigError(f"{exc}; pass --source if it is telemetry") from None
     node = node or path.parent.name
     metadata = {"node": node, "source": source} | ({"tz": tz} if tz else {})
-    gzipped_here = not head.startswith(GZIP_MAGIC)
     name = path.name + (".gz" if gzipped_here else "")
     return Upload(path, bucket, f"{source}/{node}/{name}", path.stat().st_size, metadata, gzipped_here)
 

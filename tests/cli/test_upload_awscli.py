@@ -99,3 +99,14 @@ def test_bucket_defaults_to_env_then_terraform_state(local_aws: tuple[LocalAws, 
 def test_no_bucket_anywhere_is_a_usage_error(tmp_path: Path) -> None:
     result = run("upload", str(SAMPLES), env={"GPULAKE_RAW_BUCKET": ""})
     assert result.returncode == 2 and "GPULAKE_RAW_BUCKET" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_large_gzip_file_is_detected_from_its_head(tmp_path: Path) -> None:
+    import uploader
+
+    scrape = real_file("dcgm/NVIDIA__aicr__evidence_accelerator-metrics_md__H100x8_4.x_filtered.prom").read_bytes()
+    path = tmp_path / "dcgm-dump" / "scrapes.prom.gz"
+    path.parent.mkdir()
+    path.write_bytes(gzip.compress(scrape * 200))  # far more than the sniffed head once inflated
+    upload = uploader.plan(path, "raw", None, None, None)
+    assert (upload.key, upload.gzipped_here) == ("dcgm/dcgm-dump/scrapes.prom.gz", False)
