@@ -108,11 +108,12 @@ def _cmd_upload(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     import status
 
-    client = _s3() if "s3://" in f"{args.raw}{args.processed}" else None
+    from loaders.source import open_source
+
     out: dict[str, object] = {}
     if args.raw:
-        out["raw"] = status.raw_counts(status.Tree(args.raw, client))
-    processed = status.processed_counts(status.Tree(args.processed or default_source(), client))
+        out["raw"] = status.raw_counts(open_source(args.raw))
+    processed = status.processed_counts(open_source(args.processed or default_source()))
     out["processed"] = processed["objects"]
     out["quarantined_rows"] = processed["quarantined_rows"]
     out["rejected_objects"] = processed["rejected_objects"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,23 @@ class ProcessedObject:
 
 
 class Source(ABC):
-    """Lists and reads the processed layout."""
+    """Lists and reads a directory or a bucket prefix: the processed layout (or, for ``status``, the raw one)."""
 
     @abstractmethod
     def list(self) -> list[ProcessedObject]:
         """Every metrics/ and alerts/ object, sorted by key."""
 
     @abstractmethod
+    def all_keys(self) -> Iterator[str]:
+        """Every key below the root, whatever it holds, sorted."""
+
+    @abstractmethod
+    def read_key(self, key: str) -> bytes:
+        """The bytes at ``key``."""
+
     def read(self, obj: ProcessedObject) -> bytes:
         """The object's bytes."""
+        return self.read_key(obj.key)
 
     @abstractmethod
     def describe(self) -> str:
@@ -58,16 +67,18 @@ class LocalSource(Source):
 
     def list(self) -> list[ProcessedObject]:
         found = []
-        for path in sorted(self.root.rglob("*")):
-            key = path.relative_to(self.root).as_posix()
+        for key in self.all_keys():
             kind = _kind(key)
-            if kind and path.is_file():
-                data = path.read_bytes()
+            if kind:
+                data = self.read_key(key)
                 found.append(ProcessedObject(key, hashlib.md5(data).hexdigest(), kind, len(data)))
         return found
 
-    def read(self, obj: ProcessedObject) -> bytes:
-        return (self.root / obj.key).read_bytes()
+    def all_keys(self) -> Iterator[str]:
+        return (p.relative_to(self.root).as_posix() for p in sorted(self.root.rglob("*")) if p.is_file())
+
+    def read_key(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
 
     def describe(self) -> str:
         return str(self.root)
@@ -81,25 +92,32 @@ class S3Source(Source):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
-    def list(self) -> list[ProcessedObject]:
-        found = []
+    def _items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(key below the prefix, listing entry) in key order."""
         try:
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for item in page.get("Contents", []):
-                    key = item["Key"][len(self.prefix) :]
-                    kind = _kind(key)
-                    if kind:
-                        found.append(ProcessedObject(key, item["ETag"].strip('"'), kind, item["Size"]))
+                    yield item["Key"][len(self.prefix) :], item
         except Exception as exc:
             raise SourceUnavailable(f"cannot list {self.describe()}: {exc}") from exc
+
+    def list(self) -> list[ProcessedObject]:
+        found = [
+            ProcessedObject(key, item["ETag"].strip('"'), kind, item["Size"])
+            for key, item in self._items()
+            if (kind := _kind(key))
+        ]
         return sorted(found, key=lambda o: o.key)
 
-    def read(self, obj: ProcessedObject) -> bytes:
+    def all_keys(self) -> Iterator[str]:
+        return (key for key, _ in self._items())
+
+    def read_key(self, key: str) -> bytes:
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + obj.key)["Body"].read()
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
         except Exception as exc:
-            raise SourceUnavailable(f"cannot read s3://{self.bucket}/{self.prefix}{obj.key}: {exc}") from exc
+            raise SourceUnavailable(f"cannot read s3://{self.bucket}/{self.prefix}{key}: {exc}") from exc
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"

@@ -25,7 +25,7 @@ import report
 import uploader
 from local_aws import IngestRunner, LocalAws
 from simulate_fleet import FleetSpec, simulate
-from status import Tree, dlq_depth, processed_counts
+from status import dlq_depth, processed_counts
 
 from gpulake.local import iter_files
 from loaders.local_postgres import LocalPostgres
@@ -85,8 +85,8 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             rows = target.conn.execute("SELECT count(*) FROM gpu_metrics").fetchone()[0]
         finally:
             target.close()
-        local = _copy_processed(Tree(f"s3://{stack.processed_bucket}", s3), out / "processed")
-        processed = processed_counts(Tree(str(local)))
+        local = _copy_processed(S3Source(s3, stack.processed_bucket), out / "processed")
+        processed = processed_counts(LocalSource(local))
         report_path = report.write(analytics.load(LocalSource(local)), out / "report.html", "gpulake demo fleet")
         summary = {
             "files_uploaded": len(files),
@@ -117,12 +117,12 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             signal.signal(sig, handler)
 
 
-def _copy_processed(bucket: Tree, local: Path) -> Path:
+def _copy_processed(bucket: S3Source, local: Path) -> Path:
     """The processed bucket as a directory: it outlives the endpoint (``alerts``/``report``/``sync --from`` it)."""
     shutil.rmtree(local, ignore_errors=True)
-    for key in bucket.list_keys():
+    for key in bucket.all_keys():
         (local / key).parent.mkdir(parents=True, exist_ok=True)
-        (local / key).write_bytes(bucket.read(key))
+        (local / key).write_bytes(bucket.read_key(key))
     return local
 
 
