@@ -20,7 +20,7 @@ from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
 from gpulake.formats import FORMATS
 from gpulake.local import LocalOptions, iter_files, process_file
-from gpulake.timeutil import check_zone
+from gpulake.timeutil import check_zone, ms_to_iso
 from loaders.config import default_source, load_dotenv
 
 ROOT = Path(__file__).resolve().parent
@@ -117,7 +117,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     out["processed"] = processed["objects"]
     out["quarantined_rows"] = processed["quarantined_rows"]
     out["rejected_objects"] = processed["rejected_objects"]
-    out["newest_by_node"] = {n: _iso(ms) for n, ms in processed["newest_ms_by_node"].items()}
+    out["newest_by_node"] = {n: ms_to_iso(ms) for n, ms in processed["newest_ms_by_node"].items()}
     if args.dlq_url:
         import boto3
 
@@ -136,23 +136,13 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso(ms: int) -> str:
-    from gpulake.timeutil import ms_to_iso
-
-    return ms_to_iso(ms)
-
-
 def _last_syncs() -> dict[str, str]:
     """Newest ledger entry per configured target (targets that are not configured are left out)."""
-    import os
-
-    from loaders.config import open_target
+    from loaders.config import configured_targets, open_target
     from loaders.errors import TargetRejected, TargetUnavailable
 
     found = {}
-    for name, variable in (("postgres", "GPULAKE_PG_DSN"), ("influxdb", "GPULAKE_INFLUX_URL")):
-        if not os.environ.get(variable):
-            continue
+    for name in configured_targets():
         try:
             target = open_target(name, read_only=True)
             found[name] = target.last_loaded() or "never"
@@ -231,11 +221,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
 
     fleet = cost_model.Fleet(args.gpus, args.interval, args.upload_every)
     if args.json:
-        estimates = {
-            "gpulake": cost_model.gpulake(fleet),
-            "managed_prometheus": cost_model.managed_prometheus(fleet),
-            "cloudwatch_metrics": cost_model.cloudwatch_metrics(fleet),
-        }
+        estimates = cost_model.estimates(fleet)
         print(json.dumps({k: {"total": round(e.total, 2), "lines": e.lines} for k, e in estimates.items()}))
     else:
         print(cost_model.render(fleet))

@@ -9,7 +9,8 @@ from pathlib import Path
 from gpulake.errors import ConfigError
 from loaders.target import Target
 
-TARGETS = ("postgres", "influxdb")
+#: target -> the variable whose presence configures it
+TARGETS = {"postgres": "GPULAKE_PG_DSN", "influxdb": "GPULAKE_INFLUX_URL"}
 
 
 def load_dotenv(path: str | Path = ".env") -> None:
@@ -28,6 +29,12 @@ def load_dotenv(path: str | Path = ".env") -> None:
         os.environ.setdefault(key.strip(), value)
 
 
+def configured_targets(env: Mapping[str, str] | None = None) -> list[str]:
+    """The targets whose connection variable is set."""
+    env = os.environ if env is None else env
+    return [name for name, variable in TARGETS.items() if env.get(variable)]
+
+
 def _need(env: Mapping[str, str], name: str, hint: str) -> str:
     value = env.get(name, "")
     if not value:
@@ -44,12 +51,12 @@ def open_target(kind: str, env: Mapping[str, str] | None = None, read_only: bool
     if kind == "postgres":
         from loaders.postgres import PostgresTarget
 
-        dsn = _need(env, "GPULAKE_PG_DSN", "e.g. postgresql://gpulake@db:5432/telemetry (see docs/loaders.md)")
+        dsn = _need(env, TARGETS["postgres"], "e.g. postgresql://gpulake@db:5432/telemetry (see docs/loaders.md)")
         return PostgresTarget(dsn, env.get("GPULAKE_PG_TIMESCALE", "auto") != "off", read_only)
     if kind == "influxdb":
         from loaders.influx import InfluxTarget, V1Writer, V2Writer
 
-        url = _need(env, "GPULAKE_INFLUX_URL", "e.g. http://influx:8086 (see docs/loaders.md)")
+        url = _need(env, TARGETS["influxdb"], "e.g. http://influx:8086 (see docs/loaders.md)")
         if env.get("GPULAKE_INFLUX_TOKEN"):
             org = _need(env, "GPULAKE_INFLUX_ORG", "InfluxDB 2.x/3.x needs the organization with a token")
             bucket = _need(env, "GPULAKE_INFLUX_BUCKET", "InfluxDB 2.x/3.x needs the bucket with a token")

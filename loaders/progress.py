@@ -40,3 +40,17 @@ class Progress:
     def close(self) -> None:
         if self.tty and self.total:
             self.stream.write("\n")
+
+
+class QuietProgress(Progress):
+    """Counts rows and says nothing: for callers that print their own summary (demo, benchmarks)."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def object_done(self, key: str, rows: int, seconds: float) -> None:
+        self.done += 1
+        self.rows += rows
+
+    def close(self) -> None:
+        return

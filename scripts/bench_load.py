@@ -31,17 +31,12 @@ from loaders.influx import InfluxTarget, V1Writer, batches  # noqa: E402
 from loaders.lineprotocol import metrics_lines  # noqa: E402
 from loaders.local_postgres import LocalPostgres  # noqa: E402
 from loaders.postgres import PostgresTarget, metrics_csv  # noqa: E402
-from loaders.progress import Progress  # noqa: E402
+from loaders.progress import QuietProgress  # noqa: E402
 from loaders.records import read_metrics  # noqa: E402
 from loaders.source import LocalSource  # noqa: E402
 from loaders.sync import sync  # noqa: E402
 from tests.loaders.data import write_metrics  # noqa: E402
 from tests.servers import LocalInflux  # noqa: E402
-
-
-class _Quiet(Progress):
-    def object_done(self, key: str, rows: int, seconds: float) -> None:
-        self.rows += rows
 
 
 def build(out: Path, gpus: int, minutes: float) -> Path:
@@ -84,7 +79,7 @@ def pg_round(pg: LocalPostgres, processed: Path, csv_file: Path, columns: str, n
         conn.execute("CREATE TABLE peer (LIKE gpu_metrics INCLUDING INDEXES)")
     target = PostgresTarget(ours_dsn)
     started = time.perf_counter()
-    report = sync(LocalSource(processed), target, progress=_Quiet(0))
+    report = sync(LocalSource(processed), target, progress=QuietProgress())
     ours = time.perf_counter() - started
     target.close()
     psql = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-d", f"peer{n}"]
@@ -97,7 +92,7 @@ def pg_round(pg: LocalPostgres, processed: Path, csv_file: Path, columns: str, n
 def influx_round(influx: LocalInflux, processed: Path, bodies: list[Path], n: int) -> tuple[float, float]:
     target = InfluxTarget(V1Writer(influx.url, f"ours{n}"))
     started = time.perf_counter()
-    report = sync(LocalSource(processed), target, progress=_Quiet(0))
+    report = sync(LocalSource(processed), target, progress=QuietProgress())
     ours = time.perf_counter() - started
     V1Writer(influx.url, f"peer{n}").prepare()
     url = f"{influx.url}/write?db=peer{n}&precision=ms"
@@ -117,9 +112,9 @@ def idle_resync(pg: LocalPostgres, influx: LocalInflux, work: Path) -> tuple[flo
         write_metrics(root, f"metrics/source=dcgm/date=2026-11-02/o{i:04d}.parquet", [f"n{i}"], n=2)
     times = []
     for target in (PostgresTarget(_database(pg, "idle")), InfluxTarget(V1Writer(influx.url, "idle"))):
-        sync(LocalSource(root), target, progress=_Quiet(0))
+        sync(LocalSource(root), target, progress=QuietProgress())
         started = time.perf_counter()
-        report = sync(LocalSource(root), target, progress=_Quiet(0))
+        report = sync(LocalSource(root), target, progress=QuietProgress())
         times.append(time.perf_counter() - started)
         assert report.loaded == 0 and report.skipped == 1000
         target.close()

@@ -166,17 +166,29 @@ def cloudwatch_metrics(fleet: Fleet) -> Estimate:
     return e
 
 
+TITLES = {
+    "gpulake": "gpulake",
+    "managed_prometheus": "Amazon Managed Prometheus",
+    "cloudwatch_metrics": "CloudWatch custom metrics",
+}
+
+
+def estimates(fleet: Fleet) -> dict[str, Estimate]:
+    """gpulake and its two peers for the same fleet, keyed as in ``TITLES``."""
+    return {
+        "gpulake": gpulake(fleet),
+        "managed_prometheus": managed_prometheus(fleet),
+        "cloudwatch_metrics": cloudwatch_metrics(fleet),
+    }
+
+
 def render(fleet: Fleet) -> str:
     out = [
         f"fleet: {fleet.gpus} GPUs on {fleet.nodes} nodes, scraped every {fleet.interval_s:g} s, "
         f"uploaded every {fleet.upload_every_min:g} min "
         f"({fleet.samples:,.0f} GPU-scrapes, {fleet.objects:,.0f} objects a month)"
     ]
-    for name, estimate in (
-        ("gpulake", gpulake(fleet)),
-        ("Amazon Managed Prometheus", managed_prometheus(fleet)),
-        ("CloudWatch custom metrics", cloudwatch_metrics(fleet)),
-    ):
-        out.append(f"\n{name}: ${estimate.total:,.2f}/month")
+    for key, estimate in estimates(fleet).items():
+        out.append(f"\n{TITLES[key]}: ${estimate.total:,.2f}/month")
         out += [f"  {item:<24} {usd:>10,.2f}  {arith}" for item, arith, usd in estimate.lines]
     return "\n".join(out)

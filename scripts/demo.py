@@ -30,16 +30,11 @@ from status import dlq_depth, processed_counts
 from gpulake.local import iter_files
 from loaders.local_postgres import LocalPostgres
 from loaders.postgres import PostgresTarget
-from loaders.progress import Progress
+from loaders.progress import QuietProgress
 from loaders.source import LocalSource, S3Source
 from loaders.sync import sync
 
 SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
-
-
-class _Quiet(Progress):
-    def object_done(self, key: str, rows: int, seconds: float) -> None:
-        self.rows += rows
 
 
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -78,7 +73,7 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
         pg = LocalPostgres().start()
         target = PostgresTarget(pg.dsn)
         try:
-            loaded = sync(S3Source(s3, stack.processed_bucket), target, progress=_Quiet(0))
+            loaded = sync(S3Source(s3, stack.processed_bucket), target, progress=QuietProgress())
             per_kind = dict(
                 target.conn.execute("SELECT kind, count(*) FROM gpu_alerts GROUP BY 1 ORDER BY 1").fetchall()
             )
