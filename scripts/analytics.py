@@ -1,13 +1,12 @@
 """Fleet analytics over processed Parquet (pandas): the numbers behind ``automated_pipeline.py report``.
 
-Everything here is a pure function of the metrics and alerts frames, so it is
-tested without plots. The health score is explained in docs/cli.md.
+Everything after :func:`load` is a pure function of the metrics and alerts frames,
+so it is tested without plots (tests/cli/test_analytics.py). The health score is explained in docs/cli.md.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,13 +14,24 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from gpulake.alerts import AlertConfig
-from gpulake.alerts.rules import temp_limit
+from gpulake.alerts.rules import (
+    ECC_DBE_KEYS,
+    HW_POWER_BRAKE,
+    HW_SLOWDOWN,
+    HW_THERMAL,
+    SW_POWER_CAP,
+    SW_THERMAL,
+    THROTTLE_CAUSES,
+    extra_values,
+    temp_limit,
+)
+from gpulake.schema import CANONICAL_COLUMNS
+from loaders.records import read_alerts
 from loaders.source import Source
 
-CANONICAL = ["gpu_temp_c", "mem_temp_c", "power_w", "util_pct", "sm_clock_mhz", "mem_clock_mhz", "fb_used_mib"]
-#: NVML clock event reasons counted as throttling, by name (docs/formats.md)
-CAUSES = {"sw_power_cap": 0x4, "hw_slowdown": 0x8, "sw_thermal": 0x20, "hw_thermal": 0x40, "hw_power_brake": 0x80}
-SEVERE = 0x8 | 0x20 | 0x40 | 0x80
+CANONICAL = list(CANONICAL_COLUMNS)
+#: the throttle causes that count fully in the health score (power capping counts a quarter)
+SEVERE = HW_SLOWDOWN | SW_THERMAL | HW_THERMAL | HW_POWER_BRAKE
 SPIKE_C = 8.0  # a rise of this much within one sample interval
 Z_ANOMALY = 3.0
 
@@ -38,34 +48,17 @@ def load(source: Source) -> Data:
     for obj in source.list():
         data = source.read(obj)
         if obj.kind == "metrics":
-            table = pq.read_table(
-                io.BytesIO(data),
-                partitioning=None,
-                columns=["time", "node", "gpu", "gpu_model", "source", *CANONICAL, "throttle_reasons", "extra"],
-            )
+            columns = ["time", "node", "gpu", "gpu_model", "source", *CANONICAL, "throttle_reasons", "extra"]
+            table = pq.read_table(io.BytesIO(data), partitioning=None, columns=columns)
             frame = table.drop_columns(["extra"]).to_pandas()
-            extra = table["extra"].to_pylist()
-            frame["ecc_dbe"] = [
-                _pick(e, "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL", "ecc.errors.uncorrected.volatile.total") for e in extra
-            ]
+            frame["ecc_dbe"] = extra_values(table, ECC_DBE_KEYS)
             frames.append(frame)
         else:
-            alerts += [json.loads(line) for line in data.decode().splitlines() if line.strip()]
-    metrics = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["time", "node", "gpu", *CANONICAL])
-    )
-    alert_frame = pd.DataFrame(alerts)
-    if not alert_frame.empty:
-        alert_frame["start"] = pd.to_datetime(alert_frame["start"], utc=True)
-        alert_frame["end"] = pd.to_datetime(alert_frame["end"], utc=True)
+            alerts.append(read_alerts(data, obj.key).to_pandas())
+    empty = pd.DataFrame(columns=["time", "node", "gpu", *CANONICAL])
+    metrics = pd.concat(frames, ignore_index=True) if frames else empty
+    alert_frame = pd.concat(alerts, ignore_index=True) if alerts else pd.DataFrame()
     return Data(metrics, alert_frame)
-
-
-def _pick(pairs: list[tuple[str, float]] | None, *names: str) -> float | None:
-    for key, value in pairs or []:
-        if key in names:
-            return value
-    return None
 
 
 def gpu_key(frame: pd.DataFrame) -> pd.Series:
@@ -120,7 +113,7 @@ def correlations(m: pd.DataFrame) -> pd.DataFrame:
 def throttling(m: pd.DataFrame) -> pd.DataFrame:
     """Per GPU: share of samples (%) with each throttle cause set."""
     reasons = m["throttle_reasons"].fillna(0).astype("int64")
-    shares = pd.DataFrame({name: (reasons & bit) != 0 for name, bit in CAUSES.items()})
+    shares = pd.DataFrame({name: (reasons & bit) != 0 for name, bit in THROTTLE_CAUSES.items()})
     shares["gpu"] = gpu_key(m)
     return shares.groupby("gpu").mean() * 100
 
@@ -148,7 +141,7 @@ def health(data: Data, config: AlertConfig | None = None) -> pd.DataFrame:
         temp_penalty = float(np.clip((10.0 - headroom) * 3.0, 0.0, 40.0))
         reasons = g["throttle_reasons"].fillna(0).astype("int64")
         severe_share = float(((reasons & SEVERE) != 0).mean())
-        cap_share = float(((reasons & 0x4) != 0).mean())
+        cap_share = float(((reasons & SW_POWER_CAP) != 0).mean())
         throttle_penalty = min(30.0, 100.0 * severe_share + 25.0 * cap_share)
         kinds = set(data.alerts.loc[alert_keys == gpu_id, "kind"]) if len(data.alerts) else set()
         dbe = bool((g["ecc_dbe"].fillna(0) > 0).any()) or "ecc_dbe" in kinds

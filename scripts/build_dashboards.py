@@ -14,18 +14,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda"))
+
+from gpulake.alerts.rules import THROTTLE_CAUSES
+
 OUT = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "dashboards"
 DATASOURCES = {
     "postgres": ("grafana-postgresql-datasource", "gpulake-postgres"),
     "influxdb": ("influxdb", "gpulake-influxdb"),
-}
-
-THROTTLE_BITS = {  # NVML clock event reasons (docs/formats.md)
-    "sw_power_cap": 0x4,
-    "hw_slowdown": 0x8,
-    "sw_thermal": 0x20,
-    "hw_thermal": 0x40,
-    "hw_power_brake": 0x80,
 }
 
 
@@ -41,13 +37,13 @@ class Panel:
 GPU_FILTER_PG = "node = '$node' AND gpu = '$gpu'"
 GPU_FILTER_IFX = '"node" =~ /^$node$/ AND "gpu" =~ /^$gpu$/'
 THROTTLE_PG = ", ".join(
-    f"count(*) FILTER (WHERE throttle_reasons & {bit} <> 0) AS {name}" for name, bit in THROTTLE_BITS.items()
+    f"count(*) FILTER (WHERE throttle_reasons & {bit} <> 0) AS {name}" for name, bit in THROTTLE_CAUSES.items()
 )
 THROTTLE_IFX = (
     "SELECT "
-    + ", ".join(f'sum("{name}") / {bit} AS "{name}"' for name, bit in THROTTLE_BITS.items())
+    + ", ".join(f'sum("{name}") / {bit} AS "{name}"' for name, bit in THROTTLE_CAUSES.items())
     + " FROM (SELECT "
-    + ", ".join(f'"throttle_reasons" & {bit} AS "{name}"' for name, bit in THROTTLE_BITS.items())
+    + ", ".join(f'"throttle_reasons" & {bit} AS "{name}"' for name, bit in THROTTLE_CAUSES.items())
     + ' FROM "gpu_metrics" WHERE $timeFilter AND {gpu}) WHERE $timeFilter GROUP BY time(1m)'
 )
 

@@ -21,6 +21,14 @@ from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.timeutil import ms_to_iso
 
 SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, HW_POWER_BRAKE = 0x4, 0x8, 0x20, 0x40, 0x80
+#: The NVML clock event reasons that slow a GPU down, by the names reports and dashboards show.
+THROTTLE_CAUSES = {
+    "sw_power_cap": SW_POWER_CAP,
+    "hw_slowdown": HW_SLOWDOWN,
+    "sw_thermal": SW_THERMAL,
+    "hw_thermal": HW_THERMAL,
+    "hw_power_brake": HW_POWER_BRAKE,
+}
 #: nvidia-smi's ECC column and the thermal CSV's failure flag, as kept in ``extra``.
 ECC_DBE_KEYS = (*ECC_DBE_NAMES, "ecc.errors.uncorrected.volatile.total")
 THERMAL_FAILED_KEY = "thermal_failed"
@@ -65,7 +73,8 @@ def temp_limit(model: str, config: AlertConfig) -> float:
     return config.default_temp_limit_c
 
 
-def _extra(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
+def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
+    """Per row, the first of ``keys`` present in ``extra`` (NaN where none is)."""
     out = np.full(table.num_rows, np.nan)
     for key in keys:
         values = pc.map_lookup(table.column("extra"), pa.scalar(key), "first").to_numpy(zero_copy_only=False)
@@ -86,7 +95,11 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
     }
     time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
     reasons = pc.fill_null(table.column("throttle_reasons"), -1).to_numpy(zero_copy_only=False)
-    dbe, xid, failed = _extra(table, ECC_DBE_KEYS), _extra(table, XID_NAMES), _extra(table, (THERMAL_FAILED_KEY,))
+    dbe, xid, failed = (
+        extra_values(table, ECC_DBE_KEYS),
+        extra_values(table, XID_NAMES),
+        extra_values(table, (THERMAL_FAILED_KEY,)),
+    )
     keys = [f"{n}\0{g}" for n, g in zip(col["node"], col["gpu"])]
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
     gpus = []
