@@ -59,6 +59,15 @@ def batches(lines: pa.Array, size: int = BATCH_POINTS) -> list[bytes]:
     return [body.as_buffer().to_pybytes() + b"\n" for body in joined]
 
 
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from a Retry-After header; None when absent or an HTTP date (then our own backoff applies)."""
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
 def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -> None:
     """Call ``send`` (-> status, body, retry-after) until 2xx; back off on 5xx/429, fail fast on 4xx."""
     delay = 0.5
@@ -118,8 +127,7 @@ class V1Writer(Writer):
         response = self.http.request(
             "POST", f"{self.url}{path}?{urlencode(params | self.auth)}", body=body, headers=headers
         )
-        retry = response.headers.get("Retry-After")
-        return response.status, response.data.decode("utf-8", "replace"), float(retry) if retry else None
+        return response.status, response.data.decode("utf-8", "replace"), _retry_after(response.headers)
 
     def prepare(self) -> None:
         """Like Telegraf: ``CREATE DATABASE`` (idempotent); users without the right get the error on write."""
@@ -174,8 +182,7 @@ class V2Writer(Writer):
             try:
                 self.api.write(bucket=self.bucket, org=self.org, record=body, write_precision=WritePrecision.MS)
             except ApiException as exc:
-                retry = exc.headers.get("Retry-After") if exc.headers else None
-                return exc.status or 0, str(exc.body or exc.reason), float(retry) if retry else None
+                return exc.status or 0, str(exc.body or exc.reason), _retry_after(exc.headers or {})
             return 204, "", None
 
         with_retries(send, f"write to bucket {self.bucket}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -69,25 +70,26 @@ def connect(dsn: str) -> psycopg.Connection:
         raise TargetUnavailable(f"cannot reach PostgreSQL: {text}; is it running? (GPULAKE_PG_DSN)") from None
 
 
-def _csv(table: pa.Table) -> bytes:
+def _csv(columns: dict[str, Any], object_key: str) -> tuple[list[str], bytes]:
+    """The COPY column list and CSV body of ``columns`` plus the ``object_key`` every row carries."""
+    rows = len(next(iter(columns.values())))
+    table = pa.table(columns | {"object_key": pa.repeat(pa.scalar(object_key, pa.string()), rows)})
     out = io.BytesIO()
     pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=65536))
-    return out.getvalue()
+    return table.column_names, out.getvalue()
 
 
 def metrics_csv(table: pa.Table, object_key: str) -> tuple[list[str], bytes]:
-    """The COPY column list and CSV body of a metrics table (maps as JSON text)."""
+    """A metrics table for COPY (maps as JSON text)."""
     columns = {name: table[name] for name in table.column_names}
     columns["extra"] = map_to_json(table["extra"])
     columns["labels"] = map_to_json(table["labels"])
-    columns["object_key"] = pa.array([object_key] * table.num_rows, pa.string())
-    return list(columns), _csv(pa.table(columns))
+    return _csv(columns, object_key)
 
 
 def alerts_csv(table: pa.Table, object_key: str) -> tuple[list[str], bytes]:
-    columns = {column: table[field] for column, field in ALERT_COLUMNS.items()}
-    columns["object_key"] = pa.array([object_key] * table.num_rows, pa.string())
-    return list(columns), _csv(pa.table(columns))
+    """An alerts table for COPY, fields renamed to the gpu_alerts columns."""
+    return _csv({column: table[field] for column, field in ALERT_COLUMNS.items()}, object_key)
 
 
 class PostgresTarget(Target):

@@ -143,6 +143,7 @@ def test_alert_lines_parse_on_the_server(fleet_output: Path, influx_target: Infl
 class _Scripted(http.server.BaseHTTPRequestHandler):
     statuses: ClassVar[list[int]] = []
     bodies: ClassVar[list[bytes]] = []
+    retry_after: ClassVar[str] = "0"
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"] or 0))
@@ -151,7 +152,7 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         status = type(self).statuses.pop(0) if self.path.startswith("/write") and type(self).statuses else 200
         self.send_response(status)
         if status == 429:
-            self.send_header("Retry-After", "0")
+            self.send_header("Retry-After", type(self).retry_after)
         self.end_headers()
         self.wfile.write(b'{"results":[{"statement_id":0}]}' if status == 200 else b'{"error":"scripted"}')
 
@@ -176,6 +177,16 @@ def test_retries_5xx_and_429_then_succeeds(scripted: tuple[str, type[_Scripted]]
     writer = V1Writer(url, "db")
     writer.write(writer.encode(b"m v=1 1\n"))
     assert handler.bodies == [b"m v=1 1\n"] * 4
+
+
+def test_retry_after_as_an_http_date_falls_back_to_backoff(scripted: tuple[str, type[_Scripted]], monkeypatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("loaders.influx.time.sleep", slept.append)
+    url, handler = scripted
+    handler.statuses, handler.retry_after = [429, 204], "Wed, 25 Nov 2026 07:28:00 GMT"
+    writer = V1Writer(url, "db")
+    writer.write(writer.encode(b"m v=1 1\n"))
+    assert slept == [0.5] and len(handler.bodies) == 2
 
 
 def test_gives_up_after_retries(scripted: tuple[str, type[_Scripted]], monkeypatch) -> None:
