@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loaders.records import NUMERIC_COLUMNS
+from gpulake.schema import CANONICAL_COLUMNS
 
 METRIC_TAGS = ("gpu", "gpu_model", "gpu_uuid", "node", "source")
 ALERT_TAGS = ("gpu", "gpu_model", "kind", "node", "severity", "source")
@@ -76,7 +76,7 @@ def _tags(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
         present = pc.fill_null(pc.greater(pc.utf8_length(values), 0), False)
         tag = pc.binary_join_element_wise("," + escape_key(name) + "=", _escape_tag_values(values), "")
         parts.append(pc.if_else(present, tag, ""))
-    return pc.binary_join_element_wise(*parts, "") if parts else pa.array([""] * table.num_rows)
+    return pc.binary_join_element_wise(*parts, "")
 
 
 def _lines(measurement: str, tags: pa.Array, fields: dict[str, pa.Array], times_ms: pa.Array) -> pa.Array:
@@ -94,7 +94,7 @@ def _ms(column: pa.ChunkedArray) -> pa.Array:
 
 def metrics_lines(table: pa.Table, measurement: str = "gpu_metrics") -> pa.Array:
     """One line per canonical row: tags node/gpu/gpu_uuid/gpu_model/source; numeric, throttle and ``extra`` fields."""
-    fields = {name: _field(name, table[name].combine_chunks()) for name in NUMERIC_COLUMNS}
+    fields = {name: _field(name, table[name].combine_chunks()) for name in CANONICAL_COLUMNS}
     fields["throttle_reasons"] = _field("throttle_reasons", table["throttle_reasons"].combine_chunks())
     extra = table["extra"].combine_chunks()
     for key in pc.unique(extra.keys).to_pylist():

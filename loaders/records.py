@@ -32,7 +32,6 @@ ALERTS_SCHEMA = pa.schema(
     ]
 )
 ALERT_FIELDS = tuple(ALERTS_SCHEMA.names)
-NUMERIC_COLUMNS = [f.name for f in METRICS_SCHEMA if pa.types.is_floating(f.type)]
 
 
 def read_metrics(data: bytes, key: str) -> pa.Table:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.cli.helpers import run
+from tests.cli.helpers import CLI, ROOT, run
 
 SAMPLE_FILES = 3  # docs/samples
 
@@ -51,13 +55,6 @@ def test_demo_summary_is_readable(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
-    import re
-    import signal
-    import subprocess
-    import sys
-
-    from tests.cli.helpers import CLI, ROOT
-
     args = [sys.executable, str(CLI), "demo", "--out", str(tmp_path), "--nodes", "1", "--gpus", "1", "--minutes", "20"]
     demo = subprocess.Popen([*args, "--serve"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []

@@ -14,10 +14,11 @@ import pyarrow as pa
 import pytest
 from influxdb_client import Point, WritePrecision
 
+from gpulake.schema import CANONICAL_COLUMNS
 from loaders.errors import TargetRejected, TargetUnavailable
 from loaders.influx import InfluxTarget, V1Writer, batches
 from loaders.lineprotocol import alerts_lines, metrics_lines
-from loaders.records import NUMERIC_COLUMNS, read_alerts
+from loaders.records import read_alerts
 from loaders.source import LocalSource
 from loaders.sync import sync
 from tests.loaders.data import TRICKY_NODES, metrics_table, write_metrics
@@ -42,7 +43,7 @@ def test_values_read_back_equal_the_parquet(fleet_output: Path, influx_target: I
     for (node, gpu, source), points in stored.items():
         for point in points:
             row = by_key[(node, gpu, source, point["time"])]
-            for name in NUMERIC_COLUMNS:
+            for name in CANONICAL_COLUMNS:
                 want = row[name] if row[name] is not None and math.isfinite(row[name]) else None
                 assert point[name] == want, (name, point, row)
             assert point["throttle_reasons"] == row["throttle_reasons"]
@@ -92,7 +93,7 @@ def _client_lines(table: pa.Table) -> list[str]:
         for tag in ("node", "gpu", "gpu_uuid", "gpu_model", "source"):
             if row[tag] is not None:
                 point.tag(tag, row[tag])
-        for name in NUMERIC_COLUMNS:
+        for name in CANONICAL_COLUMNS:
             point.field(name, row[name])
         point.field("throttle_reasons", row["throttle_reasons"])
         for key, value in row["extra"]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from gpulake.schema import CANONICAL_COLUMNS
 from loaders.local_postgres import free_port
 from loaders.postgres import PostgresTarget
-from loaders.records import NUMERIC_COLUMNS
 from tests.loaders.data import write_metrics
 
 HERE = Path(__file__).resolve().parent
@@ -75,7 +75,7 @@ def test_migrations_run_once(timescale_dsn: str, target: PostgresTarget) -> None
 
 def test_rows_compress_and_roll_up(tmp_path: Path, target: PostgresTarget) -> None:
     table = write_metrics(tmp_path, "metrics/x.parquet", ["n1", "n2"], n=4)
-    columns = ["time", "node", "gpu", "source", *NUMERIC_COLUMNS, "throttle_reasons", "source_object", "object_key"]
+    columns = ["time", "node", "gpu", "source", *CANONICAL_COLUMNS, "throttle_reasons", "source_object", "object_key"]
     placeholders = ", ".join(["%s"] * len(columns))
     for row in table.to_pylist():
         values = [row.get(c, "metrics/x.parquet") for c in columns]
