@@ -110,3 +110,21 @@ def test_a_large_gzip_file_is_detected_from_its_head(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(scrape * 200))  # far more than the sniffed head once inflated
     upload = uploader.plan(path, "raw", None, None, None)
     assert (upload.key, upload.gzipped_here) == ("dcgm/dcgm-dump/scrapes.prom.gz", False)
+
+
+def test_byte_progress_bar_on_a_terminal() -> None:
+    import io
+
+    import uploader
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    bar = uploader.ByteProgress(1000, "scrape.prom", stream)
+    for chunk in (250, 250, 500):  # boto3 calls back from its worker threads with each part's bytes
+        bar(chunk)
+    frames = stream.getvalue().split("\r")[1:]
+    assert frames[0].startswith("scrape.prom [#######.......................] 250/1,000 B")
+    assert frames[-1] == "scrape.prom [" + "#" * 30 + "] 1,000/1,000 B\n"
