@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# What the demo needs (the CLI extra) and what packaging needs (the core), without the test toolchain.
+CLI_STAMP := $(VENV)/.installed-cli
+CORE_STAMP := $(VENV)/.installed-core
 # AWS provider 6.25.0's schema, read from this wheel's jsii manifest by the Terraform tests (never imported).
 PROVIDER_WHEEL := $(VENV)/wheels/cdktf_cdktf_provider_aws-21.22.1-py3-none-any.whl
 # checkov pins old boto3 and breaks python-hcl2: it gets a virtualenv of its own.
@@ -33,11 +36,21 @@ $(TIMESCALE_STAMP): tests/timescale/package.json | $(SYSTEM_STAMP)
 	cd tests/timescale && npm install --legacy-peer-deps --no-audit --no-fund --loglevel=error
 	touch $(TIMESCALE_STAMP)
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(CLI_STAMP) $(CORE_STAMP)
+
+$(CLI_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e ".[cli]"
+	touch $(CLI_STAMP) $(CORE_STAMP)
+
+$(CORE_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e .
+	touch $(CORE_STAMP)
 
 $(PROVIDER_WHEEL): | $(STAMP)
 	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/wheels cdktf-cdktf-provider-aws==21.22.1
@@ -47,7 +60,7 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==3.3.30
 	touch $(CHECKOV_STAMP)
 
-demo: $(STAMP)
+demo: $(CLI_STAMP)
 	sh scripts/install_system_deps.sh postgres
 	$(PY) automated_pipeline.py demo
 
@@ -63,7 +76,7 @@ bench: install
 	$(PY) scripts/bench_ingest.py
 	$(PY) scripts/bench_load.py
 
-package: install
+package: $(CORE_STAMP)
 	$(PY) scripts/package_lambda.py
 
 clean:

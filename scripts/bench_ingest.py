@@ -19,14 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from simulate_fleet import FleetSpec, gpuz_text, simulate, simulate_gpu  # noqa: E402
+from gpulake_cli.simulate_fleet import FleetSpec, gpuz_text, simulate, simulate_gpu
 
 WORKER = r"""
 import io, json, resource, sys, time
-sys.path.insert(0, {lam!r})
 kind, path = sys.argv[1], sys.argv[2]
 data = open(path, "rb").read()
 if kind.endswith("peer"):
@@ -71,7 +67,7 @@ print(json.dumps({{"seconds": elapsed, "mb": len(data) / 1e6, "samples": samples
 def run(kind: str, path: Path, repeat: int) -> dict[str, float]:
     results = []
     for _ in range(repeat):
-        code = WORKER.format(lam=str(ROOT / "lambda"))
+        code = WORKER.format()
         out = subprocess.run([sys.executable, "-c", code, kind, str(path)], capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout))
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}

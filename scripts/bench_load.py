@@ -20,23 +20,21 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "lambda"), str(ROOT), str(ROOT / "scripts")]
+import psycopg
+import pyarrow as pa
 
-import psycopg  # noqa: E402
-from simulate_fleet import FleetSpec, simulate  # noqa: E402
-
-from gpulake.local import LocalOptions, iter_files, process_file  # noqa: E402
-from loaders.influx import InfluxTarget, V1Writer, batches  # noqa: E402
-from loaders.lineprotocol import metrics_lines  # noqa: E402
-from loaders.local_postgres import LocalPostgres  # noqa: E402
-from loaders.postgres import PostgresTarget, metrics_csv  # noqa: E402
-from loaders.progress import QuietProgress  # noqa: E402
-from loaders.records import read_metrics  # noqa: E402
-from loaders.source import LocalSource  # noqa: E402
-from loaders.sync import sync  # noqa: E402
-from tests.loaders.data import write_metrics  # noqa: E402
-from tests.servers import LocalInflux  # noqa: E402
+from gpulake.local import LocalOptions, iter_files, process_file
+from gpulake.output.parquet import to_parquet_bytes
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
+from loaders.influx import InfluxTarget, V1Writer, batches
+from loaders.lineprotocol import metrics_lines
+from loaders.local_influx import LocalInflux
+from loaders.local_postgres import LocalPostgres
+from loaders.postgres import PostgresTarget, metrics_csv
+from loaders.progress import QuietProgress
+from loaders.records import read_metrics
+from loaders.source import LocalSource
+from loaders.sync import sync
 
 
 def build(out: Path, gpus: int, minutes: float) -> Path:
@@ -105,11 +103,15 @@ def influx_round(influx: LocalInflux, processed: Path, bodies: list[Path], n: in
     return report.rows / ours, report.rows / peer
 
 
-def idle_resync(pg: LocalPostgres, influx: LocalInflux, work: Path) -> tuple[float, float]:
-    """Seconds for a sync that finds nothing new, with 1,000 objects loaded."""
+def idle_resync(pg: LocalPostgres, influx: LocalInflux, processed: Path, work: Path) -> tuple[float, float]:
+    """Seconds for a sync that finds nothing new, with 1,000 objects loaded (2 rows each, one node per object)."""
     root = work / "thousand"
+    sample = read_metrics(next(processed.rglob("*.parquet")).read_bytes(), "sample").slice(0, 2)
+    node = sample.schema.get_field_index("node")
     for i in range(1000):
-        write_metrics(root, f"metrics/source=dcgm/date=2026-11-02/o{i:04d}.parquet", [f"n{i}"], n=2)
+        path = root / f"metrics/source=dcgm/date=2026-11-02/o{i:04d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(to_parquet_bytes(sample.set_column(node, "node", pa.array([f"n{i}"] * 2))))
     times = []
     for target in (PostgresTarget(_database(pg, "idle")), InfluxTarget(V1Writer(influx.url, "idle"))):
         sync(LocalSource(root), target, progress=QuietProgress())
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             pg_runs = [pg_round(pg, processed, csv_file, columns, n) for n in range(args.repeat)]
             influx_runs = [influx_round(influx, processed, bodies, n) for n in range(args.repeat)]
-            idle_pg, idle_influx = idle_resync(pg, influx, work)
+            idle_pg, idle_influx = idle_resync(pg, influx, processed, work)
         finally:
             pg.stop()
             influx.stop()

@@ -14,8 +14,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda"))
-
 from gpulake.alerts.rules import THROTTLE_CAUSES
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "dashboards"

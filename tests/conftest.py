@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "fixtures" / "real"
-sys.path.insert(0, str(ROOT / "lambda"))
-sys.path.insert(0, str(ROOT / "scripts"))
 
+from loaders.local_influx import LocalInflux  # noqa: E402
 from loaders.local_postgres import LocalPostgres  # noqa: E402
-from tests.servers import LocalInflux  # noqa: E402
 
 
 def real_file(relative: str) -> Path:
@@ -29,6 +29,16 @@ def real_file(relative: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def script_module(name: str) -> ModuleType:
+    """A checkout tool of ``scripts/`` imported from its file (scripts are not an installed package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def real_files(folder: str, pattern: str = "*") -> list[Path]:

@@ -10,8 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from simulate_fleet import FleetSpec, simulate
-
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from tests.conftest import real_file
 
 

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from simulate_fleet import FleetSpec, simulate
 
 from gpulake.context import SourceContext
 from gpulake.ingest import ingest
 from gpulake.output.sink import LocalSink
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from tests.conftest import ROOT, real_file
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import analytics
 import pandas as pd
+
+from gpulake_cli import analytics
 
 
 def _gpu(node: str, model: str, temps: list[float], reasons: list[int], dbe: list[float]) -> pd.DataFrame:

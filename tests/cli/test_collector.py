@@ -15,8 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from local_aws import LocalAws
-
+from gpulake_cli.local_aws import LocalAws
 from loaders.local_postgres import free_port
 from tests.cli.helpers import ROOT
 from tests.conftest import real_file
@@ -67,7 +66,7 @@ def test_every_scrape_arrives_exactly_once_after_an_outage(tmp_path: Path) -> No
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
     }  # fmt: skip
     collector = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "collector.py"), "--bucket", bucket, "--node", "dgx-01",
+        [sys.executable, str(ROOT / "gpulake_cli" / "collector.py"), "--bucket", bucket, "--node", "dgx-01",
          "--url", f"http://127.0.0.1:{exporter.server_address[1]}/metrics", "--interval", "0.1",
          "--rotate", "0.01", "--spool", str(tmp_path / "spool")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

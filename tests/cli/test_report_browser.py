@@ -61,7 +61,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run(
             "process",
             str(base / "raw"),
-            str(Path(__file__).parents[2] / "docs" / "samples"),
+            str(Path(__file__).parents[2] / "gpulake_cli" / "samples"),
             "--out",
             str(base / "out"),
         ).returncode

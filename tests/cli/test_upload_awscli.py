@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_aws import IngestRunner, LocalAws, Stack
 
+from gpulake_cli.local_aws import IngestRunner, LocalAws, Stack
 from tests.cli.helpers import ROOT, run
 from tests.conftest import real_file
 
 AWS = ROOT / ".venv-awscli" / "bin" / "aws"
-SAMPLES = ROOT / "docs" / "samples"
+SAMPLES = ROOT / "gpulake_cli" / "samples"
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_real_aws_cli_upload_is_processed_like_any_other(local_aws: tuple[LocalA
 
 
 def test_bucket_defaults_to_env_then_terraform_state(local_aws: tuple[LocalAws, Stack], tmp_path: Path) -> None:
-    import uploader
+    from gpulake_cli import uploader
 
     aws, stack = local_aws
     sample = SAMPLES / "thermal-csv" / "lab" / "thermal-2026-11-02.csv"
@@ -102,7 +102,7 @@ def test_no_bucket_anywhere_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_large_gzip_file_is_detected_from_its_head(tmp_path: Path) -> None:
-    import uploader
+    from gpulake_cli import uploader
 
     scrape = real_file("dcgm/NVIDIA__aicr__evidence_accelerator-metrics_md__H100x8_4.x_filtered.prom").read_bytes()
     path = tmp_path / "dcgm-dump" / "scrapes.prom.gz"
@@ -115,7 +115,7 @@ def test_a_large_gzip_file_is_detected_from_its_head(tmp_path: Path) -> None:
 def test_byte_progress_bar_on_a_terminal() -> None:
     import io
 
-    import uploader
+    from gpulake_cli import uploader
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

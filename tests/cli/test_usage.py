@@ -20,7 +20,7 @@ def test_top_level_help_lists_every_command() -> None:
 def test_help(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"usage: automated_pipeline.py {command}")
+    assert result.stdout.startswith(f"usage: gpulake {command}")
 
 
 @pytest.mark.parametrize(

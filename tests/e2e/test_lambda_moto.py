@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 import pyarrow.parquet as pq
 import pytest
-from local_aws import LambdaContext, sqs_event
 from moto import mock_aws
-from simulate_fleet import FleetSpec, simulate
 
+from gpulake_cli.local_aws import LambdaContext, sqs_event
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from tests.conftest import real_file
 
 RAW, PROCESSED = "gpulake-raw", "gpulake-processed"

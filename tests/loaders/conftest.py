@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from simulate_fleet import FleetSpec, simulate
 
 from gpulake.local import LocalOptions, iter_files, process_file
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from loaders.influx import InfluxTarget, V1Writer
+from loaders.local_influx import LocalInflux
 from loaders.postgres import PostgresTarget
-from tests.servers import LocalInflux
 
 _names = itertools.count()
 

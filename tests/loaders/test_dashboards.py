@@ -6,14 +6,16 @@ import json
 import re
 from pathlib import Path
 
-import build_dashboards
 import pytest
 
 from loaders.influx import InfluxTarget
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource
 from loaders.sync import sync
+from tests.conftest import script_module
 from tests.loaders.data import metrics_table
+
+build_dashboards = script_module("build_dashboards")
 
 GRAFANA = Path(build_dashboards.OUT).parent
 

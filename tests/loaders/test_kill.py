@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from loaders.influx import InfluxTarget, V1Writer
+from loaders.local_influx import LocalInflux
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource
 from loaders.sync import sync
 from tests.loaders.data import write_metrics
-from tests.servers import LocalInflux
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJECTS = 10

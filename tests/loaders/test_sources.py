@@ -10,10 +10,10 @@ from moto import mock_aws
 
 from loaders.errors import TargetRejected
 from loaders.influx import InfluxTarget, V1Writer, V2Writer
+from loaders.local_influx import LocalInflux
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource, open_source
 from loaders.sync import sync
-from tests.servers import LocalInflux
 
 
 def test_s3_source_lists_and_loads_like_the_directory(

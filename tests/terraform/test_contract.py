@@ -7,13 +7,15 @@ import re
 import zipfile
 from pathlib import Path
 
-import package_lambda
 import pyarrow as pa
 
 from gpulake.formats import FORMATS
 from gpulake.output import layout
 from gpulake.schema import METRICS_SCHEMA
+from tests.conftest import script_module
 from tests.terraform import hcl
+
+package_lambda = script_module("package_lambda")
 
 ROOT = hcl.ROOT
 PREFIX = "${var.processed_prefix}"

@@ -16,9 +16,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import analytics
 import matplotlib.pyplot as plt
 import pandas as pd
+
+from gpulake_cli import analytics
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #1f2933; }

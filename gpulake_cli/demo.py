@@ -1,7 +1,7 @@
 """``automated_pipeline.py demo``: the whole pipeline on this machine, nothing to install or sign up for.
 
 A local S3/SQS endpoint (moto's server) with the buckets, queue and notification
-``terraform/`` creates; a simulated fleet plus the samples in ``docs/samples`` uploaded
+``terraform/`` creates; a simulated fleet plus the samples in ``gpulake_cli/samples`` uploaded
 through the real S3 API; the real ingest handler consuming the queue; a throwaway
 PostgreSQL cluster the loader syncs into; an HTML report. Everything started here
 is stopped on the way out, Ctrl-C included.
@@ -20,21 +20,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import analytics
-import report
-import uploader
-from local_aws import IngestRunner, LocalAws
-from simulate_fleet import FleetSpec, simulate
-from status import dlq_depth, processed_counts
-
 from gpulake.local import iter_files
+from gpulake_cli import analytics, report, uploader
+from gpulake_cli.local_aws import IngestRunner, LocalAws
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
+from gpulake_cli.status import dlq_depth, processed_counts
 from loaders.local_postgres import LocalPostgres
 from loaders.postgres import PostgresTarget
 from loaders.progress import QuietProgress
 from loaders.source import LocalSource, S3Source
 from loaders.sync import sync
 
-SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -131,6 +128,6 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
     say(f"  alerts:   {sum(alerts.values())} episodes: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
     say(f"  DLQ:      {s['dlq_depth']} messages")
     say(f"  report:   {s['report']}")
-    say(f"  data:     {s['processed_copy']} (try: automated_pipeline.py alerts --from it --since 6h)")
-    say("  Grafana:  run `automated_pipeline.py demo --serve` to keep the database up, then add a PostgreSQL")
+    say(f"  data:     {s['processed_copy']} (try: gpulake alerts --from it --since 6h)")
+    say("  Grafana:  run `gpulake demo --serve` to keep the database up, then add a PostgreSQL")
     say("            datasource for the DSN printed there and import docs/grafana/dashboards/postgres/*.json")

@@ -1,0 +1,360 @@
+"""gpulake command line: drives the pipeline, locally or against AWS.
+
+It only wires: argument parsing, calling into ``gpulake`` (``lambda/``), printing.
+Exit codes: 0 ok (bad rows quarantined count as ok), 1 failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gpulake.alerts import AlertConfig
+from gpulake.errors import ConfigError, GpulakeError
+from gpulake.formats import FORMATS
+from gpulake.local import LocalOptions, iter_files, process_file
+from gpulake.timeutil import check_zone, ms_to_iso
+from loaders.config import default_source, load_dotenv
+
+SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line (exit 2), without the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    options = LocalOptions(
+        tz=check_zone(args.tz),
+        node=args.node,
+        format_name=args.format,
+        alert_config=AlertConfig(default_temp_limit_c=args.temp_limit),
+    )
+    failed = 0
+    totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0}
+    for path in iter_files([Path(p) for p in args.paths]):
+        result = process_file(path, Path(args.out), options)
+        totals["objects"] += 1
+        totals["rows"] += result.rows
+        totals["bad_rows"] += result.bad_rows
+        totals["alerts"] += len(result.alerts)
+        if result.rejected:
+            failed += 1
+            totals["rejected"] += 1
+            print(f"rejected: {result.rejected}", file=sys.stderr)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "object": result.source_object,
+                        "format": result.format,
+                        "rows": result.rows,
+                        "bad_rows": result.bad_rows,
+                        "alerts": len(result.alerts),
+                        "rejected": result.rejected,
+                        "keys": result.keys,
+                    }
+                )
+            )
+        else:
+            status = "REJECTED" if result.rejected else f"{result.format}: {result.rows} rows"
+            extra = f", {result.bad_rows} quarantined" if result.bad_rows else ""
+            print(f"{result.source_object}: {status}{extra}, {len(result.alerts)} alerts")
+    if not args.json:
+        print(
+            f"processed {totals['objects']} objects: {totals['rows']} rows, {totals['bad_rows']} rows quarantined, "
+            f"{totals['alerts']} alerts, {totals['rejected']} rejected -> {args.out}"
+        )
+    return 1 if failed else 0
+
+
+def _s3() -> object:
+    import boto3
+
+    return boto3.client("s3")
+
+
+def _cmd_upload(args: argparse.Namespace) -> int:
+    from gpulake_cli import uploader
+
+    bucket = args.bucket or uploader.default_bucket(Path.cwd())
+    if not bucket:
+        raise ConfigError("no --bucket, GPULAKE_RAW_BUCKET or terraform/terraform.tfstate output raw_bucket")
+    tz = check_zone(args.tz) if args.tz else None
+    client = _s3()
+    for path in iter_files([Path(p) for p in args.paths]):
+        upload = uploader.plan(path, bucket, args.node, args.source, tz)
+        stored = uploader.send(client, upload, show_progress=not args.json)
+        record = {"path": str(path), "s3": f"s3://{bucket}/{upload.key}", "bytes": stored, "aws_cli": upload.aws_cli()}
+        print(
+            json.dumps(record)
+            if args.json
+            else f"{path} -> {record['s3']} ({stored:,} B)\n  same as: {record['aws_cli']}"
+        )
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from gpulake_cli import status
+    from loaders.source import open_source
+
+    out: dict[str, object] = {}
+    if args.raw:
+        out["raw"] = status.raw_counts(open_source(args.raw))
+    processed = status.processed_counts(open_source(args.processed or default_source()))
+    out["processed"] = processed["objects"]
+    out["quarantined_rows"] = processed["quarantined_rows"]
+    out["rejected_objects"] = processed["rejected_objects"]
+    out["newest_by_node"] = {n: ms_to_iso(ms) for n, ms in processed["newest_ms_by_node"].items()}
+    if args.dlq_url:
+        import boto3
+
+        out["dlq_depth"] = status.dlq_depth(boto3.client("sqs"), args.dlq_url)
+    out["last_sync"] = _last_syncs()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for name, value in out.items():
+        if isinstance(value, dict):
+            print(f"{name}:")
+            for key, item in value.items():
+                print(f"  {key:<24} {item}")
+        else:
+            print(f"{name}: {value}")
+    return 0
+
+
+def _last_syncs() -> dict[str, str]:
+    """Newest ledger entry per configured target (targets that are not configured are left out)."""
+    from loaders.config import configured_targets, open_target
+    from loaders.errors import TargetRejected, TargetUnavailable
+
+    found = {}
+    for name in configured_targets():
+        try:
+            target = open_target(name, read_only=True)
+            found[name] = target.last_loaded() or "never"
+            target.close()
+        except (TargetRejected, TargetUnavailable) as exc:
+            found[name] = f"unavailable: {exc}"
+    return found
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    from gpulake_cli import alerts_view
+    from loaders.source import open_source
+
+    if args.since:
+        alerts_view.parse_since(args.since)  # a usage error before any reading
+    episodes = alerts_view.select(
+        alerts_view.read(open_source(args.source or default_source())), args.since, args.kind, args.node
+    )
+    if args.json:
+        for episode in episodes:
+            print(json.dumps(episode, sort_keys=True))
+    else:
+        print(alerts_view.table(episodes))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gpulake_cli import analytics, report
+    from loaders.source import open_source
+
+    data = analytics.load(open_source(args.source or default_source()))
+    path = report.write(data, Path(args.out))
+    print(f"report: {path} ({len(data.metrics):,} samples, {len(data.alerts)} alert episodes)")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from gpulake_cli.simulate_fleet import FleetSpec, simulate
+
+    spec = FleetSpec(
+        nodes=args.nodes,
+        gpus=args.gpus,
+        minutes=args.minutes,
+        interval_s=args.interval,
+        seed=args.seed,
+        formats=tuple(args.formats),
+        gzip=args.gzip,
+    )
+    files = simulate(Path(args.out), spec)
+    print(f"wrote {len(files)} raw files under {args.out}")
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gpulake_cli import demo
+    from gpulake_cli.simulate_fleet import FleetSpec
+
+    spec = FleetSpec(nodes=args.nodes, gpus=args.gpus, minutes=args.minutes, interval_s=args.interval, seed=args.seed)
+    summary = demo.run(
+        Path(args.out), demo.ending_now(spec), serve=args.serve, say=(lambda _: None) if args.json else _say
+    )
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def _cmd_cost(args: argparse.Namespace) -> int:
+    from gpulake_cli import cost_model
+
+    fleet = cost_model.Fleet(args.gpus, args.interval, args.upload_every)
+    if args.json:
+        estimates = cost_model.estimates(fleet)
+        print(json.dumps({k: {"total": round(e.total, 2), "lines": e.lines} for k, e in estimates.items()}))
+    else:
+        print(cost_model.render(fleet))
+    return 0
+
+
+def _positive(kind: type) -> object:
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+        return value
+
+    return parse
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from loaders.config import open_target
+    from loaders.source import open_source
+    from loaders.sync import sync
+
+    source = open_source(args.source or default_source())
+    target = open_target(args.to)
+    try:
+        report = sync(source, target)
+    finally:
+        target.close()
+    summary = {
+        "target": args.to,
+        "source": source.describe(),
+        "listed": report.listed,
+        "loaded": report.loaded,
+        "replaced": report.replaced,
+        "skipped": report.skipped,
+        "rows": report.rows,
+        "failed": report.failed,
+        "seconds": round(report.seconds, 3),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(
+            f"{args.to}: loaded {report.loaded} of {report.listed} objects ({report.rows:,} rows, "
+            f"{report.replaced} replaced, {report.skipped} already loaded) in {report.seconds:.1f} s"
+        )
+        for failure in report.failed:
+            print(f"  not loaded: {failure}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gpulake", description="gpulake: GPU telemetry to Parquet and alerts.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    process = sub.add_parser("process", help="local files or folders -> processed layout in --out")
+    process.add_argument("paths", nargs="+", help="files or folders (recursing; .gz too)")
+    process.add_argument("--out", required=True, help="output directory (created if missing)")
+    process.add_argument("--format", choices=sorted(FORMATS), help="skip detection and read as this format")
+    process.add_argument("--tz", default="UTC", help="zone of local timestamps in the data (IANA name)")
+    process.add_argument("--node", help="node name for data that does not carry one")
+    process.add_argument(
+        "--temp-limit",
+        type=float,
+        default=AlertConfig.default_temp_limit_c,
+        help="over-temperature limit for GPU models without a known one (°C)",
+    )
+    process.add_argument("--json", action="store_true", help="one JSON line per object")
+    process.set_defaults(func=_cmd_process)
+    sync_cmd = sub.add_parser("sync", help="load processed Parquet and alerts into InfluxDB or PostgreSQL")
+    sync_cmd.add_argument("--to", required=True, choices=["influxdb", "postgres"], help="target database")
+    sync_cmd.add_argument(
+        "--from", dest="source", help="s3://bucket/prefix or a directory (default: GPULAKE_SYNC_FROM or the bucket)"
+    )
+    sync_cmd.add_argument("--env-file", default=".env", help="connection settings file (default .env)")
+    sync_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
+    sync_cmd.set_defaults(func=_cmd_sync)
+    upload = sub.add_parser("upload", help="files or folders -> the raw bucket (gzip, metadata, multipart)")
+    upload.add_argument("paths", nargs="+", help="files or folders (recursing)")
+    upload.add_argument("--bucket", help="raw bucket (default: GPULAKE_RAW_BUCKET or terraform output raw_bucket)")
+    upload.add_argument("--node", help="node name (default: the file's folder name)")
+    upload.add_argument("--source", choices=SOURCES, help="format (default: detected from the content)")
+    upload.add_argument("--tz", help="zone of local timestamps in the files (IANA name)")
+    upload.add_argument("--json", action="store_true", help="one JSON line per file")
+    upload.set_defaults(func=_cmd_upload)
+    status = sub.add_parser("status", help="objects per prefix, quarantine, DLQ depth, last sync, newest data")
+    status.add_argument("--raw", help="raw bucket (s3://…) or directory to count")
+    status.add_argument("--processed", help="processed s3://bucket/prefix or directory (default: as sync)")
+    status.add_argument("--dlq-url", help="dead-letter queue URL (terraform output dlq_url)")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=_cmd_status)
+    alerts = sub.add_parser("alerts", help="alert episodes as a table or JSON Lines")
+    alerts.add_argument("--from", dest="source", help="processed s3://bucket/prefix or directory (default: as sync)")
+    alerts.add_argument("--since", help="only episodes that ended within this long before now, e.g. 24h, 7d, 30m")
+    alerts.add_argument("--kind", help="only this kind (over_temperature, thermal_throttle, xid, ...)")
+    alerts.add_argument("--node", help="only this node")
+    alerts.add_argument("--json", action="store_true", help="JSON Lines")
+    alerts.set_defaults(func=_cmd_alerts)
+    report_cmd = sub.add_parser("report", help="self-contained HTML report with plots over processed Parquet")
+    report_cmd.add_argument("--from", dest="source", help="processed s3://bucket/prefix or directory")
+    report_cmd.add_argument("--out", required=True, help="HTML file to write")
+    report_cmd.set_defaults(func=_cmd_report)
+    simulate_cmd = sub.add_parser("simulate", help="write a simulated fleet's raw telemetry files")
+    simulate_cmd.add_argument("--out", required=True, help="directory for <source>/<node>/ files")
+    simulate_cmd.add_argument("--nodes", type=_positive(int), default=2)
+    simulate_cmd.add_argument("--gpus", type=_positive(int), default=4, help="GPUs per node")
+    simulate_cmd.add_argument("--minutes", type=_positive(float), default=10.0)
+    simulate_cmd.add_argument("--interval", type=_positive(float), default=10.0, help="seconds between samples")
+    simulate_cmd.add_argument("--seed", type=int, default=7)
+    simulate_cmd.add_argument("--formats", nargs="+", choices=SOURCES, default=list(SOURCES))
+    simulate_cmd.add_argument("--gzip", action="store_true", help="write .gz files")
+    simulate_cmd.set_defaults(func=_cmd_simulate)
+    demo = sub.add_parser("demo", help="the whole pipeline locally: S3/SQS, Lambda handler, PostgreSQL, report")
+    demo.add_argument("--out", default="demo-output", help="where raw files and report.html go")
+    demo.add_argument("--nodes", type=_positive(int), default=3)
+    demo.add_argument("--gpus", type=_positive(int), default=4, help="GPUs per node")
+    demo.add_argument("--minutes", type=_positive(float), default=180.0)
+    demo.add_argument("--interval", type=_positive(float), default=30.0, help="seconds between samples")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--serve", action="store_true", help="keep PostgreSQL running for Grafana until Ctrl-C")
+    demo.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    demo.set_defaults(func=_cmd_demo)
+    cost = sub.add_parser("cost", help="monthly AWS cost for a fleet, next to AMP and CloudWatch metrics")
+    cost.add_argument("--gpus", type=_positive(int), required=True)
+    cost.add_argument("--interval", type=_positive(float), required=True, help="seconds between scrapes")
+    cost.add_argument("--upload-every", type=_positive(float), default=5.0, help="minutes between uploads per node")
+    cost.add_argument("--json", action="store_true", help="print JSON")
+    cost.set_defaults(func=_cmd_cost)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    load_dotenv(getattr(args, "env_file", ".env"))
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (GpulakeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
