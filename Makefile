@@ -70,7 +70,7 @@ test: install
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check lambda scripts tests automated_pipeline.py
+	$(PY) -m ruff format --check lambda loaders gpulake_cli scripts tests automated_pipeline.py
 
 bench: install
 	$(PY) scripts/bench_ingest.py

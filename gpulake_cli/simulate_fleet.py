@@ -7,7 +7,7 @@ thermal CSV logs. Workloads cycle between idle and busy; busy GPUs hit their
 power cap (SwPowerCap, 0x4), hot ones throttle (SwThermal, 0x20), and rare
 XIDs and double-bit ECC errors appear. Same seed, same bytes.
 
-Example: ``python scripts/simulate_fleet.py --out raw --nodes 2 --gpus 4 --minutes 10``
+Example: ``gpulake simulate --out raw --nodes 2 --gpus 4 --minutes 10``
 """
 
 from __future__ import annotations

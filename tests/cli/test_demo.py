@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.cli.helpers import CLI, ROOT, run
 
-SAMPLE_FILES = 3  # docs/samples
+SAMPLE_FILES = 3  # gpulake_cli/samples
 
 
 def _port_open(port: int) -> bool:

@@ -130,3 +130,13 @@ def test_installed_demo_runs(venv: Path, workdir: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["rows_in_postgres"] > 0, summary
     assert (workdir / "demo-output" / "report.html").exists()
+
+
+def test_collector_is_one_file_with_only_boto3() -> None:
+    """`gpulake_cli/collector.py` copied alone to a node needs the standard library and boto3, nothing of ours."""
+    import ast
+
+    tree = ast.parse((ROOT / "gpulake_cli" / "collector.py").read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported - sys.stdlib_module_names <= {"boto3", "botocore"}, imported
