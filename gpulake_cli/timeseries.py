@@ -44,8 +44,7 @@ def break_gaps(frame: pd.DataFrame, gap: pd.Timedelta | None = None) -> pd.DataF
     times = frame.index.to_series()
     after = times.diff() > gap
     middles = times.shift()[after] + (times[after] - times.shift()[after]) / 2
-    fillers = pd.DataFrame(index=pd.DatetimeIndex(middles.to_numpy(), tz=frame.index.tz), columns=frame.columns)
-    return pd.concat([frame, fillers.astype(frame.dtypes.to_dict())]).sort_index()
+    return frame.reindex(frame.index.union(pd.DatetimeIndex(middles)))
 
 
 def periods(times: pd.Series, gap: pd.Timedelta = PERIOD_GAP) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
