@@ -130,6 +130,13 @@ def correlations(corr: pd.DataFrame) -> go.Figure:
     return _finish(fig, 460)
 
 
+def _cause_label(name: str) -> str:
+    """``hw_power_brake`` -> ``HW power<br>brake``: two short lines fit a column without rotating."""
+    words = name.split("_")
+    words[0] = words[0].upper()
+    return " ".join(words[:-1]) + "<br>" + words[-1]
+
+
 def throttling(shares: pd.DataFrame) -> go.Figure:
     """Left: % of samples with each cause (causes overlap). Right: % throttled by any cause (0-100)."""
     causes = [c for c in shares.columns if c != "throttled"]
@@ -138,14 +145,15 @@ def throttling(shares: pd.DataFrame) -> go.Figure:
     fig.add_trace(
         go.Heatmap(
             z=shares[causes].to_numpy(),
-            x=causes,
+            x=[_cause_label(c) for c in causes],
             y=gpus,
             zmin=0,
             zmax=100,
             colorscale="Oranges",
             showscale=False,
             texttemplate="%{z:.0f}",
-            hovertemplate="%{y}: %{x} on %{z:.1f} % of samples<extra></extra>",
+            customdata=[causes] * len(gpus),
+            hovertemplate="%{y}: %{customdata} on %{z:.1f} % of samples<extra></extra>",
         ),
         row=1,
         col=1,
@@ -162,7 +170,7 @@ def throttling(shares: pd.DataFrame) -> go.Figure:
         row=1,
         col=2,
     )
-    fig.update_xaxes(title_text="cause (% of samples, overlapping)", tickangle=-30, row=1, col=1)
+    fig.update_xaxes(title_text="cause (% of samples, overlapping)", tickangle=0, row=1, col=1)
     fig.update_xaxes(title_text="throttled, any cause (% of samples)", range=[0, 103], dtick=20, row=1, col=2)
     fig.update_yaxes(title_text=GPU_AXIS, autorange="reversed", row=1, col=1)
     return _finish(fig, _rows_height(len(gpus)) + 40)
