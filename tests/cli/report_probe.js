@@ -48,7 +48,8 @@ function axisProblems(gd) {
   for (const [key, ax] of Object.entries(gd._fullLayout)) {
     if (!/^[xy]axis\d*$/.test(key) || ax.visible === false || ax.showticklabels === false) continue;
     count += 1;
-    const title = (ax.title && ax.title.text) || "";
+    const own = (gd.layout[key] || {}).title; // not _fullLayout's, which holds an editing placeholder
+    const title = (own && (own.text || (typeof own === "string" ? own : ""))) || "";
     if (!title) problems.push(`${gd.id} ${key}: no title`);
     else if (ax.type !== "category" && !/\(.+\)/.test(title)) problems.push(`${gd.id} ${key}: "${title}" has no unit`);
   }
@@ -56,9 +57,10 @@ function axisProblems(gd) {
 }
 
 function probe() {
-  const result = { errors: window.__errors, charts: 0, empty: [], overlaps: [], untitled: [], axes: 0, measured: 0 };
+  const result = { errors: window.__errors, charts: 0, ids: [], empty: [], overlaps: [], untitled: [], axes: 0, measured: 0 };
   document.querySelectorAll(".js-plotly-plot").forEach((gd) => {
     result.charts += 1;
+    result.ids.push(gd.id);
     const svg = gd.querySelector(".main-svg");
     if (!gd._fullData || !gd._fullData.length || !svg || svg.getBoundingClientRect().height < 100) result.empty.push(gd.id);
     const labels = labelsOf(gd);

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import plotly.graph_objects as go
 import pytest
 from PIL import Image
 
@@ -55,18 +56,39 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base / "report.html"
 
 
-@pytest.fixture(scope="module")
-def probed(report: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """What the probe measured in Chromium at 1280 px."""
-    probe = tmp_path_factory.mktemp("probe") / "probe.html"
-    probe.write_text(report.read_text().replace("<head>", f"<head><script>{PROBE}</script>", 1))
+def _probe(page: Path, copy: Path) -> dict:
+    """What the probe measured in a copy of ``page`` opened in Chromium at 1280 px."""
+    copy.write_text(page.read_text().replace("<head>", f"<head><script>{PROBE}</script>", 1))
     dom = subprocess.run(
-        [*_chromium(), f"--window-size={WIDTH},900", "--virtual-time-budget=15000", "--dump-dom", probe.as_uri()],
+        [*_chromium(), f"--window-size={WIDTH},900", "--virtual-time-budget=15000", "--dump-dom", copy.as_uri()],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     found = re.search(r'<pre id="probe-result">(.*?)</pre>', dom.stdout, re.S)
     assert found, dom.stderr[-2000:]
     return json.loads(found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+
+
+@pytest.fixture(scope="module")
+def probed(report: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _probe(report, tmp_path_factory.mktemp("probe") / "probe.html")
+
+
+def test_the_probe_sees_a_legend_over_data_and_axes_without_units(tmp_path: Path) -> None:
+    # GIVEN a chart the old report would have drawn: legend inside the plot, unlabelled axes
+    fig = go.Figure([go.Scatter(x=[1, 2, 3], y=[1, 2, 3], name="mean °C"), go.Bar(x=[1, 2, 3], y=[3, 1, 2], name="W")])
+    fig.update_layout(legend={"x": 0.4, "y": 0.6}, height=400)
+    fig.update_xaxes(title_text="hour")
+    bad = tmp_path / "bad.html"
+    bad.write_text(fig.to_html(include_plotlyjs=True, full_html=True))
+    # WHEN
+    found = _probe(bad, tmp_path / "probe.html")
+    # THEN
+    assert found["charts"] == 1 and found["errors"] == []
+    assert any("legend over plot area" in overlap for overlap in found["overlaps"]), found["overlaps"]
+    assert sorted(found["untitled"]) == [
+        f'{found["ids"][0]} xaxis: "hour" has no unit',
+        f"{found['ids'][0]} yaxis: no title",
+    ]
 
 
 def test_report_is_self_contained_with_every_section(report: Path) -> None:
