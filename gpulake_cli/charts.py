@@ -104,9 +104,9 @@ def hourly(frame: pd.DataFrame) -> go.Figure:
 
 
 def _hour_step(hours: pd.Index) -> int:
-    """Whole-hour tick spacing that keeps at most ~8 ticks on a third of the page."""
+    """Whole-hour tick spacing that keeps at most 8 ticks on a third of the page (hours span 0-23)."""
     span = int(hours.max() - hours.min()) if len(hours) else 0
-    return next(step for step in (1, 2, 3, 4, 6, 12) if span / step <= 8) if span <= 96 else 24
+    return next(step for step in (1, 2, 3) if span / step <= 8)
 
 
 def correlations(corr: pd.DataFrame) -> go.Figure:
