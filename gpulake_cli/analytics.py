@@ -66,7 +66,7 @@ def load(source: Source) -> Data:
             frames.append(frame)
         else:
             alerts.append(read_alerts(data, obj.key).to_pandas())
-    if not frames:
+    if not sum(map(len, frames)):
         raise NothingToReport(
             f"nothing to report in {source.describe()}: no processed metrics "
             "(run `gpulake process RAW --out DIR` first and give DIR to --from)"

@@ -179,8 +179,8 @@ def throttling(shares: pd.DataFrame) -> go.Figure:
 def hottest(frame: pd.DataFrame) -> go.Figure:
     """Each GPU's highest temperature against its own model's limit, on an axis that starts near the data."""
     gpus = list(frame.index)
-    low = float(min(frame["max_temp_c"].min(), frame["limit_c"].min()))
-    high = float(max(frame["max_temp_c"].max(), frame["limit_c"].max()))
+    temps = pd.concat([frame["max_temp_c"], frame["limit_c"]])  # a GPU without readings still has a limit
+    low, high = float(temps.min()), float(temps.max())
     fig = go.Figure()
     for gpu, row in frame.iterrows():
         color = "#d64545" if row["headroom_c"] <= 0 else "#f0b429" if row["headroom_c"] < 5 else "#3e7cb1"

@@ -65,3 +65,11 @@ def test_alert_timeline_gives_every_gpu_a_row_of_its_own() -> None:
     fig = charts.alert_timeline(analytics.timeline(alerts, (start, start + pd.Timedelta(hours=1))))
     assert fig.layout.height >= 20 * charts.ROW_PX  # 20 GPUs, not squeezed into a sliver
     assert [t.name for t in fig.data] == ["warning", "critical"]  # critical drawn on top
+
+
+def test_a_gpu_without_temperature_readings_keeps_the_axis_finite() -> None:
+    hottest = pd.DataFrame(
+        {"max_temp_c": [float("nan")], "model": [None], "limit_c": [85.0], "headroom_c": [float("nan")]},
+        index=["a / GPU 0"],
+    )
+    assert charts.hottest(hottest).layout.xaxis.range == (80.0, 88.0)
