@@ -25,7 +25,9 @@ from gpulake.alerts.rules import (
     extra_values,
     temp_limit,
 )
+from gpulake.errors import GpulakeError
 from gpulake.schema import CANONICAL_COLUMNS
+from gpulake_cli import timeseries
 from loaders.records import read_alerts
 from loaders.source import Source
 
@@ -33,7 +35,13 @@ CANONICAL = list(CANONICAL_COLUMNS)
 #: the throttle causes that count fully in the health score (power capping counts a quarter)
 SEVERE = HW_SLOWDOWN | SW_THERMAL | HW_THERMAL | HW_POWER_BRAKE
 SPIKE_C = 8.0  # a rise of this much within one sample interval
+#: rises on one GPU closer than this are one event (dcgm and nvidia-smi of the same GPU see the same spike)
+SPIKE_MERGE = pd.Timedelta(minutes=5)
 Z_ANOMALY = 3.0
+
+
+class NothingToReport(GpulakeError):
+    """The source holds no processed metrics (empty, or raw files that were never processed)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,10 @@ class Data:
 
 
 def load(source: Source) -> Data:
-    """All metrics rows and alert episodes of a processed directory or bucket."""
+    """All metrics rows and alert episodes of a processed directory or bucket.
+
+    Raises :class:`NothingToReport` rather than returning nothing: an empty report looks like a healthy fleet.
+    """
     frames, alerts = [], []
     for obj in source.list():
         data = source.read(obj)
@@ -55,8 +66,12 @@ def load(source: Source) -> Data:
             frames.append(frame)
         else:
             alerts.append(read_alerts(data, obj.key).to_pandas())
-    empty = pd.DataFrame(columns=["time", "node", "gpu", *CANONICAL])
-    metrics = pd.concat(frames, ignore_index=True) if frames else empty
+    if not sum(map(len, frames)):
+        raise NothingToReport(
+            f"nothing to report in {source.describe()}: no processed metrics "
+            "(run `gpulake process RAW --out DIR` first and give DIR to --from)"
+        )
+    metrics = pd.concat(frames, ignore_index=True)
     alert_frame = pd.concat(alerts, ignore_index=True) if alerts else pd.DataFrame()
     return Data(metrics, alert_frame)
 
@@ -80,8 +95,8 @@ def summary(data: Data) -> dict[str, object]:
 
 
 def daily(m: pd.DataFrame) -> pd.DataFrame:
-    """Per UTC day: mean and max temperature, mean power and utilization, samples."""
-    day = m["time"].dt.strftime("%Y-%m-%d")
+    """Per UTC day with samples (a time index): mean and max temperature, mean power and utilization, samples."""
+    day = m["time"].dt.floor("D").rename("day")
     return m.groupby(day).agg(
         samples=("gpu_temp_c", "size"),
         mean_temp_c=("gpu_temp_c", "mean"),
@@ -92,16 +107,31 @@ def daily(m: pd.DataFrame) -> pd.DataFrame:
 
 
 def hourly(m: pd.DataFrame) -> pd.DataFrame:
-    """Mean temperature, power and utilization by hour of day (UTC)."""
-    return m.groupby(m["time"].dt.hour)[["gpu_temp_c", "power_w", "util_pct"]].mean()
+    """Mean temperature, power and utilization by hour of day (UTC, whole hours 0-23 that have samples)."""
+    return m.groupby(m["time"].dt.hour.rename("hour"))[["gpu_temp_c", "power_w", "util_pct"]].mean()
 
 
 def spikes(m: pd.DataFrame) -> pd.DataFrame:
-    """Samples whose temperature rose by at least SPIKE_C since the GPU's previous sample."""
+    """Temperature spikes, each once: a rise of SPIKE_C or more since the previous sample of the same source.
+
+    Rises on one GPU within SPIKE_MERGE of each other are one event, whichever sources saw it (dcgm and
+    nvidia-smi scrape the same GPU); the event keeps its first time, the highest reading and rise, and
+    the sources that saw it. Largest rise first.
+    """
     ordered = m.sort_values(["node", "gpu", "source", "time"])
     rise = ordered.groupby(["node", "gpu", "source"])["gpu_temp_c"].diff()
-    found = ordered.assign(rise_c=rise)[rise >= SPIKE_C]
-    return found[["time", "node", "gpu", "source", "gpu_temp_c", "rise_c"]].sort_values("rise_c", ascending=False)
+    found = ordered.assign(rise_c=rise)[rise >= SPIKE_C].sort_values(["node", "gpu", "time"])
+    step = found.groupby(["node", "gpu"])["time"].diff()
+    event = (step.isna() | (step > SPIKE_MERGE)).cumsum()
+    events = found.groupby(event.to_numpy()).agg(
+        time=("time", "first"),
+        node=("node", "first"),
+        gpu=("gpu", "first"),
+        sources=("source", lambda s: ", ".join(sorted(set(s)))),
+        gpu_temp_c=("gpu_temp_c", "max"),
+        rise_c=("rise_c", "max"),
+    )
+    return events.sort_values(["rise_c", "time"], ascending=[False, True]).reset_index(drop=True)
 
 
 def correlations(m: pd.DataFrame) -> pd.DataFrame:
@@ -111,11 +141,42 @@ def correlations(m: pd.DataFrame) -> pd.DataFrame:
 
 
 def throttling(m: pd.DataFrame) -> pd.DataFrame:
-    """Per GPU: share of samples (%) with each throttle cause set."""
+    """Per GPU, % of samples throttled (any cause: the union) and % with each cause set; most throttled first.
+
+    Causes overlap (power cap and thermal slowdown at once), so the cause columns may add up to more than
+    ``throttled``; each column, ``throttled`` included, is a share of samples and never exceeds 100.
+    """
     reasons = m["throttle_reasons"].fillna(0).astype("int64")
-    shares = pd.DataFrame({name: (reasons & bit) != 0 for name, bit in THROTTLE_CAUSES.items()})
-    shares["gpu"] = gpu_key(m)
-    return shares.groupby("gpu").mean() * 100
+    flags = pd.DataFrame({name: (reasons & bit) != 0 for name, bit in THROTTLE_CAUSES.items()})
+    flags.insert(0, "throttled", flags.any(axis=1))
+    flags["gpu"] = gpu_key(m).to_numpy()
+    return (flags.groupby("gpu").mean() * 100).sort_values("throttled", ascending=False)
+
+
+def temperature_series(m: pd.DataFrame, max_points: int = 2000) -> pd.DataFrame:
+    """Per GPU and time bucket, the highest temperature any source reported; lines broken at gaps.
+
+    Long format (``gpu``, ``time``, ``gpu_temp_c``); a NaN row sits in every gap (see
+    :func:`timeseries.break_gaps`), so a GPU silent for a month draws no line across that month.
+    """
+    width = timeseries.bucket(m["time"], max_points)
+    frame = m.assign(gpu=gpu_key(m), time=m["time"].dt.floor(width))
+    per_gpu = frame.groupby(["gpu", "time"])["gpu_temp_c"].max()
+    parts = [
+        timeseries.break_gaps(series.droplevel("gpu").to_frame()).assign(gpu=gpu)
+        for gpu, series in per_gpu.groupby(level="gpu")
+    ]
+    return pd.concat(parts).rename_axis("time").reset_index()[["gpu", "time", "gpu_temp_c"]]
+
+
+def timeline(alerts: pd.DataFrame, window: tuple[pd.Timestamp, pd.Timestamp], min_share: float = 0.005) -> pd.DataFrame:
+    """Alert episodes as bars (``gpu``, ``start``, ``width``, …), each at least ``min_share`` of ``window`` wide.
+
+    A one-sample episode lasts zero seconds; drawn to scale it would be invisible, so its bar is widened
+    (``end`` still says when it really ended).
+    """
+    least = max((window[1] - window[0]) * min_share, pd.Timedelta(seconds=1))
+    return alerts.assign(gpu=gpu_key(alerts), width=(alerts["end"] - alerts["start"]).clip(lower=least))
 
 
 def hottest(m: pd.DataFrame, config: AlertConfig | None = None, top: int = 12) -> pd.DataFrame:

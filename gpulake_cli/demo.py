@@ -130,4 +130,4 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
     say(f"  report:   {s['report']}")
     say(f"  data:     {s['processed_copy']} (try: gpulake alerts --from it --since 6h)")
     say("  Grafana:  run `gpulake demo --serve` to keep the database up, then add a PostgreSQL")
-    say("            datasource for the DSN printed there and import docs/grafana/dashboards/postgres/*.json")
+    say("            datasource for the DSN printed there and import docs/grafana/import/postgres/*.json")

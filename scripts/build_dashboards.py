@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Write the Grafana dashboards for both back ends from one panel list (``docs/grafana/dashboards/``).
+"""Write the Grafana dashboards for both back ends, in two flavours, from one panel list.
 
 Each panel has a PostgreSQL query (Grafana's ``$__timeFilter``/``$__timeGroupAlias``
 macros) and an InfluxQL query (``$timeFilter``, ``$__interval``); the tests run every
 query against databases loaded from fixtures, macros expanded. Run after editing
 a query; a test fails when the committed JSON and this script disagree.
+
+Every panel, target and query variable reads its datasource from the ``datasource`` template
+variable, never a fixed uid. The flavours differ only in that variable's starting value:
+
+- ``docs/grafana/dashboards/`` (provisioning, which does no ``__inputs`` substitution): the uid
+  that ``docs/grafana/provisioning/datasources.yaml`` gives the datasource;
+- ``docs/grafana/import/`` (Dashboards > New > Import): ``${DS_GPULAKE_…}``, declared in
+  ``__inputs``, so the import dialog asks which datasource to use.
 """
 
 from __future__ import annotations
@@ -16,17 +24,29 @@ from pathlib import Path
 
 from gpulake.alerts.rules import THROTTLE_CAUSES
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "grafana" / "dashboards"
+GRAFANA = Path(__file__).resolve().parents[1] / "docs" / "grafana"
+OUT = GRAFANA / "dashboards"  # provisioned flavour
+IMPORT_OUT = GRAFANA / "import"  # import-dialog flavour
+#: backend -> (datasource plugin id, uid that provisioning gives it)
 DATASOURCES = {
     "postgres": ("grafana-postgresql-datasource", "gpulake-postgres"),
     "influxdb": ("influxdb", "gpulake-influxdb"),
 }
+#: backend -> (``__inputs`` name, what the import dialog calls it, plugin name)
+INPUTS = {
+    "postgres": ("DS_GPULAKE_POSTGRES", "gpulake PostgreSQL", "PostgreSQL"),
+    "influxdb": ("DS_GPULAKE_INFLUXDB", "gpulake InfluxDB", "InfluxDB"),
+}
+#: the first Grafana whose PostgreSQL plugin id is ``grafana-postgresql-datasource`` (docs/loaders.md)
+MIN_GRAFANA = "10.2.3"
+DS_VARIABLE = "datasource"
+PANEL_NAMES = {"timeseries": "Time series", "table": "Table", "barchart": "Bar chart"}
 
 
 @dataclass(frozen=True)
 class Panel:
     title: str
-    kind: str  # timeseries | table | barchart
+    kind: str  # a key of PANEL_NAMES
     postgres: str
     influxdb: str
     description: str = ""
@@ -178,9 +198,29 @@ VARIABLES = {
 }
 
 
+def _datasource(backend: str) -> dict:
+    """What panels, targets and query variables point at: the datasource variable, never a fixed uid."""
+    return {"type": DATASOURCES[backend][0], "uid": f"${{{DS_VARIABLE}}}"}
+
+
+def _datasource_variable(backend: str, current: str) -> dict:
+    return {
+        "name": DS_VARIABLE,
+        "label": "Data source",
+        "type": "datasource",
+        "query": DATASOURCES[backend][0],
+        "current": {"text": INPUTS[backend][1], "value": current},
+        "refresh": 1,
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "regex": "",
+    }
+
+
 def _target(backend: str, query: str, kind: str) -> dict:
-    ds_type, uid = DATASOURCES[backend]
-    base = {"refId": "A", "datasource": {"type": ds_type, "uid": uid}}
+    base = {"refId": "A", "datasource": _datasource(backend)}
     if backend == "postgres":
         return base | {
             "rawSql": query,
@@ -192,15 +232,15 @@ def _target(backend: str, query: str, kind: str) -> dict:
 
 
 def dashboard(backend: str, slug: str) -> dict:
+    """The provisioned flavour: the datasource variable starts on the provisioned uid."""
     title, panels = DASHBOARDS[slug]
-    ds_type, uid = DATASOURCES[backend]
     uses_gpu = slug == "gpu-detail"
-    variables = (
+    variables = [_datasource_variable(backend, DATASOURCES[backend][1])] + (
         [
             {
                 "name": name,
                 "type": "query",
-                "datasource": {"type": ds_type, "uid": uid},
+                "datasource": _datasource(backend),
                 "query": query,
                 "refresh": 1,  # on dashboard load, so the first visit has values
                 "current": {},
@@ -224,7 +264,7 @@ def dashboard(backend: str, slug: str) -> dict:
                 "type": p.kind,
                 "title": p.title,
                 "description": p.description,
-                "datasource": {"type": ds_type, "uid": uid},
+                "datasource": _datasource(backend),
                 "gridPos": {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)},
                 "targets": [_target(backend, getattr(p, backend), p.kind)],
             }
@@ -233,9 +273,39 @@ def dashboard(backend: str, slug: str) -> dict:
     }
 
 
-def render() -> dict[Path, str]:
+def importable(backend: str, slug: str) -> dict:
+    """The import flavour: ``__inputs``/``__requires`` as Grafana's "export for sharing externally" writes them."""
+    ds_type = DATASOURCES[backend][0]
+    name, label, plugin = INPUTS[backend]
+    board = dashboard(backend, slug)
+    board["templating"]["list"][0] = _datasource_variable(backend, f"${{{name}}}")
+    kinds = sorted({p.kind for p in DASHBOARDS[slug][1]})
     return {
-        OUT / backend / f"{slug}.json": json.dumps(dashboard(backend, slug), indent=2) + "\n"
+        "__inputs": [
+            {
+                "name": name,
+                "label": label,
+                "description": "",
+                "type": "datasource",
+                "pluginId": ds_type,
+                "pluginName": plugin,
+            },
+        ],
+        "__requires": [
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": MIN_GRAFANA},
+            {"type": "datasource", "id": ds_type, "name": plugin, "version": "1.0.0"},
+            *({"type": "panel", "id": kind, "name": PANEL_NAMES[kind], "version": ""} for kind in kinds),
+        ],
+        "id": None,
+    } | board
+
+
+def render() -> dict[Path, str]:
+    """Every dashboard file, both flavours, as the committed text."""
+    flavours = ((OUT, dashboard), (IMPORT_OUT, importable))
+    return {
+        root / backend / f"{slug}.json": json.dumps(build(backend, slug), indent=2) + "\n"
+        for root, build in flavours
         for backend in DATASOURCES
         for slug in DASHBOARDS
     }
@@ -245,7 +315,7 @@ def main() -> int:
     for path, text in render().items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        print(f"wrote {path.relative_to(OUT.parents[2])}")
+        print(f"wrote {path.relative_to(GRAFANA.parents[1])}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Every Grafana panel and variable query runs against databases loaded from fixtures and returns rows."""
+"""Grafana dashboards: every panel and variable query runs against databases loaded from fixtures and returns
+rows; every panel reads its datasource from a variable, so the import flavour works with any datasource uid."""
 
 from __future__ import annotations
 
@@ -18,10 +19,68 @@ from tests.loaders.data import metrics_table
 build_dashboards = script_module("build_dashboards")
 
 GRAFANA = Path(build_dashboards.OUT).parent
+DS_REF = "${datasource}"
 
 
-def _dashboards(backend: str) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((build_dashboards.OUT / backend).glob("*.json"))]
+def _dashboards(backend: str, root: Path = build_dashboards.OUT) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / backend).glob("*.json"))]
+
+
+def _datasource_refs(board: dict) -> list[tuple[str, dict]]:
+    """Every datasource reference of a dashboard: panels, their targets, query variables."""
+    refs = [(f"variable {v['name']}", v["datasource"]) for v in board["templating"]["list"] if v["type"] == "query"]
+    for panel in board["panels"]:
+        refs.append((f"panel {panel['title']}", panel["datasource"]))
+        refs += [(f"panel {panel['title']} target {t['refId']}", t["datasource"]) for t in panel["targets"]]
+    return refs
+
+
+@pytest.mark.parametrize("root", [build_dashboards.OUT, build_dashboards.IMPORT_OUT], ids=["provisioned", "import"])
+@pytest.mark.parametrize("backend", ["postgres", "influxdb"])
+def test_every_panel_target_and_variable_uses_the_datasource_variable(backend: str, root: Path) -> None:
+    ds_type = build_dashboards.DATASOURCES[backend][0]
+    for board in _dashboards(backend, root):
+        variable = board["templating"]["list"][0]
+        assert (variable["name"], variable["type"], variable["query"]) == ("datasource", "datasource", ds_type)
+        refs = _datasource_refs(board)
+        assert len(refs) >= 6
+        for where, ref in refs:
+            assert ref == {"type": ds_type, "uid": DS_REF}, f"{board['title']} / {where}"
+
+
+@pytest.mark.parametrize("backend", ["postgres", "influxdb"])
+def test_import_flavour_asks_for_the_datasource(backend: str) -> None:
+    ds_type, provisioned_uid = build_dashboards.DATASOURCES[backend]
+    for path in sorted((build_dashboards.IMPORT_OUT / backend).glob("*.json")):
+        text = path.read_text()
+        board = json.loads(text)
+        # __inputs as Grafana's "export for sharing externally" writes them: one datasource input
+        (given,) = board["__inputs"]
+        assert re.fullmatch(r"DS_[A-Z0-9_]+", given["name"]) and given["label"]
+        assert (given["type"], given["pluginId"]) == ("datasource", ds_type)
+        # every ${DS_…} in the file is declared, and the datasource variable starts on it
+        assert set(re.findall(r"\$\{(DS_[A-Z0-9_]+)\}", text)) == {given["name"]}
+        assert board["templating"]["list"][0]["current"]["value"] == "${" + given["name"] + "}"
+        assert provisioned_uid not in text and board["id"] is None
+        requires = {(r["type"], r["id"]): r["version"] for r in board["__requires"]}
+        assert requires[("grafana", "grafana")] == "10.2.3" and ("datasource", ds_type) in requires
+        assert {("panel", p["type"]) for p in board["panels"]} <= set(requires)
+        # WHEN Grafana imports it onto a datasource of any uid, THEN every reference resolves to that uid
+        imported = json.loads(text.replace("${" + given["name"] + "}", "any-uid-at-all"))
+        chosen = imported["templating"]["list"][0]["current"]["value"]
+        assert chosen == "any-uid-at-all"
+        assert {ref["uid"].replace(DS_REF, chosen) for _, ref in _datasource_refs(imported)} == {chosen}
+
+
+def test_import_and_provisioned_flavours_differ_only_in_where_the_datasource_comes_from() -> None:
+    for backend in build_dashboards.DATASOURCES:
+        for slug in build_dashboards.DASHBOARDS:
+            provisioned = build_dashboards.dashboard(backend, slug)
+            imported = build_dashboards.importable(backend, slug)
+            assert "__inputs" not in provisioned
+            assert provisioned["templating"]["list"][0]["current"]["value"] == build_dashboards.DATASOURCES[backend][1]
+            assert imported["panels"] == provisioned["panels"]
+            assert imported["templating"]["list"][1:] == provisioned["templating"]["list"][1:]
 
 
 def test_committed_dashboards_are_generated() -> None:
