@@ -31,6 +31,7 @@ from loaders.target import Target
 
 CHUNK = 1 << 20
 METRIC_KEY = ("node", "gpu", "source", "time")
+HOURLY_VIEW = "gpu_metrics_hourly"
 ALERT_COLUMNS = {  # gpu_alerts column -> alerts field
     "alert_id": "alert_id", "kind": "kind", "severity": "severity", "node": "node", "gpu": "gpu",
     "gpu_model": "gpu_model", "metric": "metric", "start_time": "start", "end_time": "end", "samples": "samples",
@@ -194,15 +195,32 @@ class PostgresTarget(Target):
             self.conn.execute(create.format(sql.Identifier(name), sql.Literal(start), sql.Literal(end)))
             self._partitions.add(name)
 
-    def finish(self) -> None:
-        if self.timescale:
-            self.conn.execute("CALL refresh_continuous_aggregate('gpu_metrics_hourly', NULL, NULL)")
-            return
-        populated = self.conn.execute(
-            "SELECT ispopulated FROM pg_matviews WHERE matviewname = 'gpu_metrics_hourly'"
+    def behind(self) -> bool:
+        """The hourly view was last refreshed before the newest ledger entry (a sync died before ``finish``)."""
+        row = self.conn.execute(
+            "SELECT max(loaded_at) > coalesce((SELECT ledger_mark FROM gpulake_refreshes WHERE view_name = %s), "
+            "'-infinity') FROM gpulake_ledger",
+            (HOURLY_VIEW,),
         ).fetchone()
-        concurrently = "CONCURRENTLY " if populated and populated[0] else ""
-        self.conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}gpu_metrics_hourly")
+        return bool(row and row[0])
+
+    def finish(self) -> None:
+        """Refresh the hourly view, then record the ledger state it reflects (read before the refresh)."""
+        mark = self.conn.execute("SELECT max(loaded_at) FROM gpulake_ledger").fetchone()[0]
+        if self.timescale:
+            self.conn.execute(f"CALL refresh_continuous_aggregate('{HOURLY_VIEW}', NULL, NULL)")
+        else:
+            populated = self.conn.execute(
+                "SELECT ispopulated FROM pg_matviews WHERE matviewname = %s", (HOURLY_VIEW,)
+            ).fetchone()
+            concurrently = "CONCURRENTLY " if populated and populated[0] else ""
+            self.conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{HOURLY_VIEW}")
+        if mark is not None:
+            self.conn.execute(
+                "INSERT INTO gpulake_refreshes (view_name, ledger_mark) VALUES (%s, %s) "
+                "ON CONFLICT (view_name) DO UPDATE SET ledger_mark = EXCLUDED.ledger_mark",
+                (HOURLY_VIEW, mark),
+            )
 
     def close(self) -> None:
         self.conn.close()

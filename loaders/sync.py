@@ -66,7 +66,7 @@ def sync(source: Source, target: Target, progress: Progress | None = None) -> Sy
             report.rows += rows
             progress.object_done(obj.key, rows, time.monotonic() - began)
     progress.close()
-    if report.loaded:
+    if report.loaded or target.behind():
         target.finish()
     report.seconds = time.monotonic() - started
     return report
