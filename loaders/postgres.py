@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from loaders import pg_schema
-from loaders.errors import TargetRejected, TargetUnavailable
+from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
 from loaders.records import map_to_json, read_alerts, read_metrics
 from loaders.source import ProcessedObject
 from loaders.target import Target
@@ -125,6 +125,14 @@ class PostgresTarget(Target):
         return Prepared("gpu_alerts", ("alert_id",), columns, body, table.num_rows, [])
 
     def write(self, obj: ProcessedObject, prepared: Prepared) -> int:
+        """Load one object in one transaction; data PostgreSQL cannot hold (a NUL, say) rolls back just this object."""
+        try:
+            return self._write(obj, prepared)
+        except psycopg.errors.DataError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ObjectRejected(f"PostgreSQL refused its rows ({reason}); nothing of it was stored") from exc
+
+    def _write(self, obj: ProcessedObject, prepared: Prepared) -> int:
         with self.conn.transaction():
             row = self.conn.execute(
                 "SELECT version FROM gpulake_ledger WHERE object_key = %s FOR UPDATE", (obj.key,)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from loaders.influx import InfluxTarget
+from loaders.lineprotocol import tag_value
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource
 from loaders.sync import sync
@@ -29,3 +31,66 @@ def test_a_rerun_refreshes_a_view_left_behind_by_a_kill(
     # THEN the view caught up with the ledger anyway
     assert report.loaded == 0
     assert _view_samples(pg_target) == 8
+
+
+def test_an_object_the_database_refuses_is_reported_and_the_rest_loads(
+    tmp_path: Path, pg_target: PostgresTarget
+) -> None:
+    # GIVEN three objects, the middle one with a NUL in a node name (PostgreSQL text cannot hold it)
+    write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/a.parquet", ["n1"])
+    write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/b.parquet", ["bad\x00node"])
+    write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/c.parquet", ["n3"])
+    # WHEN it syncs
+    report = sync(LocalSource(tmp_path), pg_target)
+    # THEN the refused object is named with the reason, and the others are stored
+    assert report.loaded == 2 and report.rows == 6
+    assert len(report.failed) == 1
+    assert report.failed[0].startswith("metrics/source=dcgm/date=2026-11-02/b.parquet: ")
+    assert "PostgreSQL refused" in report.failed[0]
+    nodes = {n for (n,) in pg_target.conn.execute("SELECT DISTINCT node FROM gpu_metrics").fetchall()}
+    assert nodes == {"n1", "n3"}
+    # AND a rerun tries it again (it is not in the ledger) without blocking the rest
+    again = sync(LocalSource(tmp_path), pg_target)
+    assert (again.loaded, len(again.failed)) == (0, 1)
+
+
+HOSTILE_TAGS = [
+    "new\nline",
+    "trailing\\",
+    "back\\,comma",
+    "back\\ space",
+    "double\\\\",
+    "tab\there",
+    "cr\rhere",
+    "per%cent",
+    "%0A",
+    "quote'and\"",
+    " lead and trail ",
+    "=eq,comma sp",
+]
+
+
+def test_hostile_tags_round_trip_write_replace_read(tmp_path: Path, influx_target: InfluxTarget) -> None:
+    # GIVEN an object whose node names are every awkward tag value, loaded
+    key = "metrics/source=dcgm/date=2026-11-02/hostile.parquet"
+    write_metrics(tmp_path, key, HOSTILE_TAGS, n=2)
+    first = sync(LocalSource(tmp_path), influx_target)
+    assert first.failed == [] and first.rows == 2 * len(HOSTILE_TAGS)
+    # WHEN a new version of it (one sample per node) replaces it, twice
+    write_metrics(tmp_path, key, HOSTILE_TAGS, n=1, start_ms=1_793_606_400_000)
+    second = sync(LocalSource(tmp_path), influx_target)
+    write_metrics(tmp_path, key, HOSTILE_TAGS, n=1, start_ms=1_793_606_500_000)
+    third = sync(LocalSource(tmp_path), influx_target)
+    # THEN every sync succeeded and exactly the last version's points remain, under the documented tag values
+    assert second.failed == third.failed == []
+    stored = {k[0]: len(v) for k, v in _series(influx_target).items()}
+    assert stored == {tag_value(node): 1 for node in HOSTILE_TAGS}
+    assert len(set(stored)) == len(HOSTILE_TAGS)  # the encoding keeps distinct names distinct
+
+
+def _series(target: InfluxTarget) -> dict[tuple, list[dict]]:
+    result = target.writer.query('SELECT * FROM "gpu_metrics" GROUP BY "node", "gpu", "source"')
+    return {
+        (s["tags"]["node"], s["tags"]["gpu"], s["tags"]["source"]): [dict(zip(s["columns"], v)) for v in s["values"]]
+        for s in result
+    }
