@@ -19,11 +19,10 @@ from gpulake.alerts import AlertConfig, detect
 from gpulake.context import SourceContext
 from gpulake.decode import decompress
 from gpulake.errors import InputRejected
+from gpulake.identity import SORT_KEYS, Span, drop_duplicate_times, spans
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
 from gpulake.output.sink import Sink
-
-SORT_KEYS = [("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")]
 
 
 @dataclass
@@ -41,6 +40,8 @@ class IngestResult:
     rejected: str | None = None
     #: Whether the alerts file was new or changed (False on a duplicate delivery).
     alerts_changed: bool = False
+    #: Per node, GPU and source, the time range the rows cover (to find collisions across objects).
+    spans: list[Span] = field(default_factory=list)
 
 
 def _jsonl(records: list[dict[str, object]]) -> bytes:
@@ -66,15 +67,17 @@ def ingest(
         parsed = fmt.parse(raw, ctx)
     except InputRejected as exc:
         return reject(exc, ctx.key, sink, version=version)
-    table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)
+    table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)  # stable
+    table, replaced = drop_duplicate_times(table, ctx.key)
     result.rows = table.num_rows
-    result.bad_rows = len(parsed.bad_rows)
+    result.bad_rows = len(parsed.bad_rows) + len(replaced)
+    result.spans = spans(table)
     if table.num_rows:
         _write_metrics(sink, result, table, fmt.name, name)
         result.alerts = detect(table, alert_config)
         _write_alerts(sink, result, name)
-    if parsed.bad_rows:
-        lines = [row.to_record(ctx.key) for row in parsed.bad_rows]
+    if parsed.bad_rows or replaced:
+        lines = [row.to_record(ctx.key) for row in parsed.bad_rows] + replaced
         _put(sink, result, layout.quarantine_key(name), _jsonl(lines), "application/x-ndjson")
     return result
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from gpulake.output.parquet import to_parquet_bytes
 from loaders.influx import InfluxTarget
 from loaders.lineprotocol import tag_value
 from loaders.postgres import PostgresTarget
@@ -94,3 +96,20 @@ def _series(target: InfluxTarget) -> dict[tuple, list[dict]]:
         (s["tags"]["node"], s["tags"]["gpu"], s["tags"]["source"]): [dict(zip(s["columns"], v)) for v in s["values"]]
         for s in result
     }
+
+
+@pytest.mark.parametrize("target_name", ["postgres", "influxdb"])
+def test_sync_counts_the_rows_it_stores(tmp_path: Path, target_name: str, request: pytest.FixtureRequest) -> None:
+    # GIVEN an object written before ingest resolved duplicates: the same identity three times
+    table = write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/old.parquet", ["n1"], n=3)
+    doubled = pa.concat_tables([table, table, table])
+    (tmp_path / "metrics/source=dcgm/date=2026-11-02/old.parquet").write_bytes(to_parquet_bytes(doubled))
+    target = request.getfixturevalue("pg_target" if target_name == "postgres" else "influx_target")
+    # WHEN it syncs
+    report = sync(LocalSource(tmp_path), target)
+    # THEN it reports the rows stored, not the rows read
+    assert report.rows == 3
+    if target_name == "postgres":
+        assert target.conn.execute("SELECT count(*) FROM gpu_metrics").fetchone()[0] == 3
+    else:
+        assert sum(len(v) for v in _series(target).values()) == 3
