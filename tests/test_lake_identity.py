@@ -108,3 +108,14 @@ def test_distinct_nodes_do_not_collide(tmp_path: Path, capsys: pytest.CaptureFix
     logs = _two_nodes(tmp_path)
     assert main(["process", str(logs), "--out", str(tmp_path / "out")]) == 0
     assert "collision" not in capsys.readouterr().err
+
+
+def test_rows_without_any_value_are_quarantined(tmp_path: Path) -> None:
+    # GIVEN a row whose only value is not a number (InfluxDB cannot store a point without a field)
+    raw = tmp_path / "thermal.csv"
+    raw.write_text(THERMAL_HEADER + "n1,2026-11-02 08:00:00,0,60\nn1,2026-11-02 08:00:01,0,[N/A]\n")
+    # WHEN it is processed
+    result = process_file(raw, tmp_path / "out", LocalOptions())
+    # THEN the lake keeps only rows a database point can hold, and says why the other went
+    assert result.rows == len(_metrics(tmp_path / "out")) == 1
+    assert [q["reason"] for q in _quarantine(tmp_path / "out")] == ["no_values"]

@@ -7,6 +7,9 @@ first there. This module makes the lake agree and says when it happens:
 - within one object, :func:`drop_duplicate_times` keeps the last row in file order
   (what the databases keep) and returns the replaced rows for quarantine, reason
   ``duplicate_timestamp``;
+- a row with no finite value at all (every column null) is quarantined, reason
+  ``no_values``: InfluxDB cannot store a point without a field, so keeping it would
+  leave the lake and InfluxDB disagreeing;
 - across the objects of one run, :class:`CollisionCheck` reports two inputs that
   write rows for the same node, GPU and source over overlapping times (two files
   given the same node name), which would overwrite each other in the databases.
@@ -17,12 +20,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpulake.schema import CANONICAL_COLUMNS
 from gpulake.timeutil import ms_to_iso
 
 DUPLICATE_REASON = "duplicate_timestamp"
+NO_VALUES_REASON = "no_values"
 #: The columns one row is identified by (``source`` is constant within an object).
 KEY_COLUMNS = ("node", "gpu", "source", "time")
 #: The order of rows in a metrics object (a stable sort, so rows of one identity keep their file order).
@@ -55,16 +61,7 @@ def drop_duplicate_times(table: pa.Table, source_object: str) -> tuple[pa.Table,
     replaced = _same_as_next(table)
     if not pc.any(replaced).as_py():
         return table, []
-    records = [
-        {
-            "source_object": source_object,
-            "line": None,
-            "reason": DUPLICATE_REASON,
-            "raw": json.dumps(_describe(row), ensure_ascii=False, sort_keys=True, default=str),
-            "raw_truncated": False,
-        }
-        for row in table.filter(replaced).to_pylist()
-    ]
+    records = [_quarantine(row, source_object, DUPLICATE_REASON) for row in table.filter(replaced).to_pylist()]
     return table.filter(pc.invert(replaced)), records
 
 
@@ -73,6 +70,42 @@ def _describe(row: dict[str, object]) -> dict[str, object]:
     described = {k: v for k, v in row.items() if v is not None and k not in ("extra", "labels", "source_object")}
     described["time"] = str(row["time"])
     return described
+
+
+def has_values(table: pa.Table) -> np.ndarray:
+    """Per row: whether any canonical column, ``throttle_reasons`` or ``extra`` entry holds a finite value."""
+    found = np.zeros(table.num_rows, dtype=bool)
+    for name in (*CANONICAL_COLUMNS, "throttle_reasons"):
+        column = table[name].combine_chunks()
+        valid = pc.is_valid(column) if pa.types.is_integer(column.type) else pc.is_finite(column)
+        found |= pc.fill_null(valid, False).to_numpy(zero_copy_only=False)
+    extra = table["extra"].combine_chunks()
+    if len(extra.items):
+        finite = pc.fill_null(pc.is_finite(extra.items), False).to_numpy(zero_copy_only=False)
+        counts = np.concatenate([[0], np.cumsum(finite)])
+        offsets = extra.offsets.to_numpy()  # absolute into ``items``, also for a sliced array
+        found |= counts[offsets[1:]] > counts[offsets[:-1]]
+    return found
+
+
+def drop_rows_without_values(table: pa.Table, source_object: str) -> tuple[pa.Table, list[dict[str, object]]]:
+    """Quarantine rows that carry no value (reason ``no_values``): no database point could hold them."""
+    keep = has_values(table)
+    if keep.all():
+        return table, []
+    records = [_quarantine(row, source_object, NO_VALUES_REASON) for row in table.filter(pa.array(~keep)).to_pylist()]
+    return table.filter(pa.array(keep)), records
+
+
+def _quarantine(row: dict[str, object], source_object: str, reason: str) -> dict[str, object]:
+    """A quarantine record for a row ingest took out (no line number: the parsers no longer know it)."""
+    return {
+        "source_object": source_object,
+        "line": None,
+        "reason": reason,
+        "raw": json.dumps(_describe(row), ensure_ascii=False, sort_keys=True, default=str),
+        "raw_truncated": False,
+    }
 
 
 @dataclass(frozen=True)

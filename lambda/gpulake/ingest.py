@@ -19,7 +19,7 @@ from gpulake.alerts import AlertConfig, detect
 from gpulake.context import SourceContext
 from gpulake.decode import decompress
 from gpulake.errors import InputRejected
-from gpulake.identity import SORT_KEYS, Span, drop_duplicate_times, spans
+from gpulake.identity import SORT_KEYS, Span, drop_duplicate_times, drop_rows_without_values, spans
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
 from gpulake.output.sink import Sink
@@ -151,7 +151,9 @@ def _parse_and_write(
     result.format = fmt.name
     parsed = fmt.parse(raw, ctx)
     table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)  # stable
+    table, empty = drop_rows_without_values(table, ctx.key)
     table, replaced = drop_duplicate_times(table, ctx.key)
+    replaced = empty + replaced
     result.rows = table.num_rows
     result.bad_rows = len(parsed.bad_rows) + len(replaced)
     result.spans = spans(table)
