@@ -119,3 +119,16 @@ def test_rows_without_any_value_are_quarantined(tmp_path: Path) -> None:
     # THEN the lake keeps only rows a database point can hold, and says why the other went
     assert result.rows == len(_metrics(tmp_path / "out")) == 1
     assert [q["reason"] for q in _quarantine(tmp_path / "out")] == ["no_values"]
+
+
+def test_same_bytes_again_write_nothing_other_settings_process_again(tmp_path: Path) -> None:
+    # GIVEN a file processed once
+    first = process_file(NVIDIA_SMI, tmp_path / "out", LocalOptions())
+    # WHEN it is processed again as it is, then with another zone
+    again = process_file(NVIDIA_SMI, tmp_path / "out", LocalOptions())
+    berlin = process_file(NVIDIA_SMI, tmp_path / "out", LocalOptions(tz="Europe/Berlin"))
+    # THEN the repeat writes nothing and reports the same counts; the new zone is processed
+    assert (first.unchanged, again.unchanged, berlin.unchanged) == (False, True, False)
+    assert (again.rows, again.keys, len(again.alerts)) == (first.rows, first.keys, len(first.alerts))
+    times = {r["time"] for r in _metrics(tmp_path / "out")}
+    assert len(times) == berlin.rows  # Berlin's times replaced UTC's under the same keys

@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gpulake.identity import Span
@@ -61,14 +63,25 @@ class Manifest:
         return cls(**record)
 
 
-def fingerprint(data: bytes, settings: dict[str, object]) -> str:
-    """Identity of one processing: the raw bytes plus the settings (zone, node, format, alert limits).
+@cache
+def code_version() -> str:
+    """sha256 of the ``gpulake`` package's source: a deployed parser fix makes every object worth processing again."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
-    The same bytes with another ``tz`` metadata must be processed again; the same bytes
-    with the same settings need not be.
+
+def fingerprint(data: bytes, settings: dict[str, object]) -> str:
+    """Identity of one processing: the raw bytes, the settings (zone, node, format, alert limits) and the code.
+
+    The same bytes with another ``tz`` metadata, or after a new gpulake release, must be
+    processed again; the same bytes with the same settings and code need not be.
     """
     digest = hashlib.sha256(data)
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(code_version().encode())
     return digest.hexdigest()
 
 

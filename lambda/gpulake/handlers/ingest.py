@@ -94,6 +94,9 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
 
 
 def _report(result: IngestResult) -> None:
+    if result.unchanged:  # a retry or a late event: its rows and alerts were counted when first processed
+        logger.info("object unchanged, nothing written", extra={"keys": result.keys})
+        return
     metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=result.rows)
     metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=result.bad_rows)
     metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(result.alerts))
