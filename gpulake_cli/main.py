@@ -256,6 +256,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         "skipped": report.skipped,
         "rows": report.rows,
         "failed": report.failed,
+        "warnings": report.warnings,
         "seconds": round(report.seconds, 3),
     }
     if args.json:
@@ -267,6 +268,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         )
         for failure in report.failed:
             print(f"  not loaded: {failure}", file=sys.stderr)
+        for warning in report.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
     return 1 if report.failed else 0
 
 

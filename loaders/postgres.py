@@ -103,6 +103,7 @@ class PostgresTarget(Target):
         self.conn = connect(dsn)
         self.version, self.timescale = (0, False) if read_only else pg_schema.migrate(self.conn, allow_timescale)
         self._partitions: set[str] = set()
+        self._warnings: list[str] = []
 
     def loaded(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
@@ -144,7 +145,7 @@ class PostgresTarget(Target):
                 self.conn.execute(delete, (obj.key,))
             try:
                 self._ensure_partitions(prepared.days)
-                self._copy_or_upsert(prepared)
+                overwritten = self._copy_or_upsert(prepared)
             except psycopg.Error:
                 self._partitions.clear()  # they may have been rolled back with this transaction
                 raise
@@ -153,6 +154,12 @@ class PostgresTarget(Target):
                 "ON CONFLICT (object_key) DO UPDATE SET version = EXCLUDED.version, rows = EXCLUDED.rows, "
                 "loaded_at = now()",
                 (obj.key, obj.version, obj.kind, prepared.rows),
+            )
+        count, other = overwritten
+        if count:
+            self._warnings.append(
+                f"identity collision: {count} rows of {obj.key} replaced rows of another raw object ({other}) with "
+                "the same node, GPU, source and time; if they are different machines, give them distinct node names"
             )
         return prepared.rows
 
@@ -164,12 +171,27 @@ class PostgresTarget(Target):
             for start in range(0, len(body), CHUNK):
                 copy.write(body[start : start + CHUNK])
 
-    def _copy_or_upsert(self, prepared: Prepared) -> None:
+    def take_warnings(self) -> list[str]:
+        warnings, self._warnings = self._warnings, []
+        return warnings
+
+    def _collisions(self, stage: str) -> tuple[int, str | None]:
+        """Staged metric rows that would replace a row of another raw object (same node, GPU, source, time)."""
+        row = self.conn.execute(
+            sql.SQL(
+                "SELECT count(*), min(t.source_object) FROM {} s JOIN gpu_metrics t USING (node, gpu, source, time) "
+                "WHERE t.source_object <> s.source_object"
+            ).format(sql.Identifier(stage))
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def _copy_or_upsert(self, prepared: Prepared) -> tuple[int, str | None]:
+        """COPY, or stage and upsert on a conflict; returns how many rows of other raw objects were replaced."""
         table, columns, conflict, body = prepared.table, prepared.columns, prepared.conflict, prepared.body
         try:
             with self.conn.transaction():
                 self._copy(table, columns, body)
-            return
+            return 0, None
         except psycopg.errors.UniqueViolation:
             pass
         stage = f"{table}_stage"
@@ -179,6 +201,7 @@ class PostgresTarget(Target):
             )
         )
         self._copy(stage, columns, body)
+        overwritten = self._collisions(stage) if table == "gpu_metrics" else (0, None)
         ident = sql.SQL(", ").join(map(sql.Identifier, columns))
         keys = sql.SQL(", ").join(map(sql.Identifier, conflict))
         updates = sql.SQL(", ").join(
@@ -190,6 +213,7 @@ class PostgresTarget(Target):
                 "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) DO UPDATE SET {updates}"
             ).format(table=sql.Identifier(table), cols=ident, keys=keys, stage=sql.Identifier(stage), updates=updates)
         )
+        return overwritten
 
     def _ensure_partitions(self, days: list[date]) -> None:
         for day in days:

@@ -27,6 +27,7 @@ class SyncReport:
     rows: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -68,6 +69,7 @@ def sync(source: Source, target: Target, progress: Progress | None = None) -> Sy
             except ObjectRejected as exc:
                 report.failed.append(f"{obj.key}: {exc}")
                 continue
+            report.warnings += target.take_warnings()
             report.loaded += 1
             report.replaced += obj.key in ledger
             report.rows += rows

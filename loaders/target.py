@@ -38,6 +38,13 @@ class Target(ABC):
     def last_loaded(self) -> str | None:
         """When the newest ledger entry was written (ISO 8601, UTC), None when nothing was loaded."""
 
+    def take_warnings(self) -> list[str]:
+        """What is worth telling about the objects written since the last call; it does not stop the load.
+
+        PostgreSQL reports rows of one raw object that replaced another's (two machines under one node name).
+        """
+        return []
+
     def behind(self) -> bool:
         """Whether work ``finish`` does is still pending from an earlier sync (one killed before it)."""
         return False

@@ -113,3 +113,18 @@ def test_sync_counts_the_rows_it_stores(tmp_path: Path, target_name: str, reques
         assert target.conn.execute("SELECT count(*) FROM gpu_metrics").fetchone()[0] == 3
     else:
         assert sum(len(v) for v in _series(target).values()) == 3
+
+
+def test_rows_of_one_raw_object_replacing_anothers_are_reported(tmp_path: Path, pg_target: PostgresTarget) -> None:
+    # GIVEN two processed objects from different raw objects with the same node, GPU, source and times
+    first = write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/node17.parquet", ["merged"])
+    second = first.set_column(
+        first.schema.get_field_index("source_object"), "source_object", pa.array(["s3://raw/other"] * len(first))
+    )
+    (tmp_path / "metrics/source=dcgm/date=2026-11-02/node18.parquet").write_bytes(to_parquet_bytes(second))
+    # WHEN they sync
+    report = sync(LocalSource(tmp_path), pg_target)
+    # THEN the overwrite is said, naming both
+    assert report.loaded == 2 and len(report.warnings) == 1
+    assert "identity collision: 3 rows of metrics/source=dcgm/date=2026-11-02/node18.parquet" in report.warnings[0]
+    assert "s3://raw/metrics/source=dcgm/date=2026-11-02/node17.parquet" in report.warnings[0]
