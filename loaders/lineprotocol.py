@@ -33,7 +33,7 @@ def escape_key(text: str) -> str:
 
 
 def tag_value(text: str) -> str:
-    """The tag value InfluxDB stores for ``text``: ``%``, backslash and control characters percent-encoded.
+    """The tag value (or ``extra`` field key) InfluxDB stores for ``text``: ``%``, ``\\`` and controls percent-encoded.
 
     Injective (distinct names stay distinct) and plain line protocol after it, so the
     value written, the value read back and the value a replace deletes are the same
@@ -120,13 +120,17 @@ def _ms(column: pa.ChunkedArray) -> pa.Array:
 
 
 def metrics_lines(table: pa.Table, measurement: str = "gpu_metrics") -> pa.Array:
-    """One line per canonical row: tags node/gpu/gpu_uuid/gpu_model/source; numeric, throttle and ``extra`` fields."""
+    """One line per canonical row: tags node/gpu/gpu_uuid/gpu_model/source; numeric, throttle and ``extra`` fields.
+
+    ``extra`` keys come from input headers (a GPU-Z column can be named anything), so they are
+    encoded like tag values: a backslash before ``=`` or at the end would make the line unparsable.
+    """
     fields = {name: _field(name, table[name].combine_chunks()) for name in CANONICAL_COLUMNS}
     fields["throttle_reasons"] = _field("throttle_reasons", table["throttle_reasons"].combine_chunks())
     extra = table["extra"].combine_chunks()
     for key in pc.unique(extra.keys).to_pylist():
         if key not in fields:
-            fields[key] = _field(key, pc.map_lookup(extra, pa.scalar(key), "first"))
+            fields[key] = _field(tag_value(key), pc.map_lookup(extra, pa.scalar(key), "first"))
     return _lines(measurement, _tags(table, METRIC_TAGS), fields, _ms(table["time"]))
 
 

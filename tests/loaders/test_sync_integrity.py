@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from gpulake.output.parquet import to_parquet_bytes
+from gpulake_cli.main import main
 from loaders.influx import InfluxTarget
 from loaders.lineprotocol import tag_value
 from loaders.postgres import PostgresTarget
@@ -128,3 +129,36 @@ def test_rows_of_one_raw_object_replacing_anothers_are_reported(tmp_path: Path, 
     assert report.loaded == 2 and len(report.warnings) == 1
     assert "identity collision: 3 rows of metrics/source=dcgm/date=2026-11-02/node18.parquet" in report.warnings[0]
     assert "s3://raw/metrics/source=dcgm/date=2026-11-02/node17.parquet" in report.warnings[0]
+
+
+def test_sync_command_names_the_refused_object_and_exits_1(
+    tmp_path: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/a.parquet", ["n1"])
+    write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/b.parquet", ["nul\x00node"])
+    monkeypatch.setenv("GPULAKE_PG_DSN", pg_dsn)
+    monkeypatch.setenv("GPULAKE_PG_TIMESCALE", "off")
+    code = main(["sync", "--to", "postgres", "--from", str(tmp_path), "--env-file", str(tmp_path / "none.env")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "loaded 1 of 2 objects" in captured.out
+    assert "not loaded: metrics/source=dcgm/date=2026-11-02/b.parquet: PostgreSQL refused" in captured.err
+    assert "Traceback" not in captured.err
+
+
+HOSTILE_KEYS = [*HOSTILE_TAGS, "nul\x00"]
+
+
+def test_hostile_extra_keys_are_writable_field_keys(tmp_path: Path, influx_target: InfluxTarget) -> None:
+    # GIVEN objects whose extra keys (from input headers) hold every awkward character
+    for index, key in enumerate(HOSTILE_KEYS):
+        table = write_metrics(tmp_path, f"metrics/source=gpuz/date=2026-11-02/{index}.parquet", [f"n{index}"], n=1)
+        extra = pa.array([[(key, 1.0)]], table.schema.field("extra").type)
+        table = table.set_column(table.schema.get_field_index("extra"), "extra", extra)
+        (tmp_path / f"metrics/source=gpuz/date=2026-11-02/{index}.parquet").write_bytes(to_parquet_bytes(table))
+    # WHEN they sync to InfluxDB
+    report = sync(LocalSource(tmp_path), influx_target)
+    # THEN every object loads, each key stored as documented
+    assert report.failed == []
+    stored = {v[0] for s in influx_target.writer.query('SHOW FIELD KEYS FROM "gpu_metrics"') for v in s["values"]}
+    assert {tag_value(key) for key in HOSTILE_KEYS} <= stored
