@@ -71,6 +71,8 @@ def corpus_file(draw: st.DrawFn) -> tuple[str, bytes]:
     text = text.replace("@HOST@", draw(hostile)).replace("@VALUE@", draw(st.sampled_from(SPECIAL_VALUES)))
     if folder == "nvidia-smi":
         text = text.replace("NVIDIA RTX 6000 Ada Generation", draw(hostile), 1)
+    if folder == "gpuz":  # a header becomes an extra key, then an InfluxDB field key
+        text = text.replace("Hot Spot", draw(hostile), 1)
     data = text.encode(draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "cp1252"])), errors="replace")
     mutation = draw(st.sampled_from(["none", "truncate", "flip"]))
     if mutation == "truncate" and data:
