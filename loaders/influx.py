@@ -248,8 +248,13 @@ class InfluxTarget(Target):
             return 0
         if previous:
             self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], json.loads(previous["ranges"]))
-        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="gpulake-influx") as pool:
-            list(pool.map(self.writer.write, prepared.bodies))
+        try:
+            with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="gpulake-influx") as pool:
+                list(pool.map(self.writer.write, prepared.bodies))
+        except ObjectRejected:
+            # batches already accepted would stay without a ledger entry: a refused object holds nothing
+            self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], prepared.ranges)
+            raise
         record = {
             "object_key": obj.key,
             "version": obj.version,

@@ -9,7 +9,8 @@ import pytest
 
 from gpulake.output.parquet import to_parquet_bytes
 from gpulake_cli.main import main
-from loaders.influx import InfluxTarget
+from loaders.errors import ObjectRejected
+from loaders.influx import BATCH_POINTS, InfluxTarget
 from loaders.lineprotocol import tag_value
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource
@@ -162,3 +163,26 @@ def test_hostile_extra_keys_are_writable_field_keys(tmp_path: Path, influx_targe
     assert report.failed == []
     stored = {v[0] for s in influx_target.writer.query('SHOW FIELD KEYS FROM "gpu_metrics"') for v in s["values"]}
     assert {tag_value(key) for key in HOSTILE_KEYS} <= stored
+
+
+def test_an_object_influxdb_refuses_halfway_leaves_no_points(
+    tmp_path: Path, influx_target: InfluxTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an object of two batches whose second batch InfluxDB refuses
+    write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/big.parquet", ["n1"], n=BATCH_POINTS + 1)
+    influx_target.writer.prepare()
+    sent = influx_target.writer.write
+    bodies: list[bytes] = []
+
+    def refuse_the_second(body: bytes) -> None:
+        bodies.append(body)
+        if len(bodies) == 2:
+            raise ObjectRejected("write: InfluxDB refused the data (test)")
+        sent(body)
+
+    monkeypatch.setattr(influx_target.writer, "write", refuse_the_second)
+    # WHEN it syncs
+    report = sync(LocalSource(tmp_path), influx_target)
+    # THEN it is reported, and the batch that was accepted is gone again
+    assert len(report.failed) == 1 and report.loaded == 0
+    assert _series(influx_target) == {}
