@@ -14,6 +14,7 @@ from pathlib import Path
 from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
 from gpulake.formats import FORMATS
+from gpulake.identity import CollisionCheck
 from gpulake.local import LocalOptions, iter_files, process_file
 from gpulake.timeutil import check_zone, ms_to_iso
 from loaders.config import default_source, load_dotenv
@@ -37,8 +38,12 @@ def _cmd_process(args: argparse.Namespace) -> int:
     )
     failed = 0
     totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0}
+    collisions = CollisionCheck()
     for path in iter_files([Path(p) for p in args.paths]):
         result = process_file(path, Path(args.out), options)
+        for message in collisions.add(result.source_object, result.spans):
+            failed += 1
+            print(f"warning: {message}", file=sys.stderr)
         totals["objects"] += 1
         totals["rows"] += result.rows
         totals["bad_rows"] += result.bad_rows
@@ -251,6 +256,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         "skipped": report.skipped,
         "rows": report.rows,
         "failed": report.failed,
+        "warnings": report.warnings,
         "seconds": round(report.seconds, 3),
     }
     if args.json:
@@ -262,6 +268,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         )
         for failure in report.failed:
             print(f"  not loaded: {failure}", file=sys.stderr)
+        for warning in report.warnings:
+            print(f"  warning: {warning}", file=sys.stderr)
     return 1 if report.failed else 0
 
 

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from boto3.s3.transfer import TransferConfig
 
+from gpulake.context import local_node
 from gpulake.decode import GZIP_MAGIC
 from gpulake.errors import ConfigError, InputRejected
 from gpulake.formats import SNIFF_BYTES, detect
@@ -105,7 +106,7 @@ def plan(path: Path, bucket: str, node: str | None, source: str | None, tz: str 
             raise ConfigError(f"{path}: cannot read it ({exc}); is the gzip file complete?") from None
         except InputRejected as exc:
             raise ConfigError(f"{exc}; pass --source if it is telemetry") from None
-    node = node or path.parent.name
+    node = local_node(path.as_posix(), node)
     metadata = {"node": node, "source": source} | ({"tz": tz} if tz else {})
     name = path.name + (".gz" if gzipped_here else "")
     return Upload(path, bucket, f"{source}/{node}/{name}", path.stat().st_size, metadata, gzipped_here)

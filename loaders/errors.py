@@ -9,6 +9,10 @@ class TargetRejected(GpulakeError):
     """The database refused us (bad credentials, unknown database/bucket); retrying will not help."""
 
 
+class ObjectRejected(TargetRejected):
+    """The database refused one object's data (a character or value it cannot hold); the others still load."""
+
+
 class TargetUnavailable(GpulakeError):
     """The database could not be reached or kept failing after retries; run sync again later."""
 

@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import urllib3
 
-from loaders.errors import TargetRejected, TargetUnavailable
-from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines
+from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
+from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines, tag_value
 from loaders.records import read_alerts, read_metrics
 from loaders.source import ProcessedObject
 from loaders.target import Target
@@ -69,7 +69,11 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -> None:
-    """Call ``send`` (-> status, body, retry-after) until 2xx; back off on 5xx/429, fail fast on 4xx."""
+    """Call ``send`` (-> status, body, retry-after) until 2xx; back off on 5xx/429, fail fast on 4xx.
+
+    A 400 is about the request's content (a point or query InfluxDB cannot parse), so it is an
+    :class:`ObjectRejected`: ``sync`` reports that object and goes on with the rest.
+    """
     delay = 0.5
     for attempt in range(RETRIES + 1):
         try:
@@ -84,6 +88,8 @@ def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -
             raise TargetRejected(
                 f"{what}: not found ({body.strip()[:200]}); create the database/bucket or fix the name"
             )
+        if status == 400:
+            raise ObjectRejected(f"{what}: InfluxDB refused the data ({body.strip()[:300]})")
         if 400 <= status < 500 and status != 429:
             raise TargetRejected(f"{what}: InfluxDB rejected the request ({status}: {body.strip()[:300]})")
         if attempt == RETRIES:
@@ -242,8 +248,13 @@ class InfluxTarget(Target):
             return 0
         if previous:
             self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], json.loads(previous["ranges"]))
-        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="gpulake-influx") as pool:
-            list(pool.map(self.writer.write, prepared.bodies))
+        try:
+            with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="gpulake-influx") as pool:
+                list(pool.map(self.writer.write, prepared.bodies))
+        except ObjectRejected:
+            # batches already accepted would stay without a ledger entry: a refused object holds nothing
+            self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], prepared.ranges)
+            raise
         record = {
             "object_key": obj.key,
             "version": obj.version,
@@ -257,7 +268,7 @@ class InfluxTarget(Target):
     def _delete(self, measurement: str, tags: tuple[str, ...], ranges: list[list[Any]]) -> None:
         for entry in ranges:
             *values, first, last = entry
-            where = " AND ".join(f'"{t}" = {_quote(v)}' for t, v in zip(tags, values) if v is not None)
+            where = " AND ".join(f'"{t}" = {_quote(tag_value(v))}' for t, v in zip(tags, values) if v is not None)
             self.writer.query(f'DELETE FROM "{measurement}" WHERE {where} AND time >= {first}ms AND time <= {last}ms')
 
 

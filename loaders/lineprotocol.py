@@ -1,10 +1,14 @@
 """InfluxDB line protocol from Arrow tables, vectorized, byte-identical to influxdb-client's ``Point``.
 
 Same rules as influxdb-client: tags and fields sorted by key, ``,`` ``=`` space and
-``\\n`` ``\\t`` ``\\r`` escaped in keys and tag values (a trailing backslash gets a
-space), null or empty tags and null or non-finite fields left out, floats as
-Python's ``str`` without a trailing ``.0``, integers with ``i``, strings quoted with
-``"`` and ``\\`` escaped. Rows without any field are not writable and are dropped.
+``\\n`` ``\\t`` ``\\r`` escaped in keys and tag values, null or empty tags and null or
+non-finite fields left out, floats as Python's ``str`` without a trailing ``.0``, integers
+with ``i``, strings quoted with ``"`` and ``\\`` escaped. Rows without any field are not writable and are dropped.
+
+Tag values first go through :func:`tag_value`: InfluxDB 1.x stores ``\\n`` as two
+characters, drops a trailing backslash and cannot parse a backslash before ``,``, and
+InfluxQL cannot quote a newline, so a raw tag value would not come back unchanged
+and a later version's delete would miss it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from gpulake.schema import CANONICAL_COLUMNS
 
 METRIC_TAGS = ("gpu", "gpu_model", "gpu_uuid", "node", "source")
 ALERT_TAGS = ("gpu", "gpu_model", "kind", "node", "severity", "source")
+#: What ``tag_value`` percent-encodes: ``%`` itself, backslash, C0 controls and DEL.
+_TAG_UNSAFE = ("%", "\\", *map(chr, range(0x20)), "\x7f")
+_TAG_UNSAFE_RE = "[%\\\\\\x00-\\x1f\\x7f]"
 _KEY_ESCAPES = ((",", "\\,"), ("=", "\\="), (" ", "\\ "), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"))
 
 
@@ -25,15 +32,35 @@ def escape_key(text: str) -> str:
     return text
 
 
+def tag_value(text: str) -> str:
+    """The tag value (or ``extra`` field key) InfluxDB stores for ``text``: ``%``, ``\\`` and controls percent-encoded.
+
+    Injective (distinct names stay distinct) and plain line protocol after it, so the
+    value written, the value read back and the value a replace deletes are the same
+    in InfluxDB 1.x, 2.x and 3.x. ``new\\nline`` -> ``new%0Aline``, ``a\\`` -> ``a%5C``.
+    """
+    return "".join(f"%{ord(c):02X}" if c in _TAG_UNSAFE else c for c in text)
+
+
+def _tag_values(values: pa.Array) -> pa.Array:
+    """:func:`tag_value`, vectorized (one scan when nothing needs encoding, the usual case)."""
+    if not len(values) or not pc.any(pc.match_substring_regex(values, _TAG_UNSAFE_RE)).as_py():
+        return values
+    for char in _TAG_UNSAFE:  # "%" first, so the escapes added later are not encoded again
+        values = pc.replace_substring(values, char, f"%{ord(char):02X}")
+    return values
+
+
 def escape_string(text: str) -> str:
     """A string field value, quoted."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _escape_tag_values(values: pa.Array) -> pa.Array:
+    values = _tag_values(values)
     for char, escaped in _KEY_ESCAPES:
         values = pc.replace_substring(values, char, escaped)
-    return pc.if_else(pc.ends_with(values, "\\"), pc.binary_join_element_wise(values, " ", ""), values)
+    return values
 
 
 def _floats(values: pa.Array) -> pa.Array:
@@ -93,13 +120,17 @@ def _ms(column: pa.ChunkedArray) -> pa.Array:
 
 
 def metrics_lines(table: pa.Table, measurement: str = "gpu_metrics") -> pa.Array:
-    """One line per canonical row: tags node/gpu/gpu_uuid/gpu_model/source; numeric, throttle and ``extra`` fields."""
+    """One line per canonical row: tags node/gpu/gpu_uuid/gpu_model/source; numeric, throttle and ``extra`` fields.
+
+    ``extra`` keys come from input headers (a GPU-Z column can be named anything), so they are
+    encoded like tag values: a backslash before ``=`` or at the end would make the line unparsable.
+    """
     fields = {name: _field(name, table[name].combine_chunks()) for name in CANONICAL_COLUMNS}
     fields["throttle_reasons"] = _field("throttle_reasons", table["throttle_reasons"].combine_chunks())
     extra = table["extra"].combine_chunks()
     for key in pc.unique(extra.keys).to_pylist():
         if key not in fields:
-            fields[key] = _field(key, pc.map_lookup(extra, pa.scalar(key), "first"))
+            fields[key] = _field(tag_value(key), pc.map_lookup(extra, pa.scalar(key), "first"))
     return _lines(measurement, _tags(table, METRIC_TAGS), fields, _ms(table["time"]))
 
 

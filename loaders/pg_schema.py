@@ -120,9 +120,15 @@ def _hourly(conn: Any, timescale: bool) -> None:
         conn.execute("CREATE UNIQUE INDEX gpu_metrics_hourly_key ON gpu_metrics_hourly (bucket, node, gpu, source)")
 
 
+def _refreshes(conn: Any, timescale: bool) -> None:
+    """Which ledger state each view was last refreshed at: a sync killed before its refresh is caught up later."""
+    conn.execute("CREATE TABLE gpulake_refreshes (view_name text PRIMARY KEY, ledger_mark timestamptz NOT NULL)")
+
+
 MIGRATIONS = (
     Migration(1, "ledger, gpu_alerts, gpu_metrics", _core),
     Migration(2, "gpu_metrics_hourly", _hourly),
+    Migration(3, "gpulake_refreshes", _refreshes),
 )
 
 

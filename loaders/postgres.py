@@ -24,13 +24,14 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from loaders import pg_schema
-from loaders.errors import TargetRejected, TargetUnavailable
+from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
 from loaders.records import map_to_json, read_alerts, read_metrics
 from loaders.source import ProcessedObject
 from loaders.target import Target
 
 CHUNK = 1 << 20
 METRIC_KEY = ("node", "gpu", "source", "time")
+HOURLY_VIEW = "gpu_metrics_hourly"
 ALERT_COLUMNS = {  # gpu_alerts column -> alerts field
     "alert_id": "alert_id", "kind": "kind", "severity": "severity", "node": "node", "gpu": "gpu",
     "gpu_model": "gpu_model", "metric": "metric", "start_time": "start", "end_time": "end", "samples": "samples",
@@ -102,6 +103,7 @@ class PostgresTarget(Target):
         self.conn = connect(dsn)
         self.version, self.timescale = (0, False) if read_only else pg_schema.migrate(self.conn, allow_timescale)
         self._partitions: set[str] = set()
+        self._warnings: list[str] = []
 
     def loaded(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
@@ -124,6 +126,14 @@ class PostgresTarget(Target):
         return Prepared("gpu_alerts", ("alert_id",), columns, body, table.num_rows, [])
 
     def write(self, obj: ProcessedObject, prepared: Prepared) -> int:
+        """Load one object in one transaction; data PostgreSQL cannot hold (a NUL, say) rolls back just this object."""
+        try:
+            return self._write(obj, prepared)
+        except psycopg.errors.DataError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ObjectRejected(f"PostgreSQL refused its rows ({reason}); nothing of it was stored") from exc
+
+    def _write(self, obj: ProcessedObject, prepared: Prepared) -> int:
         with self.conn.transaction():
             row = self.conn.execute(
                 "SELECT version FROM gpulake_ledger WHERE object_key = %s FOR UPDATE", (obj.key,)
@@ -135,7 +145,7 @@ class PostgresTarget(Target):
                 self.conn.execute(delete, (obj.key,))
             try:
                 self._ensure_partitions(prepared.days)
-                self._copy_or_upsert(prepared)
+                overwritten = self._copy_or_upsert(prepared)
             except psycopg.Error:
                 self._partitions.clear()  # they may have been rolled back with this transaction
                 raise
@@ -144,6 +154,12 @@ class PostgresTarget(Target):
                 "ON CONFLICT (object_key) DO UPDATE SET version = EXCLUDED.version, rows = EXCLUDED.rows, "
                 "loaded_at = now()",
                 (obj.key, obj.version, obj.kind, prepared.rows),
+            )
+        count, other = overwritten
+        if count:
+            self._warnings.append(
+                f"identity collision: {count} rows of {obj.key} replaced rows of another raw object ({other}) with "
+                "the same node, GPU, source and time; if they are different machines, give them distinct node names"
             )
         return prepared.rows
 
@@ -155,12 +171,27 @@ class PostgresTarget(Target):
             for start in range(0, len(body), CHUNK):
                 copy.write(body[start : start + CHUNK])
 
-    def _copy_or_upsert(self, prepared: Prepared) -> None:
+    def take_warnings(self) -> list[str]:
+        warnings, self._warnings = self._warnings, []
+        return warnings
+
+    def _collisions(self, stage: str) -> tuple[int, str | None]:
+        """Staged metric rows that would replace a row of another raw object (same node, GPU, source, time)."""
+        row = self.conn.execute(
+            sql.SQL(
+                "SELECT count(*), min(t.source_object) FROM {} s JOIN gpu_metrics t USING (node, gpu, source, time) "
+                "WHERE t.source_object <> s.source_object"
+            ).format(sql.Identifier(stage))
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def _copy_or_upsert(self, prepared: Prepared) -> tuple[int, str | None]:
+        """COPY, or stage and upsert on a conflict; returns how many rows of other raw objects were replaced."""
         table, columns, conflict, body = prepared.table, prepared.columns, prepared.conflict, prepared.body
         try:
             with self.conn.transaction():
                 self._copy(table, columns, body)
-            return
+            return 0, None
         except psycopg.errors.UniqueViolation:
             pass
         stage = f"{table}_stage"
@@ -170,6 +201,7 @@ class PostgresTarget(Target):
             )
         )
         self._copy(stage, columns, body)
+        overwritten = self._collisions(stage) if table == "gpu_metrics" else (0, None)
         ident = sql.SQL(", ").join(map(sql.Identifier, columns))
         keys = sql.SQL(", ").join(map(sql.Identifier, conflict))
         updates = sql.SQL(", ").join(
@@ -181,6 +213,7 @@ class PostgresTarget(Target):
                 "ORDER BY {keys}, ctid DESC ON CONFLICT ({keys}) DO UPDATE SET {updates}"
             ).format(table=sql.Identifier(table), cols=ident, keys=keys, stage=sql.Identifier(stage), updates=updates)
         )
+        return overwritten
 
     def _ensure_partitions(self, days: list[date]) -> None:
         for day in days:
@@ -194,15 +227,32 @@ class PostgresTarget(Target):
             self.conn.execute(create.format(sql.Identifier(name), sql.Literal(start), sql.Literal(end)))
             self._partitions.add(name)
 
-    def finish(self) -> None:
-        if self.timescale:
-            self.conn.execute("CALL refresh_continuous_aggregate('gpu_metrics_hourly', NULL, NULL)")
-            return
-        populated = self.conn.execute(
-            "SELECT ispopulated FROM pg_matviews WHERE matviewname = 'gpu_metrics_hourly'"
+    def behind(self) -> bool:
+        """The hourly view was last refreshed before the newest ledger entry (a sync died before ``finish``)."""
+        row = self.conn.execute(
+            "SELECT max(loaded_at) > coalesce((SELECT ledger_mark FROM gpulake_refreshes WHERE view_name = %s), "
+            "'-infinity') FROM gpulake_ledger",
+            (HOURLY_VIEW,),
         ).fetchone()
-        concurrently = "CONCURRENTLY " if populated and populated[0] else ""
-        self.conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}gpu_metrics_hourly")
+        return bool(row and row[0])
+
+    def finish(self) -> None:
+        """Refresh the hourly view, then record the ledger state it reflects (read before the refresh)."""
+        mark = self.conn.execute("SELECT max(loaded_at) FROM gpulake_ledger").fetchone()[0]
+        if self.timescale:
+            self.conn.execute(f"CALL refresh_continuous_aggregate('{HOURLY_VIEW}', NULL, NULL)")
+        else:
+            populated = self.conn.execute(
+                "SELECT ispopulated FROM pg_matviews WHERE matviewname = %s", (HOURLY_VIEW,)
+            ).fetchone()
+            concurrently = "CONCURRENTLY " if populated and populated[0] else ""
+            self.conn.execute(f"REFRESH MATERIALIZED VIEW {concurrently}{HOURLY_VIEW}")
+        if mark is not None:
+            self.conn.execute(
+                "INSERT INTO gpulake_refreshes (view_name, ledger_mark) VALUES (%s, %s) "
+                "ON CONFLICT (view_name) DO UPDATE SET ledger_mark = EXCLUDED.ledger_mark",
+                (HOURLY_VIEW, mark),
+            )
 
     def close(self) -> None:
         self.conn.close()

@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gpulake.errors import InputRejected
+from gpulake.identity import SORT_KEYS, drop_duplicate_times
 from gpulake.schema import METRICS_SCHEMA
 
 ALERTS_SCHEMA = pa.schema(
@@ -35,12 +36,18 @@ ALERT_FIELDS = tuple(ALERTS_SCHEMA.names)
 
 
 def read_metrics(data: bytes, key: str) -> pa.Table:
-    """A metrics Parquet object as a table in the canonical schema."""
+    """A metrics Parquet object as a table in the canonical schema, one row per identity, as the databases store it.
+
+    Ingest writes one row per node, GPU, source and time; an object written before that
+    rule may repeat one, and then the last row in file order is kept (what an upsert or
+    an InfluxDB overwrite would keep), so ``sync`` counts the rows it stores.
+    """
     try:
         table = pq.read_table(io.BytesIO(data), partitioning=None)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InputRejected(key, f"not a readable Parquet file ({exc}); reprocess its raw object") from exc
-    return table.select(METRICS_SCHEMA.names).cast(METRICS_SCHEMA)
+        table = table.select(METRICS_SCHEMA.names).cast(METRICS_SCHEMA)
+    except (pa.ArrowInvalid, OSError, KeyError) as exc:
+        raise InputRejected(key, f"not a readable metrics Parquet file ({exc}); reprocess its raw object") from exc
+    return drop_duplicate_times(table.sort_by(SORT_KEYS), key)[0]
 
 
 def read_alerts(data: bytes, key: str) -> pa.Table:

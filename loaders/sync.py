@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulake.errors import InputRejected
+from loaders.errors import ObjectRejected
 from loaders.progress import Progress
 from loaders.source import ProcessedObject, Source
 from loaders.target import Target
@@ -26,6 +27,7 @@ class SyncReport:
     rows: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -34,7 +36,9 @@ def _prepare(source: Source, target: Target, obj: ProcessedObject) -> Any:
 
 
 def sync(source: Source, target: Target, progress: Progress | None = None) -> SyncReport:
-    """Load new and changed objects, metrics before alerts; unreadable objects are reported, not fatal.
+    """Load new and changed objects, metrics before alerts; an object that cannot be read or stored is reported.
+
+    One bad object never blocks the rest: it stays out of the ledger and is tried again next time.
 
     The next object is read and encoded in a worker thread while this one is written.
     """
@@ -60,13 +64,18 @@ def sync(source: Source, target: Target, progress: Progress | None = None) -> Sy
             except InputRejected as exc:
                 report.failed.append(str(exc))
                 continue
-            rows = target.write(obj, prepared)
+            try:
+                rows = target.write(obj, prepared)
+            except ObjectRejected as exc:
+                report.failed.append(f"{obj.key}: {exc}")
+                continue
+            report.warnings += target.take_warnings()
             report.loaded += 1
             report.replaced += obj.key in ledger
             report.rows += rows
             progress.object_done(obj.key, rows, time.monotonic() - began)
     progress.close()
-    if report.loaded:
+    if report.loaded or target.behind():
         target.finish()
     report.seconds = time.monotonic() - started
     return report

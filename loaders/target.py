@@ -38,8 +38,19 @@ class Target(ABC):
     def last_loaded(self) -> str | None:
         """When the newest ledger entry was written (ISO 8601, UTC), None when nothing was loaded."""
 
+    def take_warnings(self) -> list[str]:
+        """What is worth telling about the objects written since the last call; it does not stop the load.
+
+        PostgreSQL reports rows of one raw object that replaced another's (two machines under one node name).
+        """
+        return []
+
+    def behind(self) -> bool:
+        """Whether work ``finish`` does is still pending from an earlier sync (one killed before it)."""
+        return False
+
     def finish(self) -> None:  # noqa: B027 - optional hook
-        """Work after a sync that loaded something (refresh aggregates)."""
+        """Work after a sync that loaded something, or when ``behind`` (refresh aggregates)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

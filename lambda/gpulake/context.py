@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from gpulake.output.layout import safe_stem
 
@@ -46,3 +47,14 @@ def node_from_key(key: str) -> str | None:
 def resolve_node(key: str, metadata_node: str | None = None, fallback: str | None = None) -> str:
     """Node for data that does not name its own: metadata, key, fallback, file stem."""
     return metadata_node or node_from_key(key) or fallback or safe_stem(key)
+
+
+def local_node(path: str, explicit: str | None = None) -> str:
+    """Node of a local file, the same for ``process`` and ``upload``: ``--node``, else the key rules, else its folder.
+
+    ``logs/node17/nvidia-smi.csv`` -> ``node17``. A folder named after a source format
+    (``gpuz/``) names no node, so the file stem is used, as for a file with no folder.
+    """
+    folder = PurePosixPath(path.replace("\\", "/")).parent.name
+    named = folder if folder and folder not in (".", "..") and folder.lower() not in SOURCE_FOLDERS else None
+    return resolve_node(path, explicit, named)

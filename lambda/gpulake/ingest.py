@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulake import formats, schema
+from gpulake import dedupe, formats, schema
 from gpulake.alerts import AlertConfig, detect
 from gpulake.context import SourceContext
 from gpulake.decode import decompress
 from gpulake.errors import InputRejected
+from gpulake.identity import SORT_KEYS, Span, drop_duplicate_times, drop_rows_without_values, spans
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
 from gpulake.output.sink import Sink
-
-SORT_KEYS = [("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")]
 
 
 @dataclass
@@ -41,6 +40,10 @@ class IngestResult:
     rejected: str | None = None
     #: Whether the alerts file was new or changed (False on a duplicate delivery).
     alerts_changed: bool = False
+    #: Per node, GPU and source, the time range the rows cover (to find collisions across objects).
+    spans: list[Span] = field(default_factory=list)
+    #: Nothing was written: these bytes and settings (or a newer version of the key) were processed before.
+    unchanged: bool = False
 
 
 def _jsonl(records: list[dict[str, object]]) -> bytes:
@@ -55,33 +58,116 @@ def ingest(
     version: str,
     format_name: str | None = None,
     alert_config: AlertConfig | None = None,
+    sequencer: str | None = None,
 ) -> IngestResult:
-    """Parse one object and write metrics, alerts and quarantine under deterministic keys."""
-    name = layout.object_name(ctx.key, version)
-    result = IngestResult(source_object=ctx.key, name=name)
+    """Parse one object and write metrics, alerts and quarantine under keys derived from its key.
+
+    A key has one set of outputs: a new version replaces the previous one's, the same
+    bytes and settings again write nothing, and an older delivery (S3 ``sequencer``)
+    than the one processed is ignored (:mod:`gpulake.dedupe`). ``version`` (ETag and
+    version id, or a content hash) is recorded in the manifest for people.
+    """
+    name = layout.object_name(ctx.key)
+    settings = {"tz": ctx.tz, "node": ctx.node, "format": format_name, "alerts": alert_config}
+    identity = dedupe.fingerprint(data, settings)
+    previous = dedupe.load(sink, name)
+    if previous and (previous.fingerprint == identity or dedupe.superseded(previous, sequencer)):
+        return _unchanged(previous, name, sink)
     try:
-        raw = decompress(data, ctx.key)
-        fmt = formats.get(format_name) if format_name else formats.detect(raw, ctx.key)
-        result.format = fmt.name
-        parsed = fmt.parse(raw, ctx)
+        result = _parse_and_write(data, ctx, sink, name, format_name, alert_config)
     except InputRejected as exc:
-        return reject(exc, ctx.key, sink, version=version)
-    table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)
+        result = _reject(exc, ctx.key, sink, name)
+    _replace(sink, previous, result, identity, version, sequencer)
+    return result
+
+
+def reject(exc: InputRejected, key: str, sink: Sink, *, version: str, sequencer: str | None = None) -> IngestResult:
+    """Record that a whole object could not be read (one quarantine line, the reason); it replaces earlier outputs."""
+    name = layout.object_name(key)
+    previous = dedupe.load(sink, name)
+    if previous and dedupe.superseded(previous, sequencer):
+        return _unchanged(previous, name, sink)
+    result = _reject(exc, key, sink, name)
+    _replace(sink, previous, result, dedupe.fingerprint(b"", {"rejected": exc.problem}), version, sequencer)
+    return result
+
+
+def _replace(
+    sink: Sink,
+    previous: dedupe.Manifest | None,
+    result: IngestResult,
+    identity: str,
+    version: str,
+    sequencer: str | None,
+) -> None:
+    """Retire the previous version's outputs this one did not rewrite, then record this version."""
+    dedupe.retire(sink, previous, result.keys)
+    manifest = dedupe.Manifest(
+        source_object=result.source_object,
+        fingerprint=identity,
+        version=version,
+        sequencer=sequencer,
+        outputs=result.keys,
+        format=result.format,
+        rows=result.rows,
+        bad_rows=result.bad_rows,
+        rejected=result.rejected,
+        spans=result.spans,
+    )
+    dedupe.record(sink, result.name, manifest)
+
+
+def _unchanged(previous: dedupe.Manifest, name: str, sink: Sink) -> IngestResult:
+    """The result of the processing already done, read back from its manifest and alerts (nothing is written)."""
+    alerts = []
+    for key in previous.outputs:
+        if key.startswith("alerts/"):
+            alerts += [json.loads(line) for line in (sink.get(key) or b"").decode().splitlines() if line]
+    return IngestResult(
+        source_object=previous.source_object,
+        name=name,
+        format=previous.format,
+        rows=previous.rows,
+        bad_rows=previous.bad_rows,
+        alerts=alerts,
+        keys=list(previous.outputs),
+        rejected=previous.rejected,
+        spans=list(previous.spans),
+        unchanged=True,
+    )
+
+
+def _parse_and_write(
+    data: bytes,
+    ctx: SourceContext,
+    sink: Sink,
+    name: str,
+    format_name: str | None,
+    alert_config: AlertConfig | None,
+) -> IngestResult:
+    result = IngestResult(source_object=ctx.key, name=name)
+    raw = decompress(data, ctx.key)
+    fmt = formats.get(format_name) if format_name else formats.detect(raw, ctx.key)
+    result.format = fmt.name
+    parsed = fmt.parse(raw, ctx)
+    table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)  # stable
+    table, empty = drop_rows_without_values(table, ctx.key)
+    table, replaced = drop_duplicate_times(table, ctx.key)
+    replaced = empty + replaced
     result.rows = table.num_rows
-    result.bad_rows = len(parsed.bad_rows)
+    result.bad_rows = len(parsed.bad_rows) + len(replaced)
+    result.spans = spans(table)
     if table.num_rows:
         _write_metrics(sink, result, table, fmt.name, name)
         result.alerts = detect(table, alert_config)
         _write_alerts(sink, result, name)
-    if parsed.bad_rows:
-        lines = [row.to_record(ctx.key) for row in parsed.bad_rows]
+    if parsed.bad_rows or replaced:
+        lines = [row.to_record(ctx.key) for row in parsed.bad_rows] + replaced
         _put(sink, result, layout.quarantine_key(name), _jsonl(lines), "application/x-ndjson")
     return result
 
 
-def reject(exc: InputRejected, key: str, sink: Sink, *, version: str) -> IngestResult:
-    """Record that a whole object could not be read: one quarantine line with the reason."""
-    name = layout.object_name(key, version)
+def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult:
     result = IngestResult(source_object=key, name=name, rejected=str(exc))
     record = {"source_object": key, "line": exc.line, "reason": exc.problem, "rejected": True}
     _put(sink, result, layout.quarantine_key(name), _jsonl([record]), "application/x-ndjson")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpulake.alerts import AlertConfig
-from gpulake.context import SourceContext, resolve_node
+from gpulake.context import SourceContext, local_node
 from gpulake.ingest import IngestResult, ingest
 from gpulake.output import layout
 from gpulake.output.sink import LocalSink
@@ -51,7 +51,7 @@ def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
         key=key,
         object_time_ms=int(path.stat().st_mtime * 1000),
         tz=check_zone(options.tz),
-        node=resolve_node(key, fallback=options.node),
+        node=local_node(key, options.node),
     )
     return ingest(
         data,

@@ -53,6 +53,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
     sink = S3Sink(_client("s3"), settings.processed_bucket, settings.processed_prefix)
     bucket = record["s3"]["bucket"]["name"]
     key = unquote_plus(record["s3"]["object"]["key"])
+    sequencer = record["s3"]["object"].get("sequencer")
     logger.append_keys(object_key=key, bucket=bucket)
     try:
         obj = read_object(_client("s3"), bucket, key)
@@ -62,7 +63,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
             return None
         raise
     except InputRejected as exc:
-        result = reject(exc, f"s3://{bucket}/{key}", sink, version="unreadable")
+        result = reject(exc, f"s3://{bucket}/{key}", sink, version="unreadable", sequencer=sequencer)
         _report(result)
         return result
     tz = obj.metadata.get("tz") or settings.source_tz
@@ -84,6 +85,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
         version=obj.version,
         format_name=obj.metadata.get("format") or obj.metadata.get("source") or None,
         alert_config=settings.alert_config,
+        sequencer=sequencer,
     )
     _report(result)
     if result.alerts_changed and settings.alerts_topic_arn:
@@ -92,6 +94,9 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
 
 
 def _report(result: IngestResult) -> None:
+    if result.unchanged:  # a retry or a late event: its rows and alerts were counted when first processed
+        logger.info("object unchanged, nothing written", extra={"keys": result.keys})
+        return
     metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=result.rows)
     metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=result.bad_rows)
     metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(result.alerts))

@@ -2,9 +2,10 @@
 
 ``metrics/source=<source>/date=<YYYY-MM-DD>/<name>.parquet``,
 ``alerts/date=<YYYY-MM-DD>/<name>.jsonl``, ``quarantine/<name>.jsonl``.
-``<name>`` derives from the source key and its version (ETag / content hash), so
-a re-delivery of the same object overwrites instead of duplicating, and no input
-name can escape the prefix.
+``<name>`` derives from the source key alone, so a re-delivery or a new version of
+the same object overwrites instead of duplicating (``gpulake.dedupe`` retires what
+an earlier version wrote and the new one does not), and no input name can escape
+the prefix. ``manifests/<name>.json`` records the version each name holds.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def safe_stem(key: str) -> str:
     return stem or "object"
 
 
-def object_name(key: str, version: str) -> str:
-    """Deterministic output name for one version of one input object."""
-    digest = hashlib.sha256(f"{key}\n{version}".encode()).hexdigest()[:16]
+def object_name(key: str) -> str:
+    """Deterministic output name of one input object key, whatever its version (one key, one set of outputs)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return f"{safe_stem(key)}-{digest}"
 
 
@@ -54,3 +55,7 @@ def alerts_key(date: str, name: str) -> str:
 
 def quarantine_key(name: str) -> str:
     return f"quarantine/{name}.jsonl"
+
+
+def manifest_key(name: str) -> str:
+    return f"manifests/{name}.json"

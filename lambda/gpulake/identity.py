@@ -1,0 +1,153 @@
+"""Row identity: one row per node, GPU, source and time, in the lake as in every database.
+
+PostgreSQL is unique on ``(node, gpu, source, time)`` and InfluxDB identifies a point
+by its tags and time, so a second row with the same identity silently replaces the
+first there. This module makes the lake agree and says when it happens:
+
+- within one object, :func:`drop_duplicate_times` keeps the last row in file order
+  (what the databases keep) and returns the replaced rows for quarantine, reason
+  ``duplicate_timestamp``;
+- a row with no finite value at all (every column null) is quarantined, reason
+  ``no_values``: InfluxDB cannot store a point without a field, so keeping it would
+  leave the lake and InfluxDB disagreeing;
+- across the objects of one run, :class:`CollisionCheck` reports two inputs that
+  write rows for the same node, GPU and source over overlapping times (two files
+  given the same node name), which would overwrite each other in the databases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gpulake.schema import CANONICAL_COLUMNS
+from gpulake.timeutil import ms_to_iso
+
+DUPLICATE_REASON = "duplicate_timestamp"
+NO_VALUES_REASON = "no_values"
+#: The columns one row is identified by (``source`` is constant within an object).
+KEY_COLUMNS = ("node", "gpu", "source", "time")
+#: The order of rows in a metrics object (a stable sort, so rows of one identity keep their file order).
+SORT_KEYS = [("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")]
+
+
+def _same_as_next(table: pa.Table) -> pa.Array:
+    """Per row of a table stably sorted by identity (at least 2 rows): whether the next row has the same identity."""
+    n = table.num_rows
+    same = None
+    for name in KEY_COLUMNS:
+        column = table[name].combine_chunks()
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, pa.int64())
+        current, following = column.slice(0, n - 1), column.slice(1)
+        both_null = pc.and_(pc.is_null(current), pc.is_null(following))
+        equal = pc.or_(pc.fill_null(pc.equal(current, following), False), both_null)
+        same = equal if same is None else pc.and_(same, equal)
+    return pa.concat_arrays([same, pa.array([False])])
+
+
+def drop_duplicate_times(table: pa.Table, source_object: str) -> tuple[pa.Table, list[dict[str, object]]]:
+    """Keep the last row per identity of a table stably sorted by node, GPU and time; quarantine the others.
+
+    The quarantine record carries the replaced row's identity and values as JSON in
+    ``raw`` (the parsers no longer know its line).
+    """
+    if table.num_rows < 2:
+        return table, []
+    replaced = _same_as_next(table)
+    if not pc.any(replaced).as_py():
+        return table, []
+    records = [_quarantine(row, source_object, DUPLICATE_REASON) for row in table.filter(replaced).to_pylist()]
+    return table.filter(pc.invert(replaced)), records
+
+
+def _describe(row: dict[str, object]) -> dict[str, object]:
+    """A replaced row for people: identity, ISO time and the values that were set."""
+    described = {k: v for k, v in row.items() if v is not None and k not in ("extra", "labels", "source_object")}
+    described["time"] = str(row["time"])
+    return described
+
+
+def has_values(table: pa.Table) -> np.ndarray:
+    """Per row: whether any canonical column, ``throttle_reasons`` or ``extra`` entry holds a finite value."""
+    found = np.zeros(table.num_rows, dtype=bool)
+    for name in (*CANONICAL_COLUMNS, "throttle_reasons"):
+        column = table[name].combine_chunks()
+        valid = pc.is_valid(column) if pa.types.is_integer(column.type) else pc.is_finite(column)
+        found |= pc.fill_null(valid, False).to_numpy(zero_copy_only=False)
+    extra = table["extra"].combine_chunks()
+    if len(extra.items):
+        finite = pc.fill_null(pc.is_finite(extra.items), False).to_numpy(zero_copy_only=False)
+        counts = np.concatenate([[0], np.cumsum(finite)])
+        offsets = extra.offsets.to_numpy()  # absolute into ``items``, also for a sliced array
+        found |= counts[offsets[1:]] > counts[offsets[:-1]]
+    return found
+
+
+def drop_rows_without_values(table: pa.Table, source_object: str) -> tuple[pa.Table, list[dict[str, object]]]:
+    """Quarantine rows that carry no value (reason ``no_values``): no database point could hold them."""
+    keep = has_values(table)
+    if keep.all():
+        return table, []
+    records = [_quarantine(row, source_object, NO_VALUES_REASON) for row in table.filter(pa.array(~keep)).to_pylist()]
+    return table.filter(pa.array(keep)), records
+
+
+def _quarantine(row: dict[str, object], source_object: str, reason: str) -> dict[str, object]:
+    """A quarantine record for a row ingest took out (no line number: the parsers no longer know it)."""
+    return {
+        "source_object": source_object,
+        "line": None,
+        "reason": reason,
+        "raw": json.dumps(_describe(row), ensure_ascii=False, sort_keys=True, default=str),
+        "raw_truncated": False,
+    }
+
+
+@dataclass(frozen=True)
+class Span:
+    """The time range one object covers for one node, GPU and source (epoch ms, inclusive)."""
+
+    node: str
+    gpu: str
+    source: str
+    first_ms: int
+    last_ms: int
+
+
+def spans(table: pa.Table) -> list[Span]:
+    """Per node, GPU and source of ``table``, the first and last sample time."""
+    if table.num_rows == 0:
+        return []
+    keyed = pa.table(
+        {"node": table["node"], "gpu": table["gpu"], "source": table["source"], "ms": pc.cast(table["time"], "int64")}
+    )
+    grouped = keyed.group_by(["node", "gpu", "source"]).aggregate([("ms", "min"), ("ms", "max")])
+    return [Span(row["node"], row["gpu"], row["source"], row["ms_min"], row["ms_max"]) for row in grouped.to_pylist()]
+
+
+@dataclass
+class CollisionCheck:
+    """Remembers which object covered which identity when, across one run (``process`` of many files)."""
+
+    _seen: dict[tuple[str, str, str], list[tuple[int, int, str]]] = field(default_factory=dict)
+
+    def add(self, source_object: str, covered: list[Span]) -> list[str]:
+        """Record an object's spans; one message per earlier object of the run whose rows it would overwrite."""
+        messages = []
+        for span in covered:
+            key = (span.node, span.gpu, span.source)
+            for first, last, other in self._seen.get(key, []):
+                if other != source_object and first <= span.last_ms and span.first_ms <= last:
+                    messages.append(
+                        f"identity collision: {source_object} and {other} both have {span.source} rows for node "
+                        f"{span.node!r} GPU {span.gpu!r} between {ms_to_iso(max(first, span.first_ms))} and "
+                        f"{ms_to_iso(min(last, span.last_ms))}; the databases keep one row per node, GPU, source "
+                        "and time, so one would overwrite the other (give each input its own node: folder or --node)"
+                    )
+            self._seen.setdefault(key, []).append((span.first_ms, span.last_ms, source_object))
+        return messages
