@@ -13,7 +13,7 @@ and which outputs it wrote. With it, ingest can:
   ``alerts`` and ``sync`` (which replaces a changed object's rows) all drop its rows
   without anything being deleted.
 
-See ``docs/adr/0003-one-output-set-per-raw-key.md``.
+See ``docs/adr/0004-one-output-set-per-raw-key.md``.
 """
 
 from __future__ import annotations
