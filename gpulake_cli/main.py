@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from gpulake.alerts import AlertConfig
-from gpulake.errors import ConfigError, GpulakeError
+from gpulake.errors import ConfigError
 from gpulake.formats import FORMATS
 from gpulake.local import LocalOptions, iter_files, process_file
 from gpulake.timeutil import check_zone, ms_to_iso
+from gpulake_cli import errors_map
 from loaders.config import default_source, load_dotenv
 
 SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
@@ -349,12 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv(getattr(args, "env_file", ".env"))
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (GpulakeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("GPULAKE_DEBUG"):
+            raise
+        status, message = errors_map.describe(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return status
