@@ -47,6 +47,8 @@ def _aws(exc: BaseException) -> tuple[int, str] | None:
         return None
     if isinstance(exc, boto.NoCredentialsError | boto.PartialCredentialsError):
         return USAGE, f"no AWS credentials found: {_AWS_CREDENTIALS_HINT}"
+    if isinstance(exc, boto.ProfileNotFound):
+        return USAGE, f"{exc}: check AWS_PROFILE against ~/.aws/config (aws configure list-profiles)"
     if isinstance(exc, boto.NoRegionError):
         return USAGE, "no AWS region configured: set AWS_DEFAULT_REGION (e.g. us-east-1) or run `aws configure`"
     if isinstance(exc, boto.EndpointConnectionError | boto.ConnectTimeoutError):
@@ -67,8 +69,10 @@ def _file_or_directory(path: Path) -> Path:
 
 
 def _os(exc: BaseException) -> tuple[int, str] | None:
-    if not isinstance(exc, OSError) or not exc.filename:
+    if not isinstance(exc, OSError):
         return None
+    if not exc.filename:  # ours carry their message ("x: no such file or directory")
+        return FAILED, str(exc)
     name = Path(exc.filename)
     if isinstance(exc, NotADirectoryError):
         return USAGE, f"{_file_or_directory(name)} is a file, not a directory: give a directory path"
