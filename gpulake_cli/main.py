@@ -348,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--minutes", type=_positive(float), default=180.0, help="minutes of simulated telemetry")
     demo.add_argument("--interval", type=_positive(float), default=30.0, help="seconds between samples")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated fleet")
-    demo.add_argument("--serve", action="store_true", help="keep PostgreSQL running for Grafana until Ctrl-C")
+    demo.add_argument(
+        "--serve", action="store_true", help="then keep ingesting uploads to the local endpoint, until Ctrl-C"
+    )
     demo.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     demo.set_defaults(func=_cmd_demo)
     cost = sub.add_parser("cost", help="monthly AWS cost for a fleet, next to AMP and CloudWatch metrics")
