@@ -91,6 +91,9 @@ def describe(exc: BaseException) -> tuple[int, str]:
         status, text = USAGE, str(exc)
     elif isinstance(exc, GpulakeError):
         status, text = FAILED, str(exc)
+        aws = next((r for e in _chain(exc)[1:] if (r := _aws(e))), None)
+        if aws:  # "cannot list s3://b/: Unable to locate credentials" -> what to do about the credentials
+            status, text = aws[0], f"{text.split(': ', 1)[0]}: {aws[1]}"
     else:
         found = next((r for e in _chain(exc) if (r := _aws(e) or _os(e))), None)
         status, text = found or (FAILED, f"unexpected {type(exc).__name__}: {exc} (GPULAKE_DEBUG=1 shows where)")

@@ -20,7 +20,7 @@ from gpulake.local import LocalOptions, iter_files, process_file
 from gpulake.timeutil import check_zone, ms_to_iso
 from gpulake_cli import errors_map
 from loaders.config import default_source, load_dotenv
-from loaders.redact import redact
+from loaders.redact import redact, redact_logs
 
 SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
 
@@ -367,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    redact_logs()
     load_dotenv(getattr(args, "env_file", ".env"))
     try:
         return args.func(args)

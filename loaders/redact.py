@@ -2,13 +2,14 @@
 
 docs/loaders.md promises that a connection string is never printed. Error texts from
 libpq, urllib3 or botocore quote what they were given (a DSN, a URL with ``&p=``), so
-every message the CLI shows goes through :func:`redact`: the password of a URL's
+every message and log line the CLI shows goes through :func:`redact`: the password of a URL's
 user info, the value of ``password=``-like keys (libpq key=value and query strings),
 ``Authorization`` tokens, and any secret the environment holds, wherever it appears.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -56,3 +57,21 @@ def redact(text: str, *connection_strings: str) -> str:
     for secret in sorted(given.union(secrets_in()), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+class RedactFilter(logging.Filter):
+    """Masks secrets in each record a handler emits (urllib3's retry warnings quote whole URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+def redact_logs() -> None:
+    """Library warnings to stderr, as Python's last-resort handler prints them, but through :class:`RedactFilter`."""
+    root = logging.getLogger()
+    if not any(isinstance(f, RedactFilter) for handler in root.handlers for f in handler.filters):
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        handler.addFilter(RedactFilter())
+        root.addHandler(handler)

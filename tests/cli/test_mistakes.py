@@ -32,6 +32,12 @@ CASES = {
         ["upload", SAMPLE, "--bucket", "gpulake-raw"], NO_AWS, 2, "no AWS credentials found: set AWS_PROFILE"),
     "upload with an unknown AWS profile": (
         ["upload", SAMPLE, "--bucket", "gpulake-raw"], NO_AWS | {"AWS_PROFILE": "typo"}, 2, "check AWS_PROFILE"),
+    "alerts from S3 without AWS credentials": (
+        ["alerts", "--from", "s3://gpulake-processed/"], NO_AWS, 2, "cannot list s3://gpulake-processed/: no AWS"),
+    "upload to an endpoint that is down": (
+        ["upload", SAMPLE, "--bucket", "gpulake-raw"],
+        NO_AWS | {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": TOKEN,
+                  "AWS_ENDPOINT_URL": f"http://127.0.0.1:{CLOSED}"}, 1, "cannot reach AWS"),
     "GPULAKE_PG_DSN is not a DSN": (
         ["sync", "--to", "postgres", "--from", "{dir}"], {"GPULAKE_PG_DSN": "not a dsn"}, 2,
         "GPULAKE_PG_DSN is not a connection string"),

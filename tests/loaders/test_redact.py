@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import logging
+
 import pytest
 
-from loaders.redact import redact, secrets_in
+from loaders.redact import RedactFilter, redact, secrets_in
 
 SECRET = "hunter2-Xy"
 
@@ -46,3 +49,19 @@ def test_short_values_and_plain_text_are_left_alone() -> None:
 
 def test_connection_strings_given_are_masked() -> None:
     assert redact(f"could not parse {SECRET}", f"postgres://u:{SECRET}@[") == "could not parse ***"
+
+
+def test_log_lines_are_redacted() -> None:
+    # GIVEN a handler with the filter, as main() installs it on the root logger
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactFilter())
+    logger = logging.getLogger("tests.redact")
+    logger.addHandler(handler)
+    try:
+        # WHEN a library logs a URL with credentials (urllib3 does, on retries)
+        logger.warning("Retrying after connection broken: %s", f"/write?db=g&u=admin&p={SECRET}")
+    finally:
+        logger.removeHandler(handler)
+    # THEN the line reads the same, minus the password
+    assert stream.getvalue() == "Retrying after connection broken: /write?db=g&u=admin&p=***\n"
