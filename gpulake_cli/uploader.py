@@ -105,7 +105,7 @@ def plan(path: Path, bucket: str, node: str | None, source: str | None, tz: str 
             raise ConfigError(f"{path}: cannot read it ({exc}); is the gzip file complete?") from None
         except InputRejected as exc:
             raise ConfigError(f"{exc}; pass --source if it is telemetry") from None
-    node = node or path.parent.name
+    node = node or path.resolve().parent.name  # "x.csv" given from its folder: that folder, not ""
     metadata = {"node": node, "source": source} | ({"tz": tz} if tz else {})
     name = path.name + (".gz" if gzipped_here else "")
     return Upload(path, bucket, f"{source}/{node}/{name}", path.stat().st_size, metadata, gzipped_here)

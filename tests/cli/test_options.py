@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gpulake_cli.main import build_parser
-from tests.cli.helpers import run
+from tests.cli.helpers import ROOT, run
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -54,3 +54,14 @@ def test_cost_says_1_node_not_1_nodes() -> None:
     assert result.returncode == 0, result.stderr
     assert "1 GPU on 1 node " in result.stdout
     assert "1 nodes" not in result.stdout and "1 GPUs" not in result.stdout
+
+
+def test_upload_names_the_node_after_the_folder_even_for_a_bare_file_name(tmp_path: Path, monkeypatch) -> None:
+    from gpulake_cli import uploader
+
+    folder = tmp_path / "rig-7"
+    folder.mkdir()
+    (folder / "query-gpu.csv").write_bytes((ROOT / "gpulake_cli/samples/nvidia-smi/rig-7/query-gpu.csv").read_bytes())
+    monkeypatch.chdir(folder)
+    upload = uploader.plan(Path("query-gpu.csv"), "raw", None, None, None)
+    assert upload.key == "nvidia-smi/rig-7/query-gpu.csv.gz" and upload.metadata["node"] == "rig-7"
