@@ -18,11 +18,12 @@ USAGE = 2
 FAILED = 1
 
 _AWS_CREDENTIALS_HINT = "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`"
+_DENIED = (FAILED, "AWS denied access: the credentials in use lack the S3/SQS permission for it")
 _AWS_CODES = {  # botocore error code -> (exit code, what to do)
     "NoSuchBucket": (USAGE, "the bucket does not exist: check --bucket/--from, GPULAKE_RAW_BUCKET or terraform output"),
-    "AccessDenied": (FAILED, "AWS denied access: the credentials in use lack the S3/SQS permission for it"),
-    "403": (FAILED, "AWS denied access: the credentials in use lack the S3/SQS permission for it"),
-    "AllAccessDisabled": (FAILED, "AWS denied access: the credentials in use lack the S3/SQS permission for it"),
+    "AccessDenied": _DENIED,
+    "403": _DENIED,
+    "AllAccessDisabled": _DENIED,
     "InvalidAccessKeyId": (USAGE, f"AWS does not know this access key: {_AWS_CREDENTIALS_HINT}"),
     "SignatureDoesNotMatch": (USAGE, f"AWS rejected the secret key: {_AWS_CREDENTIALS_HINT}"),
     "ExpiredToken": (USAGE, "the AWS session has expired: log in again (aws sso login) or refresh the token"),
@@ -63,6 +64,20 @@ def _aws(exc: BaseException) -> tuple[int, str] | None:
     return None
 
 
+def _postgres(exc: BaseException) -> tuple[int, str] | None:
+    """A server-side refusal met after connecting (connecting itself is mapped in loaders.postgres.connect)."""
+    try:
+        import psycopg
+    except ImportError:  # the [loaders] extra is not installed: nothing raised it
+        return None
+    if not isinstance(exc, psycopg.Error):
+        return None
+    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return FAILED, f"PostgreSQL: {first}; the role in GPULAKE_PG_DSN needs the rights docs/loaders.md lists"
+    return FAILED, f"PostgreSQL: {first}"
+
+
 def _file_or_directory(path: Path) -> Path:
     """The ancestor of ``path`` that exists as a file (what a NotADirectoryError is really about)."""
     return next((p for p in [path, *path.parents] if p.is_file()), path)
@@ -95,6 +110,6 @@ def describe(exc: BaseException) -> tuple[int, str]:
         if aws:  # "cannot list s3://b/: Unable to locate credentials" -> what to do about the credentials
             status, text = aws[0], f"{text.split(': ', 1)[0]}: {aws[1]}"
     else:
-        found = next((r for e in _chain(exc) if (r := _aws(e) or _os(e))), None)
+        found = next((r for e in _chain(exc) if (r := _aws(e) or _os(e) or _postgres(e))), None)
         status, text = found or (FAILED, f"unexpected {type(exc).__name__}: {exc} (GPULAKE_DEBUG=1 shows where)")
     return status, " ".join(redact(text).split())

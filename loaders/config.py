@@ -48,8 +48,9 @@ def _http_url(url: str) -> str:
     """``url`` if it is an http(s) URL with a host: a typo fails here, in one line, not after retries."""
     try:
         parsed = urlsplit(url)
-        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and (parsed.port or 0) >= 0
-    except ValueError:  # "[::1", a port that is not a number
+        port_ok = parsed.port is None or parsed.port > 0  # .port raises on one that is not a number
+        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and port_ok
+    except ValueError:  # "http://[::1"
         valid = False
     if not valid:
         raise ConfigError(

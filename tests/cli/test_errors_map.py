@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -35,6 +36,11 @@ def _wrapped(error: ClientError) -> S3UploadFailedError:
         (ConfigError("GPULAKE_PG_DSN is not set"), 2, "GPULAKE_PG_DSN is not set"),
         (InputRejected("a.csv", "not telemetry", 3), 1, "a.csv:3: not telemetry"),
         (RuntimeError("boom\nsecond line password=hunter2"), 1, "unexpected RuntimeError: boom second line"),
+        (
+            psycopg.errors.InsufficientPrivilege("permission denied for schema public\nDETAIL: x"),
+            1,
+            "PostgreSQL: permission denied for schema public; the role in GPULAKE_PG_DSN needs the rights",
+        ),
     ],
 )
 def test_one_line_and_exit_code(exc: Exception, code: int, says: str) -> None:
