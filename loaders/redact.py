@@ -22,10 +22,10 @@ DSN_VARIABLES = ("GPULAKE_PG_DSN", "GPULAKE_INFLUX_URL")
 #: values this short are left alone: masking every "x" in a message would hide more than the secret
 MIN_SECRET_LENGTH = 4
 
-_URL_PASSWORD = re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^@\s]*(?=@)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)(?P<secret>[^@\s]*)(?=@)", re.IGNORECASE)
 _KEY_VALUE = re.compile(
     r"(?P<keep>(?<![\w-])(?:password|passwd|pwd|sslpassword|token|secret|api[_-]?key)\s*[=:]\s*)"
-    r"(?:'(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s&;,'\"]+)",
+    r"(?P<secret>'(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s&;,'\"]+)",
     re.IGNORECASE,
 )
 _QUERY_PASSWORD = re.compile(r"(?P<keep>[?&]p=)[^&\s'\"]*")
@@ -34,11 +34,8 @@ _AUTHORIZATION = re.compile(r"(?P<keep>\b(?:Token|Bearer|Basic)\s+)[A-Za-z0-9._~
 
 def _dsn_password(dsn: str) -> str | None:
     """The password in a URL-form or key=value connection string, even a malformed one."""
-    url = re.search(r"://[^:/?#@\s]*:([^@\s]*)@", dsn)
-    if url:
-        return url.group(1)
-    pair = re.search(r"(?<![\w-])password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn, re.IGNORECASE)
-    return pair.group(1).strip("'") if pair else None
+    found = _URL_PASSWORD.search(dsn) or _KEY_VALUE.search(dsn)
+    return found.group("secret").strip("'\"") if found else None
 
 
 def secrets_in(env: Mapping[str, str] | None = None) -> list[str]:
