@@ -18,9 +18,9 @@ USAGE = 2
 FAILED = 1
 
 _AWS_CREDENTIALS_HINT = "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`"
-_DENIED = (FAILED, "AWS denied access: the credentials in use lack the S3/SQS permission for it")
+_DENIED = (FAILED, "the credentials in use (aws sts get-caller-identity) lack the permission for it")
 _AWS_CODES = {  # botocore error code -> (exit code, what to do)
-    "NoSuchBucket": (USAGE, "the bucket does not exist: check --bucket/--from, GPULAKE_RAW_BUCKET or terraform output"),
+    "NoSuchBucket": (USAGE, "check --bucket/--from, GPULAKE_RAW_BUCKET or `terraform output`"),
     "AccessDenied": _DENIED,
     "403": _DENIED,
     "AllAccessDisabled": _DENIED,

@@ -27,7 +27,7 @@ def _wrapped(error: ClientError) -> S3UploadFailedError:
     [
         (PermissionError(13, "Permission denied", "/var/log/gpu.csv"), 1, "/var/log/gpu.csv: permission denied"),
         (IsADirectoryError(21, "Is a directory", "out"), 2, "out is a directory: give a file path"),
-        (_client_error("AccessDenied", "Access Denied"), 1, "lack the S3/SQS permission"),
+        (_client_error("AccessDenied", "Access Denied"), 1, "lack the permission"),
         (_wrapped(_client_error("AccessDenied", "Access Denied")), 1, "PutObject: Access Denied (AccessDenied)"),
         (_wrapped(_client_error("NoSuchBucket", "The specified bucket does not exist")), 2, "GPULAKE_RAW_BUCKET"),
         (_client_error("InvalidAccessKeyId", "unknown key"), 2, "AWS does not know this access key"),
