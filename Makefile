@@ -14,7 +14,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # The real `aws` CLI (awscli v1 from PyPI) pins botocore: it gets a virtualenv of its own too.
 AWSCLI_VENV := .venv-awscli
 AWSCLI_STAMP := $(AWSCLI_VENV)/.installed
-# Debian packages the tests start themselves (PostgreSQL, InfluxDB, promtool, Chromium, npm).
+# Debian packages the tests start themselves (PostgreSQL, InfluxDB, promtool, Chromium, npm) or run (systemd-analyze).
 SYSTEM_STAMP := $(VENV)/.system-deps
 # Test-only TimescaleDB (PGlite WASM build) served over the wire protocol.
 TIMESCALE_STAMP := tests/timescale/node_modules/.installed

@@ -11,7 +11,7 @@ order when it is back. Keys are derived from the file, so a re-sent file overwri
 itself instead of duplicating. SIGTERM/SIGINT: rotate, try a last upload, exit.
 
 Needs only Python 3.9+ and boto3 (``pip install boto3``); see docs/operations.md for
-the systemd unit and the Kubernetes DaemonSet.
+the systemd unit, the container image and the Kubernetes DaemonSet (docs/operations/).
 """
 
 from __future__ import annotations
@@ -131,6 +131,11 @@ class Collector:
         self.upload_backlog()
 
 
+def default_spool() -> str:
+    """``<state directory>/spool``: systemd's ``StateDirectory=gpulake`` creates it for the (dynamic) user."""
+    return f"{os.environ.get('STATE_DIRECTORY', '/var/lib/gpulake').split(':')[0]}/spool"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -142,7 +147,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nvidia-smi", action="store_true", help="run nvidia-smi --query-gpu instead of scraping")
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between scrapes")
     parser.add_argument("--rotate", type=float, default=5.0, help="minutes between uploads")
-    parser.add_argument("--spool", default="/var/spool/gpulake", help="local spool directory (keep it on disk)")
+    parser.add_argument("--spool", default=default_spool(), help="local spool directory (keep it on disk)")
     args = parser.parse_args(argv)
     if not args.bucket:
         parser.error("--bucket (or GPULAKE_RAW_BUCKET) is required")

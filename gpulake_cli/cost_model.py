@@ -46,6 +46,11 @@ PRICES = {
 }
 
 
+def counted(n: float, noun: str) -> str:
+    """``1 node``, ``3 nodes``: output people read aloud should not say "1 nodes"."""
+    return f"{n:,g} {noun}" + ("" if n == 1 else "s")
+
+
 @dataclass
 class Estimate:
     lines: list[tuple[str, str, float]] = field(default_factory=list)
@@ -64,10 +69,12 @@ class Fleet:
     gpus: int
     interval_s: float
     upload_every_min: float
+    gpus_per_node: int = GPUS_PER_NODE
 
     @property
     def nodes(self) -> int:
-        return math.ceil(self.gpus / GPUS_PER_NODE)
+        """Each node's collector uploads one object per interval, so the node count sets the object count."""
+        return math.ceil(self.gpus / self.gpus_per_node)
 
     @property
     def samples(self) -> float:
@@ -154,13 +161,14 @@ def cloudwatch_metrics(fleet: Fleet) -> Estimate:
     metrics = fleet.gpus * DCGM_FIELDS
     e.add(
         "custom metrics",
-        f"{fleet.gpus} GPUs x {DCGM_FIELDS} metrics = {metrics:,} x ${p['cw_metric']}",
+        f"{counted(fleet.gpus, 'GPU')} x {DCGM_FIELDS} metrics = {metrics:,} x ${p['cw_metric']}",
         metrics * p["cw_metric"],
     )
     requests = fleet.nodes * MONTH_S / fleet.interval_s
     e.add(
         "PutMetricData",
-        f"{fleet.nodes} nodes x one call per scrape = {requests:,.0f} x ${p['cw_put_metric_data'] * 1000}/1,000",
+        f"{counted(fleet.nodes, 'node')} x one call per scrape = {requests:,.0f} "
+        f"x ${p['cw_put_metric_data'] * 1000}/1,000",
         requests * p["cw_put_metric_data"],
     )
     return e
@@ -184,7 +192,8 @@ def estimates(fleet: Fleet) -> dict[str, Estimate]:
 
 def render(fleet: Fleet) -> str:
     out = [
-        f"fleet: {fleet.gpus} GPUs on {fleet.nodes} nodes, scraped every {fleet.interval_s:g} s, "
+        f"fleet: {counted(fleet.gpus, 'GPU')} on {counted(fleet.nodes, 'node')} "
+        f"({counted(fleet.gpus_per_node, 'GPU')} per node), scraped every {fleet.interval_s:g} s, "
         f"uploaded every {fleet.upload_every_min:g} min "
         f"({fleet.samples:,.0f} GPU-scrapes, {fleet.objects:,.0f} objects a month)"
     ]

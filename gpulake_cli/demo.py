@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from gpulake.local import iter_files
-from gpulake_cli import analytics, report, uploader
+from gpulake_cli import analytics, demo_serve, report, uploader
 from gpulake_cli.local_aws import IngestRunner, LocalAws
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from gpulake_cli.status import dlq_depth, processed_counts
@@ -97,9 +97,7 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
         }
         _print_summary(summary, say)
         if serve:
-            say(f"PostgreSQL stays up at {pg.dsn} for Grafana (docs/grafana/); Ctrl-C stops everything")
-            while True:  # not signal.pause(): a signal landing just before it would be waited out forever
-                time.sleep(0.5)
+            demo_serve.serve(aws, stack, pg.dsn, out / "lambda.log", say)
         return summary
     finally:
         if pg is not None:

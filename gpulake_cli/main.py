@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
@@ -17,7 +19,9 @@ from gpulake.formats import FORMATS
 from gpulake.identity import CollisionCheck
 from gpulake.local import LocalOptions, iter_files, process_file
 from gpulake.timeutil import check_zone, ms_to_iso
+from gpulake_cli import errors_map
 from loaders.config import default_source, load_dotenv
+from loaders.redact import redact, redact_logs
 
 SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
 
@@ -27,6 +31,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old flag that still works, with a note naming the new one (``status --processed`` -> ``--from``)."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        print(f"note: {option} is deprecated; use --from", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
@@ -111,7 +125,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     out: dict[str, object] = {}
     if args.raw:
         out["raw"] = status.raw_counts(open_source(args.raw))
-    processed = status.processed_counts(open_source(args.processed or default_source()))
+    processed = status.processed_counts(open_source(args.source or default_source()))
     out["processed"] = processed["objects"]
     out["quarantined_rows"] = processed["quarantined_rows"]
     out["rejected_objects"] = processed["rejected_objects"]
@@ -137,7 +151,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _last_syncs() -> dict[str, str]:
     """Newest ledger entry per configured target (targets that are not configured are left out)."""
     from loaders.config import configured_targets, open_target
-    from loaders.errors import TargetRejected, TargetUnavailable
 
     found = {}
     for name in configured_targets():
@@ -145,8 +158,8 @@ def _last_syncs() -> dict[str, str]:
             target = open_target(name, read_only=True)
             found[name] = target.last_loaded() or "never"
             target.close()
-        except (TargetRejected, TargetUnavailable) as exc:
-            found[name] = f"unavailable: {exc}"
+        except GpulakeError as exc:
+            found[name] = f"unavailable: {errors_map.describe(exc)[1]}"
     return found
 
 
@@ -214,7 +227,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_cost(args: argparse.Namespace) -> int:
     from gpulake_cli import cost_model
 
-    fleet = cost_model.Fleet(args.gpus, args.interval, args.upload_every)
+    fleet = cost_model.Fleet(args.gpus, args.interval, args.upload_every, args.gpus_per_node)
     if args.json:
         estimates = cost_model.estimates(fleet)
         print(json.dumps({k: {"total": round(e.total, 2), "lines": e.lines} for k, e in estimates.items()}))
@@ -267,9 +280,9 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             f"{report.replaced} replaced, {report.skipped} already loaded) in {report.seconds:.1f} s"
         )
         for failure in report.failed:
-            print(f"  not loaded: {failure}", file=sys.stderr)
+            print(f"  not loaded: {redact(failure)}", file=sys.stderr)
         for warning in report.warnings:
-            print(f"  warning: {warning}", file=sys.stderr)
+            print(f"  warning: {redact(warning)}", file=sys.stderr)
     return 1 if report.failed else 0
 
 
@@ -308,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     upload.set_defaults(func=_cmd_upload)
     status = sub.add_parser("status", help="objects per prefix, quarantine, DLQ depth, last sync, newest data")
     status.add_argument("--raw", help="raw bucket (s3://…) or directory to count")
-    status.add_argument("--processed", help="processed s3://bucket/prefix or directory (default: as sync)")
+    status.add_argument("--from", dest="source", help="processed s3://bucket/prefix or directory (default: as sync)")
+    status.add_argument("--processed", dest="source", action=_DeprecatedAlias, help=argparse.SUPPRESS)
     status.add_argument("--dlq-url", help="dead-letter queue URL (terraform output dlq_url)")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=_cmd_status)
@@ -325,26 +339,33 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.set_defaults(func=_cmd_report)
     simulate_cmd = sub.add_parser("simulate", help="write a simulated fleet's raw telemetry files")
     simulate_cmd.add_argument("--out", required=True, help="directory for <source>/<node>/ files")
-    simulate_cmd.add_argument("--nodes", type=_positive(int), default=2)
+    simulate_cmd.add_argument("--nodes", type=_positive(int), default=2, help="nodes in the fleet")
     simulate_cmd.add_argument("--gpus", type=_positive(int), default=4, help="GPUs per node")
-    simulate_cmd.add_argument("--minutes", type=_positive(float), default=10.0)
+    simulate_cmd.add_argument("--minutes", type=_positive(float), default=10.0, help="minutes of telemetry per node")
     simulate_cmd.add_argument("--interval", type=_positive(float), default=10.0, help="seconds between samples")
-    simulate_cmd.add_argument("--seed", type=int, default=7)
-    simulate_cmd.add_argument("--formats", nargs="+", choices=SOURCES, default=list(SOURCES))
+    simulate_cmd.add_argument("--seed", type=int, default=7, help="random seed (same seed, same files)")
+    simulate_cmd.add_argument(
+        "--formats", nargs="+", choices=SOURCES, default=list(SOURCES), help="formats to write (default: all)"
+    )
     simulate_cmd.add_argument("--gzip", action="store_true", help="write .gz files")
     simulate_cmd.set_defaults(func=_cmd_simulate)
     demo = sub.add_parser("demo", help="the whole pipeline locally: S3/SQS, Lambda handler, PostgreSQL, report")
     demo.add_argument("--out", default="demo-output", help="where raw files and report.html go")
-    demo.add_argument("--nodes", type=_positive(int), default=3)
+    demo.add_argument("--nodes", type=_positive(int), default=3, help="simulated nodes")
     demo.add_argument("--gpus", type=_positive(int), default=4, help="GPUs per node")
-    demo.add_argument("--minutes", type=_positive(float), default=180.0)
+    demo.add_argument("--minutes", type=_positive(float), default=180.0, help="minutes of simulated telemetry")
     demo.add_argument("--interval", type=_positive(float), default=30.0, help="seconds between samples")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--serve", action="store_true", help="keep PostgreSQL running for Grafana until Ctrl-C")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated fleet")
+    demo.add_argument(
+        "--serve", action="store_true", help="then keep ingesting uploads to the local endpoint, until Ctrl-C"
+    )
     demo.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     demo.set_defaults(func=_cmd_demo)
     cost = sub.add_parser("cost", help="monthly AWS cost for a fleet, next to AMP and CloudWatch metrics")
-    cost.add_argument("--gpus", type=_positive(int), required=True)
+    cost.add_argument("--gpus", type=_positive(int), required=True, help="GPUs in the fleet")
+    cost.add_argument(
+        "--gpus-per-node", type=_positive(int), default=8, help="GPUs per node; each node uploads its own objects"
+    )
     cost.add_argument("--interval", type=_positive(float), required=True, help="seconds between scrapes")
     cost.add_argument("--upload-every", type=_positive(float), default=5.0, help="minutes between uploads per node")
     cost.add_argument("--json", action="store_true", help="print JSON")
@@ -354,15 +375,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    redact_logs()
     load_dotenv(getattr(args, "env_file", ".env"))
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except (GpulakeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("GPULAKE_DEBUG"):
+            raise
+        status, message = errors_map.describe(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return status

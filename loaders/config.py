@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gpulake.errors import ConfigError
+from loaders.redact import redact
 from loaders.target import Target
 
 #: target -> the variable whose presence configures it
@@ -42,6 +44,21 @@ def _need(env: Mapping[str, str], name: str, hint: str) -> str:
     return value
 
 
+def _http_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host: a typo fails here, in one line, not after retries."""
+    try:
+        parsed = urlsplit(url)
+        port_ok = parsed.port is None or parsed.port > 0  # .port raises on one that is not a number
+        valid = parsed.scheme in ("http", "https") and bool(parsed.hostname) and port_ok
+    except ValueError:  # "http://[::1"
+        valid = False
+    if not valid:
+        raise ConfigError(
+            f"GPULAKE_INFLUX_URL={redact(url)!r} is not an http(s) URL with a host, e.g. http://influx:8086"
+        )
+    return url
+
+
 def open_target(kind: str, env: Mapping[str, str] | None = None, read_only: bool = False) -> Target:
     """``postgres`` (GPULAKE_PG_DSN) or ``influxdb`` (GPULAKE_INFLUX_URL + token/org/bucket or db/user/password).
 
@@ -56,7 +73,7 @@ def open_target(kind: str, env: Mapping[str, str] | None = None, read_only: bool
     if kind == "influxdb":
         from loaders.influx import InfluxTarget, V1Writer, V2Writer
 
-        url = _need(env, TARGETS["influxdb"], "e.g. http://influx:8086 (see docs/loaders.md)")
+        url = _http_url(_need(env, TARGETS["influxdb"], "e.g. http://influx:8086 (see docs/loaders.md)"))
         if env.get("GPULAKE_INFLUX_TOKEN"):
             org = _need(env, "GPULAKE_INFLUX_ORG", "InfluxDB 2.x/3.x needs the organization with a token")
             bucket = _need(env, "GPULAKE_INFLUX_BUCKET", "InfluxDB 2.x/3.x needs the bucket with a token")

@@ -28,6 +28,7 @@ import urllib3
 from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
 from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines, tag_value
 from loaders.records import read_alerts, read_metrics
+from loaders.redact import redact
 from loaders.source import ProcessedObject
 from loaders.target import Target
 
@@ -68,8 +69,23 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def _unrecoverable(exc: BaseException) -> str | None:
+    """Why retrying ``exc`` cannot help (refused, unknown host, malformed URL), or None for what may recover.
+
+    A timeout, a reset connection or a 5xx may pass; nobody listening on the port will not within our backoff.
+    """
+    reason = getattr(exc, "reason", None) or exc  # urllib3's MaxRetryError (influxdb-client) wraps the cause
+    if isinstance(reason, urllib3.exceptions.NameResolutionError):
+        return f"cannot resolve host {reason.conn.host!r}"
+    if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return "connection refused" if "refused" in str(reason).lower() else f"cannot connect ({reason})"
+    if isinstance(reason, urllib3.exceptions.LocationValueError):
+        return f"malformed URL ({reason})"
+    return None
+
+
 def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -> None:
-    """Call ``send`` (-> status, body, retry-after) until 2xx; back off on 5xx/429, fail fast on 4xx.
+    """Call ``send`` (-> status, body, retry-after) until 2xx; back off on 5xx/429/timeouts, fail fast otherwise.
 
     A 400 is about the request's content (a point or query InfluxDB cannot parse), so it is an
     :class:`ObjectRejected`: ``sync`` reports that object and goes on with the rest.
@@ -79,7 +95,9 @@ def with_retries(send: Callable[[], tuple[int, str, float | None]], what: str) -
         try:
             status, body, retry_after = send()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            status, body, retry_after = 0, str(exc), None
+            if problem := _unrecoverable(exc):
+                raise TargetUnavailable(f"{what}: {problem}; is InfluxDB running at GPULAKE_INFLUX_URL?") from None
+            status, body, retry_after = 0, redact(str(exc)), None
         if 200 <= status < 300:
             return
         if status in (401, 403):

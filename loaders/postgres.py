@@ -23,9 +23,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from gpulake.errors import ConfigError
 from loaders import pg_schema
 from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
 from loaders.records import map_to_json, read_alerts, read_metrics
+from loaders.redact import redact
 from loaders.source import ProcessedObject
 from loaders.target import Target
 
@@ -64,8 +66,13 @@ def connect(dsn: str) -> psycopg.Connection:
     """Connect with a message that names the problem but never the password."""
     try:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.ProgrammingError as exc:  # libpq could not parse it
+        raise ConfigError(
+            f"GPULAKE_PG_DSN is not a connection string ({redact(str(exc), dsn).strip()}); "
+            "e.g. postgresql://gpulake@db:5432/telemetry"
+        ) from None
     except psycopg.OperationalError as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = redact(str(exc).splitlines()[0], dsn) if str(exc) else type(exc).__name__
         if "password" in text or "does not exist" in text or "authentication" in text:
             raise TargetRejected(f"PostgreSQL refused the connection: {text}; check GPULAKE_PG_DSN") from None
         raise TargetUnavailable(f"cannot reach PostgreSQL: {text}; is it running? (GPULAKE_PG_DSN)") from None

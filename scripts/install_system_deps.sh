@@ -1,9 +1,9 @@
 #!/bin/sh
 # Debian packages gpulake starts itself. With no arguments: everything the tests need
-# (PostgreSQL 15, InfluxDB 1.6, promtool, Chromium, npm); `postgres` alone is what the demo needs.
+# (PostgreSQL 15, InfluxDB 1.6, promtool, Chromium, npm, systemd-analyze); `postgres` alone is what the demo needs.
 # Installs only what is missing; needs root or sudo.
 set -eu
-want="${*:-postgres influxdb promtool chromium npm}"
+want="${*:-postgres influxdb promtool chromium npm systemd}"
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
 for tool in $want; do
@@ -13,6 +13,7 @@ for tool in $want; do
     promtool) have promtool || need="$need prometheus" ;;
     chromium) have chromium || need="$need chromium" ;;
     npm) have npm || need="$need npm" ;;
+    systemd) have systemd-analyze || need="$need systemd" ;;
     *) echo "unknown tool $tool" >&2; exit 2 ;;
   esac
 done

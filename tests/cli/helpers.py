@@ -11,13 +11,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "automated_pipeline.py"
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str | None] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``env`` adds to this process's environment; a None value removes that variable."""
+    merged = os.environ | (env or {})
     return subprocess.run(
         [sys.executable, str(CLI), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=os.environ | (env or {}),
+        env={k: v for k, v in merged.items() if v is not None},
         cwd=ROOT,
         check=False,
     )

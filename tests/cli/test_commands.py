@@ -89,12 +89,12 @@ def test_status_reports_last_sync_without_creating_anything(processed: Path, pg_
     import psycopg
 
     env = {"GPULAKE_PG_DSN": pg_dsn}
-    before = json.loads(run("status", "--processed", str(processed), "--json", env=env).stdout)
+    before = json.loads(run("status", "--from", str(processed), "--json", env=env).stdout)
     assert before["last_sync"] == {"postgres": "never"}
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
     synced = run("sync", "--to", "postgres", "--from", str(processed), "--json", env=env)
     assert synced.returncode == 0, synced.stderr
     assert json.loads(synced.stdout)["loaded"] == 14
-    after = json.loads(run("status", "--processed", str(processed), "--json", env=env).stdout)
+    after = json.loads(run("status", "--from", str(processed), "--json", env=env).stdout)
     assert after["last_sync"]["postgres"].startswith("20")

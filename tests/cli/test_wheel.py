@@ -93,7 +93,7 @@ def test_installed_cli_runs_the_whole_pipeline(venv: Path, workdir: Path, pg_ser
     assert list((workdir / "out" / "metrics").rglob("*.parquet"))
     alerts = gpulake(venv, workdir, "alerts", "--from", "out", "--json")
     assert alerts.returncode == 0, alerts.stderr
-    status = gpulake(venv, workdir, "status", "--processed", "out", "--json")
+    status = gpulake(venv, workdir, "status", "--from", "out", "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["processed"]["metrics"] >= 5
     report = gpulake(venv, workdir, "report", "--from", "out", "--out", "report.html")
