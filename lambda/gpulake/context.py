@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -52,9 +53,11 @@ def resolve_node(key: str, metadata_node: str | None = None, fallback: str | Non
 def local_node(path: str, explicit: str | None = None) -> str:
     """Node of a local file, the same for ``process`` and ``upload``: ``--node``, else the key rules, else its folder.
 
-    ``logs/node17/nvidia-smi.csv`` -> ``node17``. A folder named after a source format
-    (``gpuz/``) names no node, so the file stem is used, as for a file with no folder.
+    ``logs/node17/nvidia-smi.csv`` -> ``node17``; a bare ``nvidia-smi.csv`` is named after the folder it
+    is in (the working directory). A folder named after a source format (``gpuz/``) names no node, so the
+    file stem is used.
     """
-    folder = PurePosixPath(path.replace("\\", "/")).parent.name
+    posix = path.replace("\\", "/")
+    folder = PurePosixPath(posix).parent.name or PurePosixPath(os.path.abspath(posix)).parent.name
     named = folder if folder and folder not in (".", "..") and folder.lower() not in SOURCE_FOLDERS else None
     return resolve_node(path, explicit, named)
