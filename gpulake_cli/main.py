@@ -14,7 +14,7 @@ from pathlib import Path
 from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
 from gpulake.formats import FORMATS
-from gpulake.local import LocalOptions, iter_files, process_file
+from gpulake.local import LocalOptions, finish, iter_files, process_file
 from gpulake.timeutil import check_zone, ms_to_iso
 from loaders.config import default_source, load_dotenv
 
@@ -65,6 +65,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
             status = "REJECTED" if result.rejected else f"{result.format}: {result.rows} rows"
             extra = f", {result.bad_rows} quarantined" if result.bad_rows else ""
             print(f"{result.source_object}: {status}{extra}, {len(result.alerts)} alerts")
+    finish(Path(args.out), options)
     if not args.json:
         print(
             f"processed {totals['objects']} objects: {totals['rows']} rows, {totals['bad_rows']} rows quarantined, "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gpulake.alerts import AlertConfig
+from gpulake.alerts.lifecycle import LifecycleConfig
 from gpulake.errors import ConfigError
 from gpulake.timeutil import check_zone
 
@@ -17,6 +18,9 @@ class Settings:
     alerts_topic_arn: str | None
     source_tz: str
     alert_config: AlertConfig
+    #: The DynamoDB table of alert episodes; None: per-object alerts, no lifecycle (as before).
+    episodes_table: str | None = None
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
 
 def _float(name: str, default: float) -> float:
@@ -43,4 +47,19 @@ def from_env() -> Settings:
             default_temp_limit_c=_float("GPULAKE_DEFAULT_TEMP_LIMIT_C", AlertConfig.default_temp_limit_c),
             hbm_temp_limit_c=_float("GPULAKE_HBM_TEMP_LIMIT_C", AlertConfig.hbm_temp_limit_c),
         ),
+        episodes_table=os.environ.get("GPULAKE_EPISODES_TABLE") or None,
+        lifecycle=LifecycleConfig(
+            upload_interval_s=_positive("GPULAKE_UPLOAD_INTERVAL_S", LifecycleConfig.upload_interval_s),
+            continue_factor=_positive("GPULAKE_CONTINUE_FACTOR", LifecycleConfig.continue_factor),
+            resolve_factor=_positive("GPULAKE_RESOLVE_FACTOR", LifecycleConfig.resolve_factor),
+            repeat_interval_s=_float("GPULAKE_REPEAT_INTERVAL_S", LifecycleConfig.repeat_interval_s),
+            closed_ttl_days=_positive("GPULAKE_EPISODE_TTL_DAYS", LifecycleConfig.closed_ttl_days),
+        ),
     )
+
+
+def _positive(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value <= 0:
+        raise ConfigError(f"{name}={value:g} must be greater than 0")
+    return value

@@ -53,6 +53,7 @@ class _Gpu:
 
     node: str
     gpu: str
+    uuid: str
     model: str
     source: str
     source_object: str
@@ -87,7 +88,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
     table = table.sort_by([("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])
     col = {
         name: table.column(name).to_numpy(zero_copy_only=False)
-        for name in ("node", "gpu", "gpu_model", "source", "source_object")
+        for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
     }
     num = {
         name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -110,6 +111,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
             _Gpu(
                 node=col["node"][a],
                 gpu=col["gpu"][a],
+                uuid=col["gpu_uuid"][a] or "",
                 model=col["gpu_model"][a] or "",
                 source=col["source"][a],
                 source_object=col["source_object"][a],
@@ -268,6 +270,7 @@ def _record(
         "severity": severity,
         "node": g.node,
         "gpu": g.gpu,
+        "gpu_uuid": g.uuid or None,
         "gpu_model": g.model or None,
         "metric": rule.metric,
         "start": ms_to_iso(start),
