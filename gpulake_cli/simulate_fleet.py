@@ -245,11 +245,11 @@ def _slice(gpus: list[tuple[str, str, float, GpuSeries]], chunk: slice) -> list[
     ]
 
 
-def ground_truth(spec: FleetSpec, merge_within_s: float) -> list[dict[str, object]]:
+def ground_truth(spec: FleetSpec, merge_within_s: float, hbm_limit_c: float = 95.0) -> list[dict[str, object]]:
     """The fleet's true alert episodes, from the simulated series (not from gpulake's parsers).
 
-    Runs of SwThermal (``thermal_throttle``), temperature above the model's limit
-    (``over_temperature``), a new non-zero XID and a rising double-bit ECC count,
+    Runs of SwThermal (``thermal_throttle``), GPU or HBM temperature above its limit
+    (``over_temperature`` of ``gpu_temp_c``/``mem_temp_c``), a new non-zero XID and a rising double-bit ECC count,
     per GPU UUID; runs less than ``merge_within_s`` apart are one episode
     (Alertmanager keeps an alert firing across short gaps).
     """
@@ -260,11 +260,12 @@ def ground_truth(spec: FleetSpec, merge_within_s: float) -> list[dict[str, objec
             limit = next(lim for name, _c, lim in MODELS if name == model)
             xid_new = (s.xid != 0) & (s.xid != np.concatenate([[0], s.xid[:-1]]))
             dbe_up = s.dbe > np.concatenate([[s.dbe[0]], s.dbe[:-1]])
-            for kind, hit in (
-                ("thermal_throttle", (s.reasons & 0x20) != 0),
-                ("over_temperature", s.temp > limit),
-                ("xid", xid_new),
-                ("ecc_dbe", dbe_up),
+            for kind, metric, hit in (
+                ("thermal_throttle", "throttle_reasons", (s.reasons & 0x20) != 0),
+                ("over_temperature", "gpu_temp_c", s.temp > limit),
+                ("over_temperature", "mem_temp_c", s.mem_temp > hbm_limit_c),
+                ("xid", "xid", xid_new),
+                ("ecc_dbe", "ecc_dbe", dbe_up),
             ):
                 for first, last in _runs(times, hit, merge_within_s * 1000):
                     truth.append(
@@ -272,6 +273,7 @@ def ground_truth(spec: FleetSpec, merge_within_s: float) -> list[dict[str, objec
                             "node": node,
                             "gpu_uuid": uuid,
                             "kind": kind,
+                            "metric": metric,
                             "start": int(times[first]),
                             "end": int(times[last]),
                         }

@@ -43,7 +43,7 @@ def messages(events: list[Event]) -> list[dict[str, Any]]:
             "severity": severity,
             "states": states,
             "summary": "\n".join(lines),
-            "episodes": [{"state": e.state, **e.episode} for e in group],
+            "episodes": [{**e.episode, "state": e.state} for e in group],
         }
         out.append(
             {
