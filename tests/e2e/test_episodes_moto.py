@@ -21,7 +21,6 @@ from moto import mock_aws
 
 from gpulake.alerts.lifecycle import SEVERITY_RANK
 from gpulake.timeutil import iso_to_ms
-from gpulake_cli.local_aws import LambdaContext
 from gpulake_cli.simulate_fleet import FleetSpec, ground_truth, simulate
 
 RAW, PROCESSED, TABLE = "gpulake-raw", "gpulake-processed", "gpulake-episodes"
@@ -165,7 +164,7 @@ def test_six_hour_fleet_one_firing_and_one_resolved_per_true_episode(stack: dict
         assert len(hits) == 1, (t, hits)
         matched[hits[0]] += 1
     assert set(matched) == set(events) and set(matched.values()) == {1}
-    for eid, evs in events.items():
+    for evs in events.values():
         states = [e["state"] for e in evs]
         duration_h = (iso_to_ms(evs[-1]["end"]) - iso_to_ms(evs[0]["start"])) / 3_600_000
         assert states.count("firing") == 1 and states.count("resolved") == 1 and states[-1] == "resolved", states
@@ -183,9 +182,7 @@ def test_six_hour_fleet_one_firing_and_one_resolved_per_true_episode(stack: dict
     assert {k.rsplit("/", 1)[1][:-5] for k in keys} >= set(events)
 
 
-def test_redelivered_three_times_and_shuffled_send_nothing_extra(
-    stack: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_redelivered_three_times_and_shuffled_send_nothing_extra(stack: dict[str, Any], tmp_path: Path) -> None:
     run = run_fleet(stack, tmp_path, order="redelivered-shuffled")
     truth = ground_truth(SPEC, merge_within_s=2 * UPLOAD_S)
     states = Counter(e["state"] for m in run["messages"] for e in m["episodes"])
