@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 FORMATS = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
-MODELS = (("NVIDIA H100 80GB HBM3", 700.0, 90.0), ("NVIDIA A100-SXM4-80GB", 400.0, 85.0))
+#: (model, power cap W, over_temperature threshold °C: gpulake.alerts.limits' slowdown 89 minus the 5 °C margin)
+MODELS = (("NVIDIA H100 80GB HBM3", 700.0, 84.0), ("NVIDIA A100-SXM4-80GB", 400.0, 84.0))
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 DCGM_METRICS = (
     ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz)."),
@@ -262,7 +263,7 @@ def ground_truth(spec: FleetSpec, merge_within_s: float, hbm_limit_c: float = 95
             dbe_up = s.dbe > np.concatenate([[s.dbe[0]], s.dbe[:-1]])
             for kind, metric, hit in (
                 ("thermal_throttle", "throttle_reasons", (s.reasons & 0x20) != 0),
-                ("over_temperature", "gpu_temp_c", s.temp > limit),
+                ("over_temperature", "gpu_temp_c", s.temp >= limit),
                 ("over_temperature", "mem_temp_c", s.mem_temp > hbm_limit_c),
                 ("xid", "xid", xid_new),
                 ("ecc_dbe", "ecc_dbe", dbe_up),

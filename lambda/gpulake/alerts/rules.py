@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpulake.alerts import limits as limits_mod
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.timeutil import ms_to_iso
 
@@ -34,17 +35,28 @@ ECC_DBE_KEYS = (*ECC_DBE_NAMES, "ecc.errors.uncorrected.volatile.total")
 THERMAL_FAILED_KEY = "thermal_failed"
 #: XIDs NVIDIA documents as needing a GPU reset or node drain.
 CRITICAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
-#: Slowdown limits by model family (first match wins); others use ``AlertConfig.default_temp_limit_c``.
-MODEL_TEMP_LIMITS_C = (("H100", 90.0), ("H200", 90.0), ("H800", 90.0), ("A100", 85.0), ("A800", 85.0))
+_LIMIT_KEYS = {
+    "slowdown": limits_mod.SLOWDOWN_KEYS,
+    "shutdown": limits_mod.SHUTDOWN_KEYS,
+    "mem_max": limits_mod.MEM_MAX_OP_KEYS,
+    "margin": limits_mod.MARGIN_KEYS,
+}
 
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """Thresholds; the Lambda reads them from ``GPULAKE_*`` env vars, the CLI from flags."""
+    """Thresholds; the Lambda reads them from ``GPULAKE_*`` env vars, the CLI from flags.
+
+    ``default_temp_limit_c`` is the slowdown temperature of a GPU that reports none and is not in
+    :data:`gpulake.alerts.limits.MODEL_LIMITS`; ``over_temperature`` warns within
+    ``slowdown_margin_c`` of slowdown and is critical within ``shutdown_margin_c`` of shutdown.
+    """
 
     default_temp_limit_c: float = 85.0
     hbm_temp_limit_c: float = 95.0
     gap_factor: float = 3.0
+    slowdown_margin_c: float = 5.0
+    shutdown_margin_c: float = 2.0
 
 
 @dataclass
@@ -65,13 +77,18 @@ class _Gpu:
     dbe: np.ndarray
     xid: np.ndarray
     failed: np.ndarray
+    reported: dict[str, np.ndarray]
+
+    def limits(self, config: AlertConfig) -> limits_mod.Limits:
+        return limits_mod.resolve(
+            self.model, self.temp, self.reported, config.default_temp_limit_c, config.hbm_temp_limit_c
+        )
 
 
 def temp_limit(model: str, config: AlertConfig) -> float:
-    for family, limit in MODEL_TEMP_LIMITS_C:
-        if family in model:
-            return limit
-    return config.default_temp_limit_c
+    """The slowdown temperature of a model (table) or the default, for reports without reported limits."""
+    row = next((r for r in limits_mod.MODEL_LIMITS if r[0] in model), None)
+    return row[1] if row else config.default_temp_limit_c
 
 
 def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
@@ -101,6 +118,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
         extra_values(table, XID_NAMES),
         extra_values(table, (THERMAL_FAILED_KEY,)),
     )
+    reported = {name: extra_values(table, keys) for name, keys in _LIMIT_KEYS.items()}
     keys = [f"{n}\0{g}" for n, g in zip(col["node"], col["gpu"])]
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
     gpus = []
@@ -123,6 +141,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
                 dbe=dbe[a:b],
                 xid=xid[a:b],
                 failed=failed[a:b],
+                reported={name: values[a:b] for name, values in reported.items()},
             )
         )
     return gpus
@@ -160,19 +179,29 @@ class Rule:
     metric: str
     condition: Callable[[_Gpu, AlertConfig], np.ndarray]
     peak_of: str
-    severity: Callable[[float | None, float | None], str]
-    threshold: Callable[[_Gpu, AlertConfig], float | None] = lambda g, c: None
+    severity: Callable[[float | None, _Gpu, AlertConfig], str]
+    #: The limit used and where it came from (reported | model | default).
+    threshold: Callable[[_Gpu, AlertConfig], tuple[float | None, str | None]] = lambda g, c: (None, None)
 
 
-def _fixed(level: str) -> Callable[[float | None, float | None], str]:
-    return lambda peak, threshold: level
+def _fixed(level: str) -> Callable[[float | None, _Gpu, AlertConfig], str]:
+    return lambda peak, g, c: level
 
 
-def _over_by_five(peak: float | None, threshold: float | None) -> str:
-    return "critical" if peak is not None and threshold is not None and peak >= threshold + 5 else "warning"
+def _gpu_hot(g: _Gpu, c: AlertConfig) -> np.ndarray:
+    return np.nan_to_num(g.temp, nan=-1e9) >= g.limits(c).slowdown_c - c.slowdown_margin_c
 
 
-def _xid_severity(peak: float | None, threshold: float | None) -> str:
+def _gpu_hot_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
+    near_shutdown = peak is not None and peak >= g.limits(c).shutdown_c - c.shutdown_margin_c
+    return "critical" if near_shutdown else "warning"
+
+
+def _hbm_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
+    return "critical" if peak is not None and peak >= g.limits(c).mem_max_c + 5 else "warning"
+
+
+def _xid_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
     return "critical" if peak is not None and int(peak) in CRITICAL_XIDS else "warning"
 
 
@@ -190,18 +219,18 @@ RULES = (
     Rule(
         "over_temperature",
         "gpu_temp_c",
-        lambda g, c: np.nan_to_num(g.temp, nan=-1e9) > temp_limit(g.model, c),
+        _gpu_hot,
         "temp",
-        _over_by_five,
-        lambda g, c: temp_limit(g.model, c),
+        _gpu_hot_severity,
+        lambda g, c: (g.limits(c).slowdown_c, g.limits(c).source),
     ),
     Rule(
         "over_temperature",
         "mem_temp_c",
-        lambda g, c: np.nan_to_num(g.mem_temp, nan=-1e9) > c.hbm_temp_limit_c,
+        lambda g, c: np.nan_to_num(g.mem_temp, nan=-1e9) > g.limits(c).mem_max_c,
         "mem_temp",
-        _over_by_five,
-        lambda g, c: c.hbm_temp_limit_c,
+        _hbm_severity,
+        lambda g, c: (g.limits(c).mem_max_c, g.limits(c).mem_source),
     ),
     Rule("thermal_failure", "thermal_failed", lambda g, c: np.nan_to_num(g.failed) > 0, "temp", _fixed("critical")),
     Rule("ecc_dbe", "ecc_dbe", lambda g, c: _increase(g.dbe), "dbe", _fixed("critical")),
@@ -247,11 +276,14 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
             hit = rule.condition(g, config)
             if not hit.any():
                 continue
-            threshold = rule.threshold(g, config)
+            threshold, source = rule.threshold(g, config)
             for first, last in _episodes(g.time, hit, config.gap_factor):
                 window = slice(first, last + 1)
                 peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
-                alerts.append(_record(g, rule, first, last, int(hit[window].sum()), peak, threshold))
+                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold)
+                record["severity"] = rule.severity(peak, g, config)
+                record["threshold_source"] = source
+                alerts.append(record)
     alerts.sort(key=lambda a: (a["start"], a["node"], a["gpu"], a["kind"], a["metric"]))
     return alerts
 
@@ -261,13 +293,12 @@ def _record(
 ) -> dict[str, object]:
     start, end = int(g.time[first]), int(g.time[last])
     identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
-    severity = rule.severity(peak, threshold)
     peak_text = f", peak {peak:g}" if peak is not None else ""
     limit_text = f" (limit {threshold:g})" if threshold is not None else ""
     return {
         "alert_id": hashlib.sha256(identity.encode()).hexdigest()[:24],
         "kind": rule.kind,
-        "severity": severity,
+        "severity": None,
         "node": g.node,
         "gpu": g.gpu,
         "gpu_uuid": g.uuid or None,
