@@ -265,7 +265,7 @@ def ground_truth(spec: FleetSpec, merge_within_s: float, hbm_limit_c: float = 95
                 ("thermal_throttle", "throttle_reasons", (s.reasons & 0x20) != 0),
                 ("over_temperature", "gpu_temp_c", s.temp >= limit),
                 ("over_temperature", "mem_temp_c", s.mem_temp > hbm_limit_c),
-                ("xid", "xid", xid_new),
+                ("xid", f"xid:{int(s.xid.max())}", xid_new),
                 ("ecc_dbe", "ecc_dbe", dbe_up),
             ):
                 for first, last in _runs(times, hit, merge_within_s * 1000):

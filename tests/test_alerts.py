@@ -84,3 +84,13 @@ def test_new_xid_and_ecc_increase() -> None:
     kinds = {a["kind"]: a for a in detect(table(samples))}
     assert kinds["xid"]["peak"] == 79.0 and kinds["xid"]["severity"] == "critical"
     assert kinds["ecc_dbe"]["start"] == "2026-01-01T00:00:20.000Z"
+
+
+def test_xid_classes_and_the_windowed_counter() -> None:
+    samples = [{"t": 0, "xid": 0}, {"t": 10, "xid": 13}, {"t": 20, "xid": 13}]
+    (app,) = [a for a in detect(table(samples)) if a["kind"] == "xid"]
+    assert (app["metric"], app["severity"], app["xid_class"]) == ("xid:13", "warning", "application")
+    counter = {'DCGM_EXP_XID_ERRORS_COUNT{xid="79"}': 1.0}
+    (bus,) = [a for a in detect(table([{"t": 0}, {"t": 10}], extra=counter)) if a["kind"] == "xid"]
+    assert (bus["metric"], bus["severity"], bus["xid_class"]) == ("xid:79", "critical", "bus")
+    assert "fallen off the bus" in bus["message"] and "reboot" in bus["action"]

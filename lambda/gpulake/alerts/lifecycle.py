@@ -157,6 +157,7 @@ def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> 
         "threshold": alert.get("threshold"),
         "threshold_source": alert.get("threshold_source"),
         "message": alert.get("message"),
+        "action": alert.get("action"),
         "parts": {},
         "samples": 0,
         "first_seen_ms": now_ms,

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake.alerts import limits as limits_mod
+from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.timeutil import ms_to_iso
 
@@ -33,8 +34,10 @@ THROTTLE_CAUSES = {
 #: nvidia-smi's ECC column and the thermal CSV's failure flag, as kept in ``extra``.
 ECC_DBE_KEYS = (*ECC_DBE_NAMES, "ecc.errors.uncorrected.volatile.total")
 THERMAL_FAILED_KEY = "thermal_failed"
-#: XIDs NVIDIA documents as needing a GPU reset or node drain.
-CRITICAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
+#: XIDs NVIDIA documents as needing a GPU reset or node drain (gpulake.alerts.xid has the classes).
+CRITICAL_XIDS = frozenset(code for code, cls in XID_CLASSES.items() if cls.severity == "critical")
+#: dcgm-exporter's windowed XID counter, one series per code (``xid`` label, joined into the extra key).
+XID_COUNT_PREFIX = 'DCGM_EXP_XID_ERRORS_COUNT{xid="'
 _LIMIT_KEYS = {
     "slowdown": limits_mod.SLOWDOWN_KEYS,
     "shutdown": limits_mod.SHUTDOWN_KEYS,
@@ -78,6 +81,7 @@ class _Gpu:
     xid: np.ndarray
     failed: np.ndarray
     reported: dict[str, np.ndarray]
+    xid_counts: dict[int, np.ndarray]
 
     def limits(self, config: AlertConfig) -> limits_mod.Limits:
         return limits_mod.resolve(
@@ -119,6 +123,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
         extra_values(table, (THERMAL_FAILED_KEY,)),
     )
     reported = {name: extra_values(table, keys) for name, keys in _LIMIT_KEYS.items()}
+    xid_counts = _xid_counts(table)
     keys = [f"{n}\0{g}" for n, g in zip(col["node"], col["gpu"])]
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
     gpus = []
@@ -142,9 +147,44 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
                 xid=xid[a:b],
                 failed=failed[a:b],
                 reported={name: values[a:b] for name, values in reported.items()},
+                xid_counts={code: values[a:b] for code, values in xid_counts.items()},
             )
         )
     return gpus
+
+
+def _xid_counts(table: pa.Table) -> dict[int, np.ndarray]:
+    """Per XID code, the rows' ``DCGM_EXP_XID_ERRORS_COUNT`` value (NaN where absent)."""
+    extra = table.column("extra").combine_chunks()
+    keys = set(extra.keys.unique().to_pylist()) if len(extra) else set()
+    out = {}
+    for key in sorted(k for k in keys if k.startswith(XID_COUNT_PREFIX) and k.endswith('"}')):
+        code = key[len(XID_COUNT_PREFIX) : -2]
+        if code.isdigit():
+            out[int(code)] = extra_values(table, (key,))
+    return out
+
+
+def _counter_seen(values: np.ndarray) -> np.ndarray:
+    """True where a windowed counter shows events it did not show before (first positive or a rise)."""
+    out = np.zeros(len(values), dtype=bool)
+    last = 0.0
+    for i, v in enumerate(values):
+        if not np.isnan(v):
+            out[i] = v > last
+            last = v
+    return out
+
+
+def _xid_hits(g: _Gpu) -> dict[int, np.ndarray]:
+    """Per XID code, the samples where it newly appeared (last-XID gauge or the windowed counter)."""
+    hits: dict[int, np.ndarray] = {}
+    gauge_new = _new_xid(g.xid)
+    for code in sorted({int(v) for v in g.xid[gauge_new]}):
+        hits[code] = gauge_new & (g.xid == code)
+    for code, counts in g.xid_counts.items():
+        hits[code] = hits.get(code, np.zeros(len(g.time), dtype=bool)) | _counter_seen(counts)
+    return hits
 
 
 def _increase(values: np.ndarray) -> np.ndarray:
@@ -201,8 +241,10 @@ def _hbm_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
     return "critical" if peak is not None and peak >= g.limits(c).mem_max_c + 5 else "warning"
 
 
-def _xid_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
-    return "critical" if peak is not None and int(peak) in CRITICAL_XIDS else "warning"
+def _xid_rule(code: int) -> Rule:
+    """The rule of one XID code: its own episode (metric ``xid:<code>``), class severity and action."""
+    cls = classify(code)
+    return Rule("xid", f"xid:{code}", lambda g, c: np.zeros(0, dtype=bool), "xid", _fixed(cls.severity))
 
 
 RULES = (
@@ -234,7 +276,6 @@ RULES = (
     ),
     Rule("thermal_failure", "thermal_failed", lambda g, c: np.nan_to_num(g.failed) > 0, "temp", _fixed("critical")),
     Rule("ecc_dbe", "ecc_dbe", lambda g, c: _increase(g.dbe), "dbe", _fixed("critical")),
-    Rule("xid", "xid", lambda g, c: _new_xid(g.xid), "xid", _xid_severity),
 )
 
 
@@ -283,6 +324,16 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
                 record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold)
                 record["severity"] = rule.severity(peak, g, config)
                 record["threshold_source"] = source
+                alerts.append(record)
+        for code, hit in _xid_hits(g).items():
+            if not hit.any():
+                continue
+            rule, cls = _xid_rule(code), classify(code)
+            for first, last in _episodes(g.time, hit, config.gap_factor):
+                samples = int(hit[first : last + 1].sum())
+                record = _record(g, rule, first, last, samples, float(code), None)
+                record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
+                record["message"] = f"XID {code} ({cls.summary}) on {g.node} GPU {g.gpu}: {cls.action}"
                 alerts.append(record)
     alerts.sort(key=lambda a: (a["start"], a["node"], a["gpu"], a["kind"], a["metric"]))
     return alerts
