@@ -176,3 +176,32 @@ def test_redelivered_and_shuffled_objects_give_the_same_episodes_and_bytes(tmp_p
                     assert snapshot.setdefault(key, body) == body  # byte-identical on redelivery
         outputs[label] = (_episode_set(out), sum(e.state == "firing" for e in events))
     assert outputs["ordered"] == outputs["shuffled"]
+
+
+def test_a_gpu_that_vanishes_raises_gpu_missing_once(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+
+    def obj(start_min: float, gpus: set[str], source: str = "dcgm"):
+        return apply(
+            store,
+            [],
+            node="n1",
+            source=source,
+            start_ms=int(T0 + start_min * MIN),
+            gpus=gpus,
+            now_ms=int(T0 + start_min * MIN),
+            config=CONFIG,
+        )
+
+    assert obj(0, {"GPU-1", "GPU-2"}).events == []
+    assert obj(5, {"GPU-1"}, source="gpuz").events == []  # GPU-Z logs one GPU: not an inventory
+    missing = obj(5, {"GPU-1"})
+    (event,) = missing.events
+    assert (event.state, event.episode["kind"], event.episode["gpu"], event.episode["severity"]) == (
+        "firing",
+        "gpu_missing",
+        "GPU-2",
+        "critical",
+    )
+    assert obj(10, {"GPU-1"}).events == []  # still missing: the same episode, no new page
+    assert obj(5, {"GPU-1"}).events == []  # redelivery
