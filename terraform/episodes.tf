@@ -80,6 +80,7 @@ resource "aws_lambda_function" "sweeper" {
       GPULAKE_RESOLVE_FACTOR       = tostring(var.resolve_factor)
       GPULAKE_REPEAT_INTERVAL_S    = tostring(var.repeat_interval_s)
       GPULAKE_EPISODE_TTL_DAYS     = tostring(var.episode_ttl_days)
+      GPULAKE_RULES_FILE           = var.rules_file
       POWERTOOLS_SERVICE_NAME      = "gpulake-sweeper"
       POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace
       POWERTOOLS_LOG_LEVEL         = "INFO"

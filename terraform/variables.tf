@@ -320,3 +320,9 @@ variable "episode_ttl_days" {
     error_message = "episode_ttl_days must be at least 1."
   }
 }
+
+variable "rules_file" {
+  description = "Threshold rules file inside the Lambda package, relative to lambda/ (\"\" = gpulake/alerts/rules.default.jsonl)."
+  type        = string
+  default     = ""
+}

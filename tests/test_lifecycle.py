@@ -7,7 +7,7 @@ import random
 import threading
 from pathlib import Path
 
-from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, sweep
+from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, pending, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext
 from gpulake.ingest import Lifecycle, ingest
@@ -122,6 +122,8 @@ def _episode_set(out: Path) -> list[tuple]:
     store = episode_store(out)
     rows = []
     for item in [*store.open_items(), *_closed(out)]:
+        if pending(item):
+            continue  # shorter than its rule's minimum duration: not an alert
         rows.append((item["node"], item["gpu"], item["kind"], item["metric"], item["start_ms"], item["end_ms"]))
         rows[-1] += (item["samples"], item["peak"], item["severity"])
     return sorted(rows)

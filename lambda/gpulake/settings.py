@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from gpulake.alerts import AlertConfig
+from gpulake.alerts import AlertConfig, thresholds
 from gpulake.alerts.lifecycle import LifecycleConfig
 from gpulake.errors import ConfigError
 from gpulake.timeutil import check_zone
@@ -46,6 +46,7 @@ def from_env() -> Settings:
         alert_config=AlertConfig(
             default_temp_limit_c=_float("GPULAKE_DEFAULT_TEMP_LIMIT_C", AlertConfig.default_temp_limit_c),
             hbm_temp_limit_c=_float("GPULAKE_HBM_TEMP_LIMIT_C", AlertConfig.hbm_temp_limit_c),
+            rules=_rules(os.environ.get("GPULAKE_RULES_FILE", "")),
         ),
         episodes_table=os.environ.get("GPULAKE_EPISODES_TABLE") or None,
         lifecycle=LifecycleConfig(
@@ -56,6 +57,13 @@ def from_env() -> Settings:
             closed_ttl_days=_positive("GPULAKE_EPISODE_TTL_DAYS", LifecycleConfig.closed_ttl_days),
         ),
     )
+
+
+def _rules(path: str) -> tuple[thresholds.ThresholdRule, ...]:
+    """Threshold rules of ``GPULAKE_RULES_FILE`` (absolute, or relative to the package); "" = the default file."""
+    if path and not os.path.isabs(path):
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), path)
+    return thresholds.load(path or None)
 
 
 def _positive(name: str, default: float) -> float:

@@ -140,6 +140,7 @@ def test_package_contains_handler_and_fits(tmp_path: Path, tree: hcl.Tree, capsy
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
     assert package_lambda.HANDLER in names
+    assert "gpulake/alerts/rules.default.jsonl" in names  # settings.from_env() loads it at start
     assert not any(n.startswith(("pyarrow/", "numpy/", "aws_lambda_powertools/")) for n in names)
 
 

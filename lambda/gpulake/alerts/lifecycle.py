@@ -158,6 +158,8 @@ def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> 
         "threshold_source": alert.get("threshold_source"),
         "message": alert.get("message"),
         "action": alert.get("action"),
+        "min_duration_s": alert.get("min_duration_s"),
+        "step_ms": alert.get("step_ms", 0),
         "parts": {},
         "samples": 0,
         "first_seen_ms": now_ms,
@@ -209,9 +211,15 @@ def _merge_into(target: Item, other: Item) -> None:
     other.update(state="merged", merged_into=target["sk"], parts={}, samples=0)
 
 
+def pending(ep: dict[str, Any]) -> bool:
+    """A threshold-rule episode still shorter than its rule's minimum duration (Alertmanager's ``for``)."""
+    need = ep.get("min_duration_s")
+    return bool(need) and ep["end_ms"] - ep["start_ms"] + int(ep.get("step_ms") or 0) < need * 1000
+
+
 def _notify(ep: Item, now_ms: int, config: LifecycleConfig) -> str | None:
     """The notification this change of an open episode sends, recorded on the episode."""
-    if ep["state"] != "open" or ep["severity"] not in NOTIFIED:
+    if ep["state"] != "open" or ep["severity"] not in NOTIFIED or pending(ep):
         return None
     notified = ep.get("notified_severity")
     if notified is None:
@@ -328,6 +336,7 @@ def public(ep: Item) -> dict[str, Any]:
     out["episode_id"] = ep["sk"]
     out["fingerprint"] = ep["pk"]
     out["objects"] = len(ep.get("parts", {}))
+    out["pending"] = pending(ep)
     out["start"] = ms_to_iso(int(ep["start_ms"]))
     out["end"] = ms_to_iso(int(ep["end_ms"]))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake.alerts import limits as limits_mod
+from gpulake.alerts import thresholds
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.timeutil import ms_to_iso
@@ -60,6 +61,8 @@ class AlertConfig:
     gap_factor: float = 3.0
     slowdown_margin_c: float = 5.0
     shutdown_margin_c: float = 2.0
+    #: Threshold rules (gpulake.alerts.thresholds); default: the packaged rules.default.jsonl.
+    rules: tuple[thresholds.ThresholdRule, ...] = field(default_factory=thresholds.load)
 
 
 @dataclass
@@ -82,6 +85,8 @@ class _Gpu:
     failed: np.ndarray
     reported: dict[str, np.ndarray]
     xid_counts: dict[int, np.ndarray]
+    #: Values of the threshold rules' fields, and ``power_limit``.
+    fields: dict[str, np.ndarray]
 
     def limits(self, config: AlertConfig) -> limits_mod.Limits:
         return limits_mod.resolve(
@@ -105,7 +110,17 @@ def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def _gpus(table: pa.Table) -> list[_Gpu]:
+def _field_values(table: pa.Table, names: set[str]) -> dict[str, np.ndarray]:
+    out = {"power_limit": extra_values(table, thresholds.POWER_LIMIT_KEYS)}
+    for name in names:
+        if name.startswith("extra:"):
+            out[name] = extra_values(table, (name[6:],))
+        else:
+            out[name] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+    return out
+
+
+def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # type: ignore[assignment]
     table = table.sort_by([("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])
     col = {
         name: table.column(name).to_numpy(zero_copy_only=False)
@@ -124,6 +139,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
     )
     reported = {name: extra_values(table, keys) for name, keys in _LIMIT_KEYS.items()}
     xid_counts = _xid_counts(table)
+    field_values = _field_values(table, set(fields))
     keys = [f"{n}\0{g}" for n, g in zip(col["node"], col["gpu"])]
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
     gpus = []
@@ -148,6 +164,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
                 failed=failed[a:b],
                 reported={name: values[a:b] for name, values in reported.items()},
                 xid_counts={code: values[a:b] for code, values in xid_counts.items()},
+                fields={name: values[a:b] for name, values in field_values.items()},
             )
         )
     return gpus
@@ -279,6 +296,48 @@ RULES = (
 )
 
 
+def _rule_limit(g: _Gpu, rule: thresholds.ThresholdRule, config: AlertConfig) -> tuple[np.ndarray, str | None]:
+    """Per sample, the rule's threshold (absolute, or from the GPU's own limit) and its source."""
+    n = len(g.time)
+    if rule.relative_to == "power_limit":
+        limit = g.fields["power_limit"]
+        return rule.threshold * limit, "reported" if np.isfinite(limit).any() else None
+    if rule.relative_to in ("slowdown", "shutdown"):
+        lim = g.limits(config)
+        base = lim.slowdown_c if rule.relative_to == "slowdown" else lim.shutdown_c
+        return np.full(n, base + rule.threshold), lim.source
+    return np.full(n, rule.threshold), None
+
+
+def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
+    """Episodes of the user's threshold rules (kind ``threshold``, metric = the rule's name)."""
+    out = []
+    for rule in config.rules:
+        values = g.fields[rule.field]
+        limit, source = _rule_limit(g, rule, config)
+        known = np.isfinite(values) & np.isfinite(limit)
+        if not known.any():
+            continue
+        hit = known & np.asarray(thresholds.OPS[rule.op](np.nan_to_num(values), np.nan_to_num(limit)), dtype=bool)
+        spec = Rule("threshold", rule.name, lambda g, c, hit=hit: hit, rule.field, _fixed(rule.severity))
+        diffs = np.diff(g.time)
+        step = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 0.0
+        for first, last in _episodes(g.time, hit, config.gap_factor):
+            window = slice(first, last + 1)
+            peak = _peak(values[window][hit[window]])
+            threshold = float(np.nanmedian(limit[window]))
+            record = _record(g, spec, first, last, int(hit[window].sum()), peak, threshold)
+            record.update(severity=rule.severity, threshold_source=source, rule=rule.name)
+            if rule.min_duration_s:  # the episode (across objects) must last this long to alert
+                record.update(min_duration_s=rule.min_duration_s, step_ms=int(step))
+            record["message"] = (
+                f"{rule.name} on {g.node} GPU {g.gpu}: {rule.field} {rule.op} {threshold:g} "
+                f"from {record['start']} to {record['end']}, peak {peak:g}"
+            )
+            out.append(record)
+    return out
+
+
 def _episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float) -> list[tuple[int, int]]:
     """(first, last) sample index of each run of hits, split at long gaps."""
     if len(time) > 1:
@@ -312,7 +371,8 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
     """All alert episodes in ``table`` (canonical metrics), in a deterministic order."""
     config = config or AlertConfig()
     alerts = []
-    for g in _gpus(table):
+    for g in _gpus(table, {r.field for r in config.rules}):
+        alerts += _threshold_alerts(g, config)
         for rule in RULES:
             hit = rule.condition(g, config)
             if not hit.any():
