@@ -25,6 +25,8 @@ def processed_counts(tree: Source) -> dict[str, Any]:
     newest: dict[str, int] = {}
     for key in tree.all_keys():
         top = key.split("/", 1)[0]
+        if top.startswith("."):
+            continue  # offline state (.gpulake/episodes.sqlite), not the processed layout
         counts[top] += 1
         if top == "quarantine":
             for line in tree.read_key(key).decode().splitlines():

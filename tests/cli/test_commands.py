@@ -32,17 +32,23 @@ def _alerts(processed: Path, *args: str) -> list[dict]:
 
 
 def test_alerts_lists_and_filters(processed: Path) -> None:
-    everything = _alerts(processed)
+    raw = _alerts(processed, "--raw")
     files = [json.loads(line) for p in (processed / "alerts").rglob("*.jsonl") for line in p.read_text().splitlines()]
-    assert len(everything) == len(files) > 0
+    assert len(raw) == len(files) > 0
+    everything = _alerts(processed)  # one line per episode
+    assert 0 < len(everything) <= len(raw)
+    assert {e["episode_id"] for e in everything} <= {a["episode_id"] for a in raw}
+    assert {e["state"] for e in everything} <= {"open", "closed"}
     kind = everything[0]["kind"]
     assert _alerts(processed, "--kind", kind) == [a for a in everything if a["kind"] == kind]
     assert _alerts(processed, "--node", "gpu-node-01") == [a for a in everything if a["node"] == "gpu-node-01"]
     assert _alerts(processed, "--since", "1h") == []  # the simulated fleet ran in November 2026, not this hour
     assert len(_alerts(processed, "--since", "3650d")) == len(everything)
     table = run("alerts", "--from", str(processed), "--kind", kind)
-    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["start", "end", "severity", "kind"]
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["state", "start", "end", "severity"]
     assert table.stdout.strip().endswith(f"{len([a for a in everything if a['kind'] == kind])} episodes")
+    per_object = run("alerts", "--from", str(processed), "--raw", "--kind", kind)
+    assert per_object.stdout.strip().endswith(f"{len([a for a in raw if a['kind'] == kind])} per-object alerts")
 
 
 def test_status_counts_prefixes_and_newest_data(processed: Path, tmp_path: Path) -> None:
