@@ -232,7 +232,7 @@ class DynamoEpisodeStore(EpisodeStore):
                 "FilterExpression": "#s = :open",
                 "ExpressionAttributeNames": {"#s": "state"},
                 "ExpressionAttributeValues": {":open": {"S": "open"}},
-                "ConsistentRead": True,
+                # eventually consistent (half the cost): closing is a conditional write on the version
             }
             if start:
                 kwargs["ExclusiveStartKey"] = start
