@@ -94,3 +94,37 @@ def test_xid_classes_and_the_windowed_counter() -> None:
     (bus,) = [a for a in detect(table([{"t": 0}, {"t": 10}], extra=counter)) if a["kind"] == "xid"]
     assert (bus["metric"], bus["severity"], bus["xid_class"]) == ("xid:79", "critical", "bus")
     assert "fallen off the bus" in bus["message"] and "reboot" in bus["action"]
+
+
+def test_limits_reported_through_the_parsers() -> None:
+    from gpulake import formats
+    from gpulake.alerts.rules import _gpus
+    from gpulake.context import SourceContext
+    from tests.conftest import real_file
+
+    def limits(fmt: str, data: bytes) -> list[tuple[float, str]]:
+        parsed = formats.get(fmt).parse(data, SourceContext(key="x", object_time_ms=0))
+        gpus = _gpus(pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA))
+        return [(g.limits(AlertConfig()).slowdown_c, g.limits(AlertConfig()).source) for g in gpus]
+
+    # a real nvidia-smi capture of an H100 (driver 590.48.01): 59 °C with a 26 °C tlimit margin -> slowdown at 85
+    capture = (
+        "nvidia_smi/utkuozdemir__nvidia_gpu_exporter__captures__linux-x86_64__"
+        "nvidia-h100-80gb-hbm3__590.48.01__load_query-gpu.csv"
+    )
+    assert limits("nvidia-smi", real_file(capture).read_bytes()) == [(85.0, "reported")]
+    # a dcgm-exporter scrape with fields 158/159 (a B200 the model table does not list)
+    labels = 'gpu="0",UUID="GPU-1",modelName="NVIDIA B200",Hostname="n1"'
+    scrape = "\n".join(
+        f"{name}{{{labels}}} {value}"
+        for name, value in (
+            ("DCGM_FI_DEV_GPU_TEMP", 70),
+            ("DCGM_FI_DEV_SLOWDOWN_TEMP", 95),
+            ("DCGM_FI_DEV_SHUTDOWN_TEMP", 100),
+        )
+    )
+    marker = f"# gpulake-scrape {T0}\n"
+    assert limits("dcgm", (marker + scrape + "\n").encode()) == [(95.0, "reported")]
+    # the same B200 without them: the default (no verified B200 row in the model table)
+    plain = f"{marker}DCGM_FI_DEV_GPU_TEMP{{{labels}}} 70\n"
+    assert limits("dcgm", plain.encode()) == [(85.0, "default")]
