@@ -64,7 +64,7 @@ def load(source: Source) -> Data:
             frame = table.drop_columns(["extra"]).to_pandas()
             frame["ecc_dbe"] = extra_values(table, ECC_DBE_KEYS)
             frames.append(frame)
-        else:
+        elif obj.kind == "alerts":
             alerts.append(read_alerts(data, obj.key).to_pandas())
     if not sum(map(len, frames)):
         raise NothingToReport(

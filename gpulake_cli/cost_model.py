@@ -27,6 +27,14 @@ ALARMS = 6
 EMF_METRICS = 5
 LOG_BYTES_PER_OBJECT = 1000
 SQS_POLLS = 5 * 3 * 730 * 60  # 5 Lambda pollers long-polling (20 s) all month
+# Alert episodes (ADR 0005). Measured on a 6-hour simulated fleet (tests/e2e/test_episodes_moto.py): 7.53 Query
+# and 7.53 PutItem per object at 4 GPUs per node = 1 node item + 1.63 per GPU.
+DDB_CALLS_PER_GPU = 1.63
+DDB_WRU_PER_PUT = 2  # items are 1-2 KB (an episode keeps ~40 B per object it spans)
+EPISODE_ITEMS_PER_GPU = 32  # a few open plus ~30 closed kept by the 30-day TTL (assumed: one episode a day)
+EPISODE_ITEM_KB = 2
+SWEEPS = 12 * 730  # every 5 minutes
+SWEEP_S, SWEEPER_GB = 0.5, 0.25
 
 PRICES = {
     "lambda_gb_s_arm": 0.0000133334,
@@ -41,6 +49,8 @@ PRICES = {
     "cw_logs_gb": 0.50,
     "cw_put_metric_data": 0.01 / 1000,
     "kms_key": 1.00,
+    "ddb_rru": 0.125 / 1e6,
+    "ddb_wru": 0.625 / 1e6,
     "amp_samples": 0.90 / 10e6,
     "amp_storage_gb": 0.03,
 }
@@ -135,7 +145,32 @@ def gpulake(fleet: Fleet) -> Estimate:
         cw,
     )
     e.add("KMS key (alerts topic)", f"1 x ${p['kms_key']}", p["kms_key"])
+    _episodes(fleet, e)
     return e
+
+
+def _episodes(fleet: Fleet, e: Estimate) -> None:
+    """The episodes table (on-demand) and the sweeper, per month and per GPU-month."""
+    p = PRICES
+    per_node = min(fleet.gpus, GPUS_PER_NODE)
+    calls = fleet.objects * (1 + DDB_CALLS_PER_GPU * per_node)
+    # the sweeper's Scan is eventually consistent: 1 RRU per 8 KB
+    scan_rru = SWEEPS * math.ceil(fleet.gpus * EPISODE_ITEMS_PER_GPU * EPISODE_ITEM_KB / 8)
+    usd = (calls + scan_rru) * p["ddb_rru"] + calls * DDB_WRU_PER_PUT * p["ddb_wru"]
+    e.add(
+        "DynamoDB episodes",
+        f"{calls:,.0f} queries + {scan_rru:,} sweep RRU x ${p['ddb_rru'] * 1e6:.3f}/M + {calls:,.0f} puts x "
+        f"{DDB_WRU_PER_PUT} WRU x ${p['ddb_wru'] * 1e6:.3f}/M (${usd / fleet.gpus:.4f} per GPU-month)",
+        usd,
+    )
+    gb_s = SWEEPS * SWEEP_S * SWEEPER_GB
+    usd = gb_s * p["lambda_gb_s_arm"] + SWEEPS * p["lambda_request"]
+    e.add(
+        "Sweeper Lambda",
+        f"{SWEEPS:,} runs x {SWEEP_S:g} s x {SWEEPER_GB:g} GB = {gb_s:,.0f} GB-s + {SWEEPS:,} requests "
+        f"(${usd / fleet.gpus:.4f} per GPU-month)",
+        usd,
+    )
 
 
 def managed_prometheus(fleet: Fleet) -> Estimate:

@@ -22,7 +22,9 @@ from typing import Any
 
 from gpulake.local import iter_files
 from gpulake_cli import analytics, demo_serve, report, uploader
-from gpulake_cli.local_aws import IngestRunner, LocalAws
+from gpulake_cli.alerts_view import episodes as read_episodes
+from gpulake_cli.alerts_view import read as read_alerts
+from gpulake_cli.local_aws import IngestRunner, LocalAws, count_messages
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from gpulake_cli.status import dlq_depth, processed_counts
 from loaders.local_postgres import LocalPostgres
@@ -77,7 +79,10 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             rows = target.conn.execute("SELECT count(*) FROM gpu_metrics").fetchone()[0]
         finally:
             target.close()
+        notifications = count_messages(aws.client("sqs"), stack.inbox_url)
         local = _copy_processed(S3Source(s3, stack.processed_bucket), out / "processed")
+        raw_alerts = read_alerts(LocalSource(local))
+        episodes = read_episodes(LocalSource(local))
         processed = processed_counts(LocalSource(local))
         report_path = report.write(analytics.load(LocalSource(local)), out / "report.html", "gpulake demo fleet")
         summary = {
@@ -89,6 +94,11 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             "quarantined_rows": processed["quarantined_rows"],
             "rejected_objects": processed["rejected_objects"],
             "alerts_by_kind": per_kind,
+            "episodes_by_kind": dict(sorted(Counter(e["kind"] for e in episodes).items())),
+            "sns_messages": notifications["messages"],
+            "sns_states": {k: v for k, v in sorted(notifications.items()) if k != "messages"},
+            # what the handler sent before episodes: one message per warning/critical per-object alert
+            "sns_messages_per_object": sum(a["severity"] in ("warning", "critical") for a in raw_alerts),
             "dlq_depth": dlq_depth(aws.client("sqs"), stack.dlq_url),
             "report": str(report_path.resolve()),
             "processed_copy": str(local.resolve()),
@@ -123,7 +133,12 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
     written = ", ".join(f"{n} {prefix}" for prefix, n in s["processed_objects"].items())
     say(f"  objects:  {s['files_uploaded']} uploaded; written: {written}; {s['rejected_objects']} rejected")
     say(f"  rows:     {s['rows_in_postgres']:,} in PostgreSQL table gpu_metrics; {s['quarantined_rows']} quarantined")
-    say(f"  alerts:   {sum(alerts.values())} episodes: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
+    say(f"  alerts:   {sum(alerts.values())} per-object: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
+    episodes = s["episodes_by_kind"]
+    say(f"  episodes: {sum(episodes.values())}: " + ", ".join(f"{k} {v}" for k, v in episodes.items()))
+    states = ", ".join(f"{k} {v}" for k, v in s["sns_states"].items())
+    before = s["sns_messages_per_object"]
+    say(f"  SNS:      {s['sns_messages']} messages ({states}); one per per-object alert would be {before}")
     say(f"  DLQ:      {s['dlq_depth']} messages")
     say(f"  report:   {s['report']}")
     say(f"  data:     {s['processed_copy']} (try: gpulake alerts --from it --since 6h)")

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -37,6 +38,9 @@ class Stack:
     queue_arn: str
     dlq_url: str
     topic_arn: str
+    #: The alert episodes table (terraform/episodes.tf) and a queue subscribed to the topic (counts notifications).
+    episodes_table: str = ""
+    inbox_url: str = ""
 
 
 class LocalAws:
@@ -101,7 +105,31 @@ class LocalAws:
             },
         )
         topic = sns.create_topic(Name=f"{name}-alerts")["TopicArn"]
-        return Stack(raw, processed, queue_url, queue_arn, dlq_url, topic)
+        inbox_url = sqs.create_queue(QueueName=f"{name}-alerts-inbox")["QueueUrl"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=_queue_arn(sqs, inbox_url))
+        table = f"{name}-episodes"
+        self.client("dynamodb").create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        return Stack(raw, processed, queue_url, queue_arn, dlq_url, topic, table, inbox_url)
+
+
+def count_messages(sqs: Any, url: str) -> Counter[str]:
+    """Drain a queue subscribed to the alerts topic: messages by their ``state`` attribute values."""
+    counts: Counter[str] = Counter()
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return counts
+        for message in got:
+            attributes = json.loads(message["Body"]).get("MessageAttributes", {})
+            state = attributes.get("state", {}).get("Value")
+            counts.update(json.loads(state) if state else ["per-object"])
+            counts["messages"] += 1
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _queue_arn(sqs: Any, url: str) -> str:
@@ -147,6 +175,8 @@ class IngestRunner:
         self.batch_size = batch_size
         os.environ["GPULAKE_PROCESSED_BUCKET"] = stack.processed_bucket
         os.environ["GPULAKE_ALERTS_TOPIC_ARN"] = stack.topic_arn
+        if stack.episodes_table:
+            os.environ["GPULAKE_EPISODES_TABLE"] = stack.episodes_table
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         from gpulake.handlers import ingest
 

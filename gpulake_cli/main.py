@@ -17,7 +17,7 @@ from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
 from gpulake.formats import FORMATS
 from gpulake.identity import CollisionCheck
-from gpulake.local import LocalOptions, iter_files, process_file
+from gpulake.local import LocalOptions, finish, iter_files, process_file
 from gpulake.timeutil import check_zone, ms_to_iso
 from gpulake_cli import errors_map
 from loaders.config import default_source, load_dotenv
@@ -84,6 +84,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
             status = "REJECTED" if result.rejected else f"{result.format}: {result.rows} rows"
             extra = f", {result.bad_rows} quarantined" if result.bad_rows else ""
             print(f"{result.source_object}: {status}{extra}, {len(result.alerts)} alerts")
+    finish(Path(args.out), options)
     if not args.json:
         print(
             f"processed {totals['objects']} objects: {totals['rows']} rows, {totals['bad_rows']} rows quarantined, "
@@ -169,14 +170,16 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     if args.since:
         alerts_view.parse_since(args.since)  # a usage error before any reading
-    episodes = alerts_view.select(
-        alerts_view.read(open_source(args.source or default_source())), args.since, args.kind, args.node
-    )
+    source = open_source(args.source or default_source())
+    found = alerts_view.read(source) if args.raw else alerts_view.episodes(source)
+    episodes = alerts_view.select(found, args.since, args.kind, args.node)
     if args.json:
         for episode in episodes:
             print(json.dumps(episode, sort_keys=True))
+    elif args.raw:
+        print(alerts_view.table(episodes, noun="per-object alerts"))
     else:
-        print(alerts_view.table(episodes))
+        print(alerts_view.table(episodes, alerts_view.EPISODE_COLUMNS, "episodes"))
     return 0
 
 
@@ -332,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--kind", help="only this kind (over_temperature, thermal_throttle, xid, ...)")
     alerts.add_argument("--node", help="only this node")
     alerts.add_argument("--json", action="store_true", help="JSON Lines")
+    alerts.add_argument("--raw", action="store_true", help="per-object alerts instead of one line per episode")
     alerts.set_defaults(func=_cmd_alerts)
     report_cmd = sub.add_parser("report", help="self-contained HTML report with plots over processed Parquet")
     report_cmd.add_argument("--from", dest="source", help="processed s3://bucket/prefix or directory")

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 FORMATS = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
-MODELS = (("NVIDIA H100 80GB HBM3", 700.0, 90.0), ("NVIDIA A100-SXM4-80GB", 400.0, 85.0))
+#: (model, power cap W, over_temperature threshold °C: gpulake.alerts.limits' slowdown 89 minus the 5 °C margin)
+MODELS = (("NVIDIA H100 80GB HBM3", 700.0, 84.0), ("NVIDIA A100-SXM4-80GB", 400.0, 84.0))
 START = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 DCGM_METRICS = (
     ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz)."),
@@ -54,6 +55,8 @@ class FleetSpec:
     formats: tuple[str, ...] = FORMATS
     gzip: bool = False
     start: dt.datetime = START
+    #: Rotate each node's dcgm and nvidia-smi files every this many minutes (as the collector does); None: one file.
+    upload_minutes: float | None = None
 
 
 @dataclass
@@ -228,6 +231,67 @@ def thermal_text(fleet: list, times: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _chunks(spec: FleetSpec, times: np.ndarray) -> list[slice]:
+    """Sample index ranges of each upload (one range when the spec does not rotate)."""
+    if not spec.upload_minutes:
+        return [slice(0, len(times))]
+    per = max(1, round(spec.upload_minutes * 60 / spec.interval_s))
+    return [slice(a, min(a + per, len(times))) for a in range(0, len(times), per)]
+
+
+def _slice(gpus: list[tuple[str, str, float, GpuSeries]], chunk: slice) -> list[tuple[str, str, float, GpuSeries]]:
+    return [
+        (uuid, model, cap, GpuSeries(*(getattr(s, f)[chunk] for f in GpuSeries.__dataclass_fields__)))
+        for uuid, model, cap, s in gpus
+    ]
+
+
+def ground_truth(spec: FleetSpec, merge_within_s: float, hbm_limit_c: float = 95.0) -> list[dict[str, object]]:
+    """The fleet's true alert episodes, from the simulated series (not from gpulake's parsers).
+
+    Runs of SwThermal (``thermal_throttle``), GPU or HBM temperature above its limit
+    (``over_temperature`` of ``gpu_temp_c``/``mem_temp_c``), a new non-zero XID and a rising double-bit ECC count,
+    per GPU UUID; runs less than ``merge_within_s`` apart are one episode
+    (Alertmanager keeps an alert firing across short gaps).
+    """
+    times = _times(spec)
+    truth = []
+    for node, gpus in _fleet(spec):
+        for uuid, model, _cap, s in gpus:
+            limit = next(lim for name, _c, lim in MODELS if name == model)
+            xid_new = (s.xid != 0) & (s.xid != np.concatenate([[0], s.xid[:-1]]))
+            dbe_up = s.dbe > np.concatenate([[s.dbe[0]], s.dbe[:-1]])
+            for kind, metric, hit in (
+                ("thermal_throttle", "throttle_reasons", (s.reasons & 0x20) != 0),
+                ("over_temperature", "gpu_temp_c", s.temp >= limit),
+                ("over_temperature", "mem_temp_c", s.mem_temp > hbm_limit_c),
+                ("xid", f"xid:{int(s.xid.max())}", xid_new),
+                ("ecc_dbe", "ecc_dbe", dbe_up),
+            ):
+                for first, last in _runs(times, hit, merge_within_s * 1000):
+                    truth.append(
+                        {
+                            "node": node,
+                            "gpu_uuid": uuid,
+                            "kind": kind,
+                            "metric": metric,
+                            "start": int(times[first]),
+                            "end": int(times[last]),
+                        }
+                    )
+    return truth
+
+
+def _runs(times: np.ndarray, hit: np.ndarray, within_ms: float) -> list[tuple[int, int]]:
+    runs: list[list[int]] = []
+    for i in np.flatnonzero(hit):
+        if runs and times[i] - times[runs[-1][1]] <= within_ms:
+            runs[-1][1] = int(i)
+        else:
+            runs.append([int(i), int(i)])
+    return [(a, b) for a, b in runs]
+
+
 def simulate(out: Path, spec: FleetSpec) -> list[Path]:
     """Write the fleet's raw files under ``out/<source>/<node>/`` and return their paths."""
     times = _times(spec)
@@ -242,12 +306,14 @@ def simulate(out: Path, spec: FleetSpec) -> list[Path]:
         written.append(path)
 
     for node, gpus in fleet:
-        if "dcgm" in spec.formats:
-            write(f"dcgm/{node}/{stamp}.prom", dcgm_text(node, gpus, times).encode())
+        for chunk in _chunks(spec, times):
+            part = _local(int(times[chunk][0]), "%Y%m%dT%H%M%SZ")
+            if "dcgm" in spec.formats:
+                write(f"dcgm/{node}/{part}.prom", dcgm_text(node, _slice(gpus, chunk), times[chunk]).encode())
+            if "nvidia-smi" in spec.formats:
+                write(f"nvidia-smi/{node}/{part}.csv", nvidia_smi_text(_slice(gpus, chunk), times[chunk]).encode())
         if "gpuz" in spec.formats:
             write(f"gpuz/{node}/GPU-Z Sensor Log {stamp}.txt", gpuz_text(gpus[0][3], times))
-        if "nvidia-smi" in spec.formats:
-            write(f"nvidia-smi/{node}/{stamp}.csv", nvidia_smi_text(gpus, times).encode())
     if "thermal-csv" in spec.formats:
         write(f"thermal-csv/fleet/{stamp}.csv", thermal_text(fleet, times).encode())
     return written
@@ -263,12 +329,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {FORMATS}")
     parser.add_argument("--gzip", action="store_true")
+    parser.add_argument("--upload-minutes", type=float, help="rotate dcgm/nvidia-smi files every N minutes")
     args = parser.parse_args(argv)
     formats = tuple(f for f in args.formats.split(",") if f)
     unknown = set(formats) - set(FORMATS)
     if unknown:
         parser.error(f"unknown formats: {sorted(unknown)}")
-    spec = FleetSpec(args.nodes, args.gpus, args.minutes, args.interval, args.seed, formats, args.gzip)
+    spec = FleetSpec(
+        args.nodes,
+        args.gpus,
+        args.minutes,
+        args.interval,
+        args.seed,
+        formats,
+        args.gzip,
+        upload_minutes=args.upload_minutes,
+    )
     for path in simulate(args.out, spec):
         print(path)
     return 0

@@ -25,7 +25,7 @@ def processed_counts(tree: Source) -> dict[str, Any]:
     newest: dict[str, int] = {}
     for key in tree.all_keys():
         top = key.split("/", 1)[0]
-        if top == "manifests":  # ingest's bookkeeping (which version each output set holds), not data
+        if top == "manifests" or top.startswith("."):  # ingest's bookkeeping and offline state, not data
             continue
         counts[top] += 1
         if top == "quarantine":

@@ -27,7 +27,7 @@ import urllib3
 
 from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
 from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines, tag_value
-from loaders.records import read_alerts, read_metrics
+from loaders.records import read_alerts, read_episode, read_metrics
 from loaders.redact import redact
 from loaders.source import ProcessedObject
 from loaders.target import Target
@@ -37,9 +37,13 @@ BATCH_POINTS = 5000
 IN_FLIGHT = 2
 RETRIES = 5
 LEDGER = "gpulake_ledger"
-MEASUREMENTS = {"metrics": "gpu_metrics", "alerts": "gpu_alerts"}
-SERIES_TAGS = {"metrics": ("node", "gpu", "source"), "alerts": ("node", "gpu", "kind")}
-TIME_COLUMN = {"metrics": "time", "alerts": "start"}
+MEASUREMENTS = {"metrics": "gpu_metrics", "alerts": "gpu_alerts", "episodes": "gpu_episodes"}
+SERIES_TAGS = {
+    "metrics": ("node", "gpu", "source"),
+    "alerts": ("node", "gpu", "kind"),
+    "episodes": ("node", "gpu", "kind"),
+}
+TIME_COLUMN = {"metrics": "time", "alerts": "start", "episodes": "start"}
 
 
 @dataclass(frozen=True)
@@ -255,8 +259,15 @@ class InfluxTarget(Target):
         return datetime.fromtimestamp(series[0]["values"][0][0] / 1000, UTC).isoformat()
 
     def prepare(self, obj: ProcessedObject, data: bytes) -> Prepared:
-        table = read_metrics(data, obj.key) if obj.kind == "metrics" else read_alerts(data, obj.key)
-        lines = metrics_lines(table) if obj.kind == "metrics" else alerts_lines(table)
+        if obj.kind == "metrics":
+            table = read_metrics(data, obj.key)
+            lines = metrics_lines(table)
+        elif obj.kind == "episodes":
+            table = read_episode(data, obj.key)
+            lines = alerts_lines(table, MEASUREMENTS["episodes"])
+        else:
+            table = read_alerts(data, obj.key)
+            lines = alerts_lines(table)
         bodies = [self.writer.encode(body) for body in batches(lines)]
         return Prepared(bodies, len(lines), _ranges(table, SERIES_TAGS[obj.kind], TIME_COLUMN[obj.kind]))
 

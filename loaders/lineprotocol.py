@@ -19,7 +19,9 @@ import pyarrow.compute as pc
 from gpulake.schema import CANONICAL_COLUMNS
 
 METRIC_TAGS = ("gpu", "gpu_model", "gpu_uuid", "node", "source")
-ALERT_TAGS = ("gpu", "gpu_model", "kind", "node", "severity", "source")
+#: ``metric`` is part of an alert's identity (xid:<code>, a threshold rule's name): two alerts of one kind may
+#: start at the same time on one GPU, and a point is identified by its tags and time.
+ALERT_TAGS = ("gpu", "gpu_model", "kind", "metric", "node", "severity", "source")
 #: What ``tag_value`` percent-encodes: ``%`` itself, backslash, C0 controls and DEL.
 _TAG_UNSAFE = ("%", "\\", *map(chr, range(0x20)), "\x7f")
 _TAG_UNSAFE_RE = "[%\\\\\\x00-\\x1f\\x7f]"
@@ -137,7 +139,8 @@ def metrics_lines(table: pa.Table, measurement: str = "gpu_metrics") -> pa.Array
 def alerts_lines(table: pa.Table, measurement: str = "gpu_alerts") -> pa.Array:
     """One line per alert episode at its start time."""
     duration = pc.divide(pc.cast(pc.subtract(_ms(table["end"]), _ms(table["start"])), pa.float64()), 1000.0)
-    fields = {name: _field(name, table[name].combine_chunks()) for name in ("alert_id", "message", "metric")}
+    strings = ("alert_id", "message", "episode_id")
+    fields = {name: _field(name, table[name].combine_chunks()) for name in strings if name in table.column_names}
     fields |= {name: _field(name, table[name].combine_chunks()) for name in ("peak", "threshold", "samples")}
     fields["duration_s"] = _field("duration_s", duration)
     return _lines(measurement, _tags(table, ALERT_TAGS), fields, _ms(table["start"]))

@@ -125,10 +125,25 @@ def _refreshes(conn: Any, timescale: bool) -> None:
     conn.execute("CREATE TABLE gpulake_refreshes (view_name text PRIMARY KEY, ledger_mark timestamptz NOT NULL)")
 
 
+def _episodes(conn: Any, timescale: bool) -> None:
+    """Alert episodes (ADR 0005): the episode of each per-object alert, and closed episodes."""
+    conn.execute("ALTER TABLE gpu_alerts ADD COLUMN episode_id text, ADD COLUMN threshold_source text")
+    conn.execute("CREATE INDEX gpu_alerts_episode_idx ON gpu_alerts (episode_id)")
+    conn.execute(
+        "CREATE TABLE gpu_episodes (episode_id text PRIMARY KEY, kind text NOT NULL, severity text NOT NULL,"
+        " node text NOT NULL, gpu text NOT NULL, gpu_model text, metric text, start_time timestamptz NOT NULL,"
+        " end_time timestamptz NOT NULL, samples bigint, peak double precision, threshold double precision,"
+        " source text, message text, threshold_source text, state text NOT NULL, notifications bigint,"
+        " objects bigint, object_key text NOT NULL)"
+    )
+    conn.execute("CREATE INDEX gpu_episodes_start_idx ON gpu_episodes (start_time)")
+
+
 MIGRATIONS = (
     Migration(1, "ledger, gpu_alerts, gpu_metrics", _core),
     Migration(2, "gpu_metrics_hourly", _hourly),
     Migration(3, "gpulake_refreshes", _refreshes),
+    Migration(4, "alert episodes", _episodes),
 )
 
 

@@ -26,7 +26,7 @@ from psycopg import sql
 from gpulake.errors import ConfigError
 from loaders import pg_schema
 from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
-from loaders.records import map_to_json, read_alerts, read_metrics
+from loaders.records import map_to_json, read_alerts, read_episode, read_metrics
 from loaders.redact import redact
 from loaders.source import ProcessedObject
 from loaders.target import Target
@@ -38,7 +38,11 @@ ALERT_COLUMNS = {  # gpu_alerts column -> alerts field
     "alert_id": "alert_id", "kind": "kind", "severity": "severity", "node": "node", "gpu": "gpu",
     "gpu_model": "gpu_model", "metric": "metric", "start_time": "start", "end_time": "end", "samples": "samples",
     "peak": "peak", "threshold": "threshold", "source": "source", "source_object": "source_object",
-    "message": "message",
+    "message": "message", "episode_id": "episode_id", "threshold_source": "threshold_source",
+}  # fmt: skip
+EPISODE_COLUMNS = {  # gpu_episodes column -> episode field (ADR 0005)
+    **{k: v for k, v in ALERT_COLUMNS.items() if k not in ("alert_id", "source_object")},
+    "state": "state", "notifications": "notifications", "objects": "objects",
 }  # fmt: skip
 
 
@@ -128,6 +132,10 @@ class PostgresTarget(Target):
             columns, body = metrics_csv(table, obj.key)
             days = _days(table) if not self.timescale else []
             return Prepared("gpu_metrics", METRIC_KEY, columns, body, table.num_rows, days)
+        if obj.kind == "episodes":
+            table = read_episode(data, obj.key)
+            columns, body = _csv({column: table[field] for column, field in EPISODE_COLUMNS.items()}, obj.key)
+            return Prepared("gpu_episodes", ("episode_id",), columns, body, table.num_rows, [])
         table = read_alerts(data, obj.key)
         columns, body = alerts_csv(table, obj.key)
         return Prepared("gpu_alerts", ("alert_id",), columns, body, table.num_rows, [])

@@ -30,9 +30,17 @@ ALERTS_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("source_object", pa.string()),
         ("message", pa.string()),
+        ("episode_id", pa.string()),
+        ("threshold_source", pa.string()),
     ]
 )
 ALERT_FIELDS = tuple(ALERTS_SCHEMA.names)
+#: A closed episode (``episodes/date=…/<id>.json``, ADR 0005): the alert fields plus its lifecycle.
+EPISODES_SCHEMA = (
+    ALERTS_SCHEMA.append(pa.field("state", pa.string()))
+    .append(pa.field("notifications", pa.int64()))
+    .append(pa.field("objects", pa.int64()))
+)
 
 
 def read_metrics(data: bytes, key: str) -> pa.Table:
@@ -67,6 +75,20 @@ def read_alerts(data: bytes, key: str) -> pa.Table:
         for f in ALERTS_SCHEMA
     ]
     return pa.Table.from_arrays(arrays, schema=ALERTS_SCHEMA)
+
+
+def read_episode(data: bytes, key: str) -> pa.Table:
+    """A closed episode JSON object as a one-row table (``alert_id`` = ``episode_id``)."""
+    try:
+        record = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise InputRejected(key, f"invalid JSON ({exc.msg})") from exc
+    record = {**record, "alert_id": record.get("episode_id"), "source_object": key}
+    arrays = [
+        _iso_ms([record.get(f.name)]) if pa.types.is_timestamp(f.type) else pa.array([record.get(f.name)], f.type)
+        for f in EPISODES_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=EPISODES_SCHEMA)
 
 
 def _iso_ms(values: list[str | None]) -> pa.Array:

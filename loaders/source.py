@@ -12,8 +12,8 @@ from typing import Any
 from loaders.errors import SourceUnavailable
 
 #: layout prefix -> kind of object
-KINDS = {"metrics/": "metrics", "alerts/": "alerts"}
-SUFFIXES = {"metrics": ".parquet", "alerts": ".jsonl"}
+KINDS = {"metrics/": "metrics", "alerts/": "alerts", "episodes/": "episodes"}
+SUFFIXES = {"metrics": ".parquet", "alerts": ".jsonl", "episodes": ".json"}
 
 
 @dataclass(frozen=True)

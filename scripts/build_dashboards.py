@@ -160,10 +160,18 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
             Panel(
                 "Alert episodes",
                 "table",
-                "SELECT start_time AS time, end_time, kind, severity, node, gpu, peak, threshold, samples, message "
-                "FROM gpu_alerts WHERE $__timeFilter(start_time) ORDER BY start_time DESC",
-                'SELECT "message", "peak", "threshold", "samples", "duration_s" FROM "gpu_alerts" WHERE $timeFilter '
-                'GROUP BY "kind", "severity", "node", "gpu"',
+                # one row per episode (ADR 0005): its per-object alerts grouped, state and notifications once closed
+                "SELECT min(a.start_time) AS time, max(a.end_time) AS last_seen, "
+                "coalesce(max(e.state), 'open') AS state, a.kind, a.metric, (ARRAY['info', 'warning', 'critical'])"
+                "[max(CASE a.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END)] AS severity, a.node, "
+                "a.gpu, max(a.peak) AS peak, sum(a.samples) AS samples, count(*) AS objects, "
+                "max(e.notifications) AS notifications "
+                "FROM (SELECT * FROM gpu_alerts WHERE $__timeFilter(start_time)) a "
+                "LEFT JOIN gpu_episodes e USING (episode_id) "
+                "GROUP BY a.episode_id, a.kind, a.metric, a.node, a.gpu ORDER BY 1 DESC",
+                'SELECT "message", "episode_id", "peak", "threshold", "samples", "duration_s" FROM "gpu_alerts" '
+                'WHERE $timeFilter GROUP BY "kind", "metric", "severity", "node", "gpu"',
+                "One row per episode; per-object alerts of one episode share its episode_id.",
             ),
             Panel(
                 "Alerts by kind",

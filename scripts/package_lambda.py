@@ -43,7 +43,9 @@ def _package_dir(name: str) -> Path:
 def build(out: Path) -> tuple[Path, int]:
     """Write the zip deterministically (sorted entries, fixed timestamps); return it and its unzipped size."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    sources = [(p, p.relative_to(ROOT / "lambda")) for p in sorted((ROOT / "lambda" / "gpulake").rglob("*.py"))]
+    code = ROOT / "lambda" / "gpulake"
+    # the code and its data files (the default threshold rules)
+    sources = [(p, p.relative_to(ROOT / "lambda")) for p in sorted([*code.rglob("*.py"), *code.rglob("*.jsonl")])]
     for name in BUNDLED:
         base = _package_dir(name)
         sources += [

@@ -71,6 +71,14 @@ data "aws_iam_policy_document" "ingest" {
     resources = [aws_sqs_queue.ingest.arn]
   }
 
+  # Episode state across uploads (gpulake.alerts.state: Query, then PutItem or TransactWriteItems of Puts, conditional on version).
+  statement {
+    sid       = "ReadWriteEpisodes"
+    effect    = "Allow"
+    actions   = ["dynamodb:Query", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.episodes.arn]
+  }
+
   statement {
     sid       = "PublishAlerts"
     effect    = "Allow"

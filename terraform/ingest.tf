@@ -35,6 +35,13 @@ resource "aws_lambda_function" "ingest" {
       GPULAKE_SOURCE_TZ            = var.source_tz
       GPULAKE_DEFAULT_TEMP_LIMIT_C = tostring(var.default_temp_limit_c)
       GPULAKE_HBM_TEMP_LIMIT_C     = tostring(var.hbm_temp_limit_c)
+      GPULAKE_EPISODES_TABLE       = aws_dynamodb_table.episodes.name
+      GPULAKE_UPLOAD_INTERVAL_S    = tostring(var.upload_interval_s)
+      GPULAKE_CONTINUE_FACTOR      = tostring(var.continue_factor)
+      GPULAKE_RESOLVE_FACTOR       = tostring(var.resolve_factor)
+      GPULAKE_REPEAT_INTERVAL_S    = tostring(var.repeat_interval_s)
+      GPULAKE_EPISODE_TTL_DAYS     = tostring(var.episode_ttl_days)
+      GPULAKE_RULES_FILE           = var.rules_file
       POWERTOOLS_SERVICE_NAME      = "gpulake-ingest"
       POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace
       POWERTOOLS_LOG_LEVEL         = "INFO"

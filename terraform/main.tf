@@ -18,6 +18,7 @@ locals {
     metrics    = "${var.processed_prefix}metrics/"
     alerts     = "${var.processed_prefix}alerts/"
     quarantine = "${var.processed_prefix}quarantine/"
+    episodes   = "${var.processed_prefix}episodes/"
   }
   athena_results_prefix = "${var.processed_prefix}athena-results/"
 

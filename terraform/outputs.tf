@@ -52,3 +52,13 @@ output "athena_workgroup" {
   description = "Athena workgroup with the encrypted results location (null when enable_athena = false)."
   value       = var.enable_athena ? aws_athena_workgroup.this[0].name : null
 }
+
+output "episodes_table" {
+  description = "DynamoDB table of alert episodes (open and recently closed)."
+  value       = aws_dynamodb_table.episodes.name
+}
+
+output "sweeper_function_name" {
+  description = "Lambda that resolves alert episodes every 5 minutes."
+  value       = aws_lambda_function.sweeper.function_name
+}

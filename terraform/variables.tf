@@ -261,3 +261,68 @@ variable "athena_projection_start_date" {
     error_message = "athena_projection_start_date must be YYYY-MM-DD."
   }
 }
+
+# ---------------------------------------------------------------------------
+# Alert episodes (terraform/episodes.tf, docs/operations.md "Alert lifecycle")
+# ---------------------------------------------------------------------------
+
+variable "upload_interval_s" {
+  description = "Slowest collector upload interval (s): the fallback and ceiling of each node's interval, measured from its objects."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.upload_interval_s >= 10
+    error_message = "upload_interval_s must be at least 10 seconds."
+  }
+}
+
+variable "continue_factor" {
+  description = "An alert continues an episode that ended within this many upload intervals."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.continue_factor > 0
+    error_message = "continue_factor must be greater than 0."
+  }
+}
+
+variable "resolve_factor" {
+  description = "The sweeper resolves an episode not extended for this many upload intervals (more than continue_factor)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.resolve_factor > 0
+    error_message = "resolve_factor must be greater than 0."
+  }
+}
+
+variable "repeat_interval_s" {
+  description = "Re-notify a continuing episode every this many seconds (0 = never; Alertmanager's repeat_interval)."
+  type        = number
+  default     = 14400
+
+  validation {
+    condition     = var.repeat_interval_s >= 0
+    error_message = "repeat_interval_s must be 0 (never) or a number of seconds."
+  }
+}
+
+variable "episode_ttl_days" {
+  description = "Days a closed episode stays in the table (DynamoDB TTL); episodes/ in the processed bucket keeps it."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.episode_ttl_days >= 1
+    error_message = "episode_ttl_days must be at least 1."
+  }
+}
+
+variable "rules_file" {
+  description = "Threshold rules file inside the Lambda package, relative to lambda/ (\"\" = gpulake/alerts/rules.default.jsonl)."
+  type        = string
+  default     = ""
+}

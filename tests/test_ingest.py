@@ -114,5 +114,7 @@ def test_real_file_in_one_command(tmp_path: Path) -> None:
     assert (summary["format"], summary["rows"], summary["bad_rows"]) == ("gpuz", 1171, 11)  # 11 repeated seconds
     alerts = [json.loads(x) for p in (tmp_path / "alerts").rglob("*.jsonl") for x in p.read_text().splitlines()]
     kinds = {a["kind"] for a in alerts}
-    assert kinds == {"thermal_throttle", "power_throttle", "over_temperature"}  # it peaks above 85 °C
+    # it peaks above 85 °C; the default threshold rules (rules.default.jsonl) flag it too
+    assert kinds == {"thermal_throttle", "power_throttle", "over_temperature", "threshold"}
+    assert all(a["episode_id"] for a in alerts)
     assert {a["node"] for a in alerts} == {"gaming-pc"}

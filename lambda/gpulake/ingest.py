@@ -16,6 +16,8 @@ import pyarrow.compute as pc
 
 from gpulake import dedupe, formats, schema
 from gpulake.alerts import AlertConfig, detect
+from gpulake.alerts.lifecycle import Event, LifecycleConfig, apply
+from gpulake.alerts.state import EpisodeStore
 from gpulake.context import SourceContext
 from gpulake.decode import decompress
 from gpulake.errors import InputRejected
@@ -44,6 +46,17 @@ class IngestResult:
     spans: list[Span] = field(default_factory=list)
     #: Nothing was written: these bytes and settings (or a newer version of the key) were processed before.
     unchanged: bool = False
+    #: Episode lifecycle changes to notify (firing, escalated, repeat), when a store is used.
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Episode state across objects: a store, its settings and the clock (None: the object's data time)."""
+
+    store: EpisodeStore
+    config: LifecycleConfig = field(default_factory=LifecycleConfig)
+    now_ms: int | None = None
 
 
 def _jsonl(records: list[dict[str, object]]) -> bytes:
@@ -59,13 +72,16 @@ def ingest(
     format_name: str | None = None,
     alert_config: AlertConfig | None = None,
     sequencer: str | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> IngestResult:
     """Parse one object and write metrics, alerts and quarantine under keys derived from its key.
 
     A key has one set of outputs: a new version replaces the previous one's, the same
     bytes and settings again write nothing, and an older delivery (S3 ``sequencer``)
     than the one processed is ignored (:mod:`gpulake.dedupe`). ``version`` (ETag and
-    version id, or a content hash) is recorded in the manifest for people.
+    version id, or a content hash) is recorded in the manifest for people. With
+    ``lifecycle``, each alert gains the ``episode_id`` of the stored episode it continues
+    or opens, and ``result.events`` says what to notify.
     """
     name = layout.object_name(ctx.key)
     settings = {"tz": ctx.tz, "node": ctx.node, "format": format_name, "alerts": alert_config}
@@ -74,7 +90,7 @@ def ingest(
     if previous and (previous.fingerprint == identity or dedupe.superseded(previous, sequencer)):
         return _unchanged(previous, name, sink)
     try:
-        result = _parse_and_write(data, ctx, sink, name, format_name, alert_config)
+        result = _parse_and_write(data, ctx, sink, name, format_name, alert_config, lifecycle)
     except InputRejected as exc:
         result = _reject(exc, ctx.key, sink, name)
     _replace(sink, previous, result, identity, version, sequencer)
@@ -144,6 +160,7 @@ def _parse_and_write(
     name: str,
     format_name: str | None,
     alert_config: AlertConfig | None,
+    lifecycle: Lifecycle | None = None,
 ) -> IngestResult:
     result = IngestResult(source_object=ctx.key, name=name)
     raw = decompress(data, ctx.key)
@@ -160,6 +177,8 @@ def _parse_and_write(
     if table.num_rows:
         _write_metrics(sink, result, table, fmt.name, name)
         result.alerts = detect(table, alert_config)
+        if lifecycle is not None:
+            _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)
     if parsed.bad_rows or replaced:
         lines = [row.to_record(ctx.key) for row in parsed.bad_rows] + replaced
@@ -190,6 +209,43 @@ def _write_metrics(sink: Sink, result: IngestResult, table: pa.Table, source: st
             to_parquet_bytes(part),
             "application/vnd.apache.parquet",
         )
+
+
+def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: str, lifecycle: Lifecycle) -> None:
+    """Fold the object's alerts, node by node, into the stored episodes (gpulake.alerts.lifecycle)."""
+    times = table.column("time").cast(pa.int64())
+    nodes = table.column("node")
+    uuids = pc.if_else(
+        pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
+    )
+    for node in sorted(set(nodes.to_pylist())):
+        mask = pc.equal(nodes, node)
+        node_times = times.filter(mask)
+        now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
+        applied = apply(
+            lifecycle.store,
+            [a for a in result.alerts if a["node"] == node],
+            node=node,
+            source=source,
+            start_ms=pc.min(node_times).as_py(),
+            gpus=set(uuids.filter(mask).to_pylist()),
+            now_ms=now,
+            config=lifecycle.config,
+        )
+        for alert in result.alerts:
+            if alert["node"] == node:
+                alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
+        result.events += applied.events
+        for episode in applied.closed:
+            write_episode(sink, episode)
+
+
+def write_episode(sink: Sink, episode: dict[str, object]) -> str:
+    """Write a closed episode to ``episodes/date=<start date>/<episode_id>.json``."""
+    key = layout.episodes_key(str(episode["start"])[:10], str(episode["episode_id"]))
+    body = (json.dumps(episode, ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n").encode()
+    sink.put(key, body, "application/json")
+    return key
 
 
 def _write_alerts(sink: Sink, result: IngestResult, name: str) -> None:

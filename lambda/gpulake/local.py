@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpulake.alerts import AlertConfig
+from gpulake.alerts.lifecycle import Event, LifecycleConfig, sweep
+from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext, local_node
-from gpulake.ingest import IngestResult, ingest
+from gpulake.ingest import IngestResult, Lifecycle, ingest, write_episode
 from gpulake.output import layout
 from gpulake.output.sink import LocalSink
 from gpulake.timeutil import check_zone
@@ -26,6 +28,16 @@ class LocalOptions:
     node: str | None = None
     format_name: str | None = None
     alert_config: AlertConfig = field(default_factory=AlertConfig)
+    #: Episode lifecycle across files (state in ``<out>/.gpulake/episodes.sqlite``); None: per-file alerts only.
+    lifecycle: LifecycleConfig | None = field(default_factory=LifecycleConfig)
+
+
+STATE_FILE = ".gpulake/episodes.sqlite"
+
+
+def episode_store(out: Path) -> SqliteEpisodeStore:
+    """The offline episode store of an output directory (kept between runs, like the bucket's table)."""
+    return SqliteEpisodeStore(Path(out) / STATE_FILE)
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -60,4 +72,21 @@ def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
         version=layout.content_version(data),
         format_name=options.format_name,
         alert_config=options.alert_config,
+        lifecycle=Lifecycle(episode_store(out), options.lifecycle) if options.lifecycle else None,
     )
+
+
+def finish(out: Path, options: LocalOptions) -> list[Event]:
+    """Close the episodes the data shows ended (offline the clock is data time: the latest extension seen)."""
+    if not options.lifecycle or not (Path(out) / STATE_FILE).exists():
+        return []
+    store = episode_store(out)
+    open_items = list(store.open_items())
+    if not open_items:
+        return []
+    now = max(int(e["last_extended_ms"]) for e in open_items)
+    closed, events = sweep(store, now, options.lifecycle)
+    sink = LocalSink(out)
+    for episode in closed:
+        write_episode(sink, episode)
+    return events

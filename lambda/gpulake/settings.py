@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gpulake.alerts import AlertConfig
+from gpulake.alerts import AlertConfig, thresholds
+from gpulake.alerts.lifecycle import LifecycleConfig
 from gpulake.errors import ConfigError
 from gpulake.timeutil import check_zone
 
@@ -17,6 +18,9 @@ class Settings:
     alerts_topic_arn: str | None
     source_tz: str
     alert_config: AlertConfig
+    #: The DynamoDB table of alert episodes; None: per-object alerts, no lifecycle (as before).
+    episodes_table: str | None = None
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
 
 def _float(name: str, default: float) -> float:
@@ -42,5 +46,28 @@ def from_env() -> Settings:
         alert_config=AlertConfig(
             default_temp_limit_c=_float("GPULAKE_DEFAULT_TEMP_LIMIT_C", AlertConfig.default_temp_limit_c),
             hbm_temp_limit_c=_float("GPULAKE_HBM_TEMP_LIMIT_C", AlertConfig.hbm_temp_limit_c),
+            rules=_rules(os.environ.get("GPULAKE_RULES_FILE", "")),
+        ),
+        episodes_table=os.environ.get("GPULAKE_EPISODES_TABLE") or None,
+        lifecycle=LifecycleConfig(
+            upload_interval_s=_positive("GPULAKE_UPLOAD_INTERVAL_S", LifecycleConfig.upload_interval_s),
+            continue_factor=_positive("GPULAKE_CONTINUE_FACTOR", LifecycleConfig.continue_factor),
+            resolve_factor=_positive("GPULAKE_RESOLVE_FACTOR", LifecycleConfig.resolve_factor),
+            repeat_interval_s=_float("GPULAKE_REPEAT_INTERVAL_S", LifecycleConfig.repeat_interval_s),
+            closed_ttl_days=_positive("GPULAKE_EPISODE_TTL_DAYS", LifecycleConfig.closed_ttl_days),
         ),
     )
+
+
+def _rules(path: str) -> tuple[thresholds.ThresholdRule, ...]:
+    """Threshold rules of ``GPULAKE_RULES_FILE`` (absolute, or relative to the package); "" = the default file."""
+    if path and not os.path.isabs(path):
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), path)
+    return thresholds.load(path or None)
+
+
+def _positive(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value <= 0:
+        raise ConfigError(f"{name}={value:g} must be greater than 0")
+    return value

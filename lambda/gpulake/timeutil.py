@@ -66,3 +66,9 @@ def ms_to_date(ms: int) -> str:
 def ms_to_iso(ms: int) -> str:
     """An epoch-ms instant as ISO 8601 UTC with millisecond precision."""
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_to_ms(text: str) -> int:
+    """The inverse of :func:`ms_to_iso` (``2026-01-01T00:00:00.000Z`` -> epoch ms)."""
+    parsed = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)

@@ -32,17 +32,23 @@ def _alerts(processed: Path, *args: str) -> list[dict]:
 
 
 def test_alerts_lists_and_filters(processed: Path) -> None:
-    everything = _alerts(processed)
+    raw = _alerts(processed, "--raw")
     files = [json.loads(line) for p in (processed / "alerts").rglob("*.jsonl") for line in p.read_text().splitlines()]
-    assert len(everything) == len(files) > 0
+    assert len(raw) == len(files) > 0
+    everything = _alerts(processed)  # one line per episode
+    assert 0 < len(everything) <= len(raw)
+    assert {e["episode_id"] for e in everything} <= {a["episode_id"] for a in raw}
+    assert {e["state"] for e in everything} <= {"open", "closed"}
     kind = everything[0]["kind"]
     assert _alerts(processed, "--kind", kind) == [a for a in everything if a["kind"] == kind]
     assert _alerts(processed, "--node", "gpu-node-01") == [a for a in everything if a["node"] == "gpu-node-01"]
     assert _alerts(processed, "--since", "1h") == []  # the simulated fleet ran in November 2026, not this hour
     assert len(_alerts(processed, "--since", "3650d")) == len(everything)
     table = run("alerts", "--from", str(processed), "--kind", kind)
-    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["start", "end", "severity", "kind"]
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["state", "start", "end", "severity"]
     assert table.stdout.strip().endswith(f"{len([a for a in everything if a['kind'] == kind])} episodes")
+    per_object = run("alerts", "--from", str(processed), "--raw", "--kind", kind)
+    assert per_object.stdout.strip().endswith(f"{len([a for a in raw if a['kind'] == kind])} per-object alerts")
 
 
 def test_status_counts_prefixes_and_newest_data(processed: Path, tmp_path: Path) -> None:
@@ -75,13 +81,18 @@ def test_cost_reproduces_a_hand_computed_case() -> None:
         "S3 processed storage": 0.0063072 * 0.023 + 0.0693792 * 0.0125,
         "CloudWatch": 6 * 0.10 + 5 * 0.30 + 0.00073 * 0.50,
         "KMS key (alerts topic)": 1.00,
+        # 730 objects x (1 node item + 1.63 x 8 GPUs) = 10,249.2 queries and puts (2 WRU each);
+        # sweeps: 8,760 x ceil(8 GPUs x 32 items x 2 KB / 8 KB) = 560,640 RRU
+        "DynamoDB episodes": (10_249.2 + 560_640) * 0.125 / 1e6 + 10_249.2 * 2 * 0.625 / 1e6,
+        "Sweeper Lambda": 8760 * 0.5 * 0.25 * 0.0000133334 + 8760 * 0.20 / 1e6,
     }
     assert lines.keys() == expected.keys()
     for item, usd in expected.items():
         assert lines[item] == pytest.approx(usd, rel=1e-9), item
-    assert json.loads(result.stdout)["gpulake"]["total"] == 3.38
+    assert json.loads(result.stdout)["gpulake"]["total"] == 3.48
     text = run("cost", "--gpus", "8", "--interval", "60", "--upload-every", "60").stdout
-    assert "gpulake: $3.38/month" in text and "730 objects x 0.320 s x 1 GB = 233 GB-s" in text
+    assert "gpulake: $3.48/month" in text and "730 objects x 0.320 s x 1 GB = 233 GB-s" in text
+    assert "per GPU-month" in text
     assert "Amazon Managed Prometheus" in text and "CloudWatch custom metrics" in text
 
 

@@ -36,6 +36,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert summary["rows_in_postgres"] > 2 * 2 * 240 * 2 + 2 * 240 + 12
     assert summary["rows_loaded"] == summary["rows_in_postgres"] + sum(summary["alerts_by_kind"].values())
     assert summary["alerts_by_kind"]["thermal_failure"] >= 1  # the thermal sample's "Thermally Failed" row
+    # episodes: grouped notifications, far fewer than one per per-object alert
+    assert sum(summary["episodes_by_kind"].values()) > 0
+    assert 0 < summary["sns_messages"] < summary["sns_messages_per_object"]
+    assert summary["sns_states"]["firing"] >= 1
     report = Path(summary["report"])
     assert report.is_file() and report.read_text().count("Plotly.newPlot(") == 8  # every chart, alert timeline too
     assert (tmp_path / "lambda.log").read_text().count('"CloudWatchMetrics"') >= 1
@@ -49,7 +53,7 @@ def test_demo_summary_is_readable(tmp_path: Path) -> None:
     result = run("demo", "--out", str(tmp_path), "--nodes", "1", "--gpus", "1", "--minutes", "30")
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout
-    for needle in ("demo done in", "objects:", "rows:", "alerts:", "report:", "Grafana:"):
+    for needle in ("demo done in", "objects:", "rows:", "alerts:", "episodes:", "SNS:", "report:", "Grafana:"):
         assert needle in text
     assert f"report:   {tmp_path.resolve() / 'report.html'}" in text
 

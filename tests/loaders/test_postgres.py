@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gpulake.local import LocalOptions, finish, iter_files, process_file
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from loaders import pg_schema
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource
@@ -102,6 +104,29 @@ def test_awkward_names_stored_verbatim(tmp_path: Path, pg_target: PostgresTarget
     sync(LocalSource(tmp_path), pg_target)
     stored = pg_target.conn.execute("SELECT node, labels->>'Hostname' FROM gpu_metrics ORDER BY node").fetchall()
     assert stored == sorted((n, n) for n in table["node"].to_pylist())
+
+
+def test_episode_ids_and_closed_episodes_load(tmp_path: Path, pg_target: PostgresTarget) -> None:
+    # GIVEN an hour of one node's 5-minute uploads processed with the episode lifecycle
+    spec = FleetSpec(nodes=1, gpus=2, minutes=60, interval_s=15, seed=5, formats=("dcgm",), upload_minutes=5)
+    simulate(tmp_path / "raw", spec)
+    out = tmp_path / "out"
+    for path in iter_files([tmp_path / "raw"]):
+        process_file(path, out, LocalOptions())
+    finish(out, LocalOptions())
+    closed = [json.loads(p.read_text()) for p in (out / "episodes").rglob("*.json")]
+    assert closed
+    # WHEN it is synced
+    sync(LocalSource(out), pg_target)
+    # THEN every alert row names its episode and every closed episode is a gpu_episodes row
+    missing = pg_target.conn.execute("SELECT count(*) FROM gpu_alerts WHERE episode_id IS NULL").fetchone()[0]
+    assert missing == 0
+    rows = pg_target.conn.execute("SELECT episode_id, state, samples, kind FROM gpu_episodes ORDER BY 1").fetchall()
+    assert rows == sorted((e["episode_id"], "closed", e["samples"], e["kind"]) for e in closed)
+    joined = pg_target.conn.execute(
+        "SELECT count(DISTINCT e.episode_id) FROM gpu_episodes e JOIN gpu_alerts a USING (episode_id)"
+    ).fetchone()[0]
+    assert joined == len(closed)
 
 
 def test_migrations_are_versioned_and_idempotent(pg_dsn: str) -> None:

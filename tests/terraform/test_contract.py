@@ -58,6 +58,7 @@ def test_processed_prefixes_match_the_layout(tree: hcl.Tree) -> None:
         "metrics": layout.metrics_key("s", "d", "n").split("/")[0],
         "alerts": layout.alerts_key("d", "n").split("/")[0],
         "quarantine": layout.quarantine_key("n").split("/")[0],
+        "episodes": layout.episodes_key("d", "n").split("/")[0],
     }
     assert {k: hcl.unquote(v).replace(PREFIX, "") for k, v in prefixes.items()} == {k: f"{v}/" for k, v in tops.items()}
     assert _env(tree)["GPULAKE_PROCESSED_PREFIX"] == "${var.processed_prefix}"
@@ -139,4 +140,60 @@ def test_package_contains_handler_and_fits(tmp_path: Path, tree: hcl.Tree, capsy
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
     assert package_lambda.HANDLER in names
+    assert "gpulake/alerts/rules.default.jsonl" in names  # settings.from_env() loads it at start
     assert not any(n.startswith(("pyarrow/", "numpy/", "aws_lambda_powertools/")) for n in names)
+
+
+def _statements(doc: dict) -> dict[str, dict]:
+    return {hcl.unquote(s["sid"]): s for s in doc["statement"]}
+
+
+def test_sweeper_and_ingest_read_the_same_settings(tree: hcl.Tree, monkeypatch) -> None:
+    sweeper = tree.resources["aws_lambda_function.sweeper"]
+    env = sweeper["environment"][0]["variables"]
+    assert set(env) == set(_env(tree))
+    assert {k: v for k, v in env.items() if k.startswith("GPULAKE_")} == {
+        k: v for k, v in _env(tree).items() if k.startswith("GPULAKE_")
+    }
+    assert "aws_dynamodb_table.episodes" in hcl.references(env["GPULAKE_EPISODES_TABLE"])
+    module_name, func = hcl.unquote(sweeper["handler"]).rsplit(".", 1)
+    monkeypatch.setenv("GPULAKE_PROCESSED_BUCKET", "contract-test")
+    assert callable(getattr(importlib.import_module(module_name), func))
+
+
+def test_episodes_table_matches_the_store(tree: hcl.Tree) -> None:
+    table = tree.resources["aws_dynamodb_table.episodes"]
+    assert hcl.unquote(table["billing_mode"]) == "PAY_PER_REQUEST"
+    assert (hcl.unquote(table["hash_key"]), hcl.unquote(table["range_key"])) == ("pk", "sk")
+    assert hcl.unquote(table["ttl"][0]["attribute_name"]) == "expires_at"  # DynamoEpisodeStore / sweep()
+    assert table["ttl"][0]["enabled"] == "${true}" or table["ttl"][0]["enabled"] in (True, "true")
+    assert table["point_in_time_recovery"][0]["enabled"] in (True, "true", "${true}")
+    assert table["server_side_encryption"][0]["enabled"] in (True, "true", "${true}")
+
+
+def test_sweeper_runs_every_five_minutes(tree: hcl.Tree) -> None:
+    rule = tree.resources["aws_cloudwatch_event_rule.sweeper"]
+    assert hcl.unquote(rule["schedule_expression"]) == "rate(5 minutes)"
+    target = tree.resources["aws_cloudwatch_event_target.sweeper"]
+    assert "aws_lambda_function.sweeper" in hcl.references(target["arn"])
+    permission = tree.resources["aws_lambda_permission.sweeper"]
+    assert hcl.unquote(permission["principal"]) == "events.amazonaws.com"
+    assert "aws_cloudwatch_event_rule.sweeper" in hcl.references(permission["source_arn"])
+
+
+def test_episode_iam_is_least_privilege(tree: hcl.Tree) -> None:
+    ingest = _statements(tree.data["data.aws_iam_policy_document.ingest"])["ReadWriteEpisodes"]
+    assert sorted(hcl.unquote(a) for a in ingest["actions"]) == ["dynamodb:PutItem", "dynamodb:Query"]
+    sweeper = _statements(tree.data["data.aws_iam_policy_document.sweeper"])
+    assert sorted(hcl.unquote(a) for a in sweeper["SweepEpisodes"]["actions"]) == [
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    ]
+    for statement in (ingest, sweeper["SweepEpisodes"]):
+        assert "aws_dynamodb_table.episodes" in hcl.references(str(statement["resources"]))
+    assert [hcl.unquote(a) for a in sweeper["WriteClosedEpisodes"]["actions"]] == ["s3:PutObject"]
+    assert "processed_prefixes.episodes" in str(sweeper["WriteClosedEpisodes"]["resources"])
+    assert [hcl.unquote(a) for a in sweeper["PublishResolved"]["actions"]] == ["sns:Publish"]
+    everything = [hcl.unquote(a) for s in sweeper.values() for a in s["actions"]]
+    assert not any(a.endswith("*") for a in everything)

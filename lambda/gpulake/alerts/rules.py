@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpulake.alerts import limits as limits_mod
+from gpulake.alerts import thresholds
+from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.timeutil import ms_to_iso
 
@@ -32,19 +35,34 @@ THROTTLE_CAUSES = {
 #: nvidia-smi's ECC column and the thermal CSV's failure flag, as kept in ``extra``.
 ECC_DBE_KEYS = (*ECC_DBE_NAMES, "ecc.errors.uncorrected.volatile.total")
 THERMAL_FAILED_KEY = "thermal_failed"
-#: XIDs NVIDIA documents as needing a GPU reset or node drain.
-CRITICAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
-#: Slowdown limits by model family (first match wins); others use ``AlertConfig.default_temp_limit_c``.
-MODEL_TEMP_LIMITS_C = (("H100", 90.0), ("H200", 90.0), ("H800", 90.0), ("A100", 85.0), ("A800", 85.0))
+#: XIDs NVIDIA documents as needing a GPU reset or node drain (gpulake.alerts.xid has the classes).
+CRITICAL_XIDS = frozenset(code for code, cls in XID_CLASSES.items() if cls.severity == "critical")
+#: dcgm-exporter's windowed XID counter, one series per code (``xid`` label, joined into the extra key).
+XID_COUNT_PREFIX = 'DCGM_EXP_XID_ERRORS_COUNT{xid="'
+_LIMIT_KEYS = {
+    "slowdown": limits_mod.SLOWDOWN_KEYS,
+    "shutdown": limits_mod.SHUTDOWN_KEYS,
+    "mem_max": limits_mod.MEM_MAX_OP_KEYS,
+    "margin": limits_mod.MARGIN_KEYS,
+}
 
 
 @dataclass(frozen=True)
 class AlertConfig:
-    """Thresholds; the Lambda reads them from ``GPULAKE_*`` env vars, the CLI from flags."""
+    """Thresholds; the Lambda reads them from ``GPULAKE_*`` env vars, the CLI from flags.
+
+    ``default_temp_limit_c`` is the slowdown temperature of a GPU that reports none and is not in
+    :data:`gpulake.alerts.limits.MODEL_LIMITS`; ``over_temperature`` warns within
+    ``slowdown_margin_c`` of slowdown and is critical within ``shutdown_margin_c`` of shutdown.
+    """
 
     default_temp_limit_c: float = 85.0
     hbm_temp_limit_c: float = 95.0
     gap_factor: float = 3.0
+    slowdown_margin_c: float = 5.0
+    shutdown_margin_c: float = 2.0
+    #: Threshold rules (gpulake.alerts.thresholds); default: the packaged rules.default.jsonl.
+    rules: tuple[thresholds.ThresholdRule, ...] = field(default_factory=thresholds.load)
 
 
 @dataclass
@@ -53,6 +71,7 @@ class _Gpu:
 
     node: str
     gpu: str
+    uuid: str
     model: str
     source: str
     source_object: str
@@ -64,13 +83,21 @@ class _Gpu:
     dbe: np.ndarray
     xid: np.ndarray
     failed: np.ndarray
+    reported: dict[str, np.ndarray]
+    xid_counts: dict[int, np.ndarray]
+    #: Values of the threshold rules' fields, and ``power_limit``.
+    fields: dict[str, np.ndarray]
+
+    def limits(self, config: AlertConfig) -> limits_mod.Limits:
+        return limits_mod.resolve(
+            self.model, self.temp, self.reported, config.default_temp_limit_c, config.hbm_temp_limit_c
+        )
 
 
 def temp_limit(model: str, config: AlertConfig) -> float:
-    for family, limit in MODEL_TEMP_LIMITS_C:
-        if family in model:
-            return limit
-    return config.default_temp_limit_c
+    """The slowdown temperature of a model (table) or the default, for reports without reported limits."""
+    row = next((r for r in limits_mod.MODEL_LIMITS if r[0] in model), None)
+    return row[1] if row else config.default_temp_limit_c
 
 
 def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
@@ -83,11 +110,21 @@ def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def _gpus(table: pa.Table) -> list[_Gpu]:
+def _field_values(table: pa.Table, names: set[str]) -> dict[str, np.ndarray]:
+    out = {"power_limit": extra_values(table, thresholds.POWER_LIMIT_KEYS)}
+    for name in names:
+        if name.startswith("extra:"):
+            out[name] = extra_values(table, (name[6:],))
+        else:
+            out[name] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+    return out
+
+
+def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # type: ignore[assignment]
     table = table.sort_by([("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])
     col = {
         name: table.column(name).to_numpy(zero_copy_only=False)
-        for name in ("node", "gpu", "gpu_model", "source", "source_object")
+        for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
     }
     num = {
         name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -100,6 +137,9 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
         extra_values(table, XID_NAMES),
         extra_values(table, (THERMAL_FAILED_KEY,)),
     )
+    reported = {name: extra_values(table, keys) for name, keys in _LIMIT_KEYS.items()}
+    xid_counts = _xid_counts(table)
+    field_values = _field_values(table, set(fields))
     keys = [f"{n}\0{g}" for n, g in zip(col["node"], col["gpu"])]
     bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
     gpus = []
@@ -110,6 +150,7 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
             _Gpu(
                 node=col["node"][a],
                 gpu=col["gpu"][a],
+                uuid=col["gpu_uuid"][a] or "",
                 model=col["gpu_model"][a] or "",
                 source=col["source"][a],
                 source_object=col["source_object"][a],
@@ -121,9 +162,46 @@ def _gpus(table: pa.Table) -> list[_Gpu]:
                 dbe=dbe[a:b],
                 xid=xid[a:b],
                 failed=failed[a:b],
+                reported={name: values[a:b] for name, values in reported.items()},
+                xid_counts={code: values[a:b] for code, values in xid_counts.items()},
+                fields={name: values[a:b] for name, values in field_values.items()},
             )
         )
     return gpus
+
+
+def _xid_counts(table: pa.Table) -> dict[int, np.ndarray]:
+    """Per XID code, the rows' ``DCGM_EXP_XID_ERRORS_COUNT`` value (NaN where absent)."""
+    extra = table.column("extra").combine_chunks()
+    keys = set(extra.keys.unique().to_pylist()) if len(extra) else set()
+    out = {}
+    for key in sorted(k for k in keys if k.startswith(XID_COUNT_PREFIX) and k.endswith('"}')):
+        code = key[len(XID_COUNT_PREFIX) : -2]
+        if code.isdigit():
+            out[int(code)] = extra_values(table, (key,))
+    return out
+
+
+def _counter_seen(values: np.ndarray) -> np.ndarray:
+    """True where a windowed counter shows events it did not show before (first positive or a rise)."""
+    out = np.zeros(len(values), dtype=bool)
+    last = 0.0
+    for i, v in enumerate(values):
+        if not np.isnan(v):
+            out[i] = v > last
+            last = v
+    return out
+
+
+def _xid_hits(g: _Gpu) -> dict[int, np.ndarray]:
+    """Per XID code, the samples where it newly appeared (last-XID gauge or the windowed counter)."""
+    hits: dict[int, np.ndarray] = {}
+    gauge_new = _new_xid(g.xid)
+    for code in sorted({int(v) for v in g.xid[gauge_new]}):
+        hits[code] = gauge_new & (g.xid == code)
+    for code, counts in g.xid_counts.items():
+        hits[code] = hits.get(code, np.zeros(len(g.time), dtype=bool)) | _counter_seen(counts)
+    return hits
 
 
 def _increase(values: np.ndarray) -> np.ndarray:
@@ -158,20 +236,32 @@ class Rule:
     metric: str
     condition: Callable[[_Gpu, AlertConfig], np.ndarray]
     peak_of: str
-    severity: Callable[[float | None, float | None], str]
-    threshold: Callable[[_Gpu, AlertConfig], float | None] = lambda g, c: None
+    severity: Callable[[float | None, _Gpu, AlertConfig], str]
+    #: The limit used and where it came from (reported | model | default).
+    threshold: Callable[[_Gpu, AlertConfig], tuple[float | None, str | None]] = lambda g, c: (None, None)
 
 
-def _fixed(level: str) -> Callable[[float | None, float | None], str]:
-    return lambda peak, threshold: level
+def _fixed(level: str) -> Callable[[float | None, _Gpu, AlertConfig], str]:
+    return lambda peak, g, c: level
 
 
-def _over_by_five(peak: float | None, threshold: float | None) -> str:
-    return "critical" if peak is not None and threshold is not None and peak >= threshold + 5 else "warning"
+def _gpu_hot(g: _Gpu, c: AlertConfig) -> np.ndarray:
+    return np.nan_to_num(g.temp, nan=-1e9) >= g.limits(c).slowdown_c - c.slowdown_margin_c
 
 
-def _xid_severity(peak: float | None, threshold: float | None) -> str:
-    return "critical" if peak is not None and int(peak) in CRITICAL_XIDS else "warning"
+def _gpu_hot_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
+    near_shutdown = peak is not None and peak >= g.limits(c).shutdown_c - c.shutdown_margin_c
+    return "critical" if near_shutdown else "warning"
+
+
+def _hbm_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
+    return "critical" if peak is not None and peak >= g.limits(c).mem_max_c + 5 else "warning"
+
+
+def _xid_rule(code: int) -> Rule:
+    """The rule of one XID code: its own episode (metric ``xid:<code>``), class severity and action."""
+    cls = classify(code)
+    return Rule("xid", f"xid:{code}", lambda g, c: np.zeros(0, dtype=bool), "xid", _fixed(cls.severity))
 
 
 RULES = (
@@ -188,23 +278,64 @@ RULES = (
     Rule(
         "over_temperature",
         "gpu_temp_c",
-        lambda g, c: np.nan_to_num(g.temp, nan=-1e9) > temp_limit(g.model, c),
+        _gpu_hot,
         "temp",
-        _over_by_five,
-        lambda g, c: temp_limit(g.model, c),
+        _gpu_hot_severity,
+        lambda g, c: (g.limits(c).slowdown_c, g.limits(c).source),
     ),
     Rule(
         "over_temperature",
         "mem_temp_c",
-        lambda g, c: np.nan_to_num(g.mem_temp, nan=-1e9) > c.hbm_temp_limit_c,
+        lambda g, c: np.nan_to_num(g.mem_temp, nan=-1e9) > g.limits(c).mem_max_c,
         "mem_temp",
-        _over_by_five,
-        lambda g, c: c.hbm_temp_limit_c,
+        _hbm_severity,
+        lambda g, c: (g.limits(c).mem_max_c, g.limits(c).mem_source),
     ),
     Rule("thermal_failure", "thermal_failed", lambda g, c: np.nan_to_num(g.failed) > 0, "temp", _fixed("critical")),
     Rule("ecc_dbe", "ecc_dbe", lambda g, c: _increase(g.dbe), "dbe", _fixed("critical")),
-    Rule("xid", "xid", lambda g, c: _new_xid(g.xid), "xid", _xid_severity),
 )
+
+
+def _rule_limit(g: _Gpu, rule: thresholds.ThresholdRule, config: AlertConfig) -> tuple[np.ndarray, str | None]:
+    """Per sample, the rule's threshold (absolute, or from the GPU's own limit) and its source."""
+    n = len(g.time)
+    if rule.relative_to == "power_limit":
+        limit = g.fields["power_limit"]
+        return rule.threshold * limit, "reported" if np.isfinite(limit).any() else None
+    if rule.relative_to in ("slowdown", "shutdown"):
+        lim = g.limits(config)
+        base = lim.slowdown_c if rule.relative_to == "slowdown" else lim.shutdown_c
+        return np.full(n, base + rule.threshold), lim.source
+    return np.full(n, rule.threshold), None
+
+
+def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
+    """Episodes of the user's threshold rules (kind ``threshold``, metric = the rule's name)."""
+    out = []
+    for rule in config.rules:
+        values = g.fields[rule.field]
+        limit, source = _rule_limit(g, rule, config)
+        known = np.isfinite(values) & np.isfinite(limit)
+        if not known.any():
+            continue
+        hit = known & np.asarray(thresholds.OPS[rule.op](np.nan_to_num(values), np.nan_to_num(limit)), dtype=bool)
+        spec = Rule("threshold", rule.name, lambda g, c, hit=hit: hit, rule.field, _fixed(rule.severity))
+        diffs = np.diff(g.time)
+        step = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 0.0
+        for first, last in _episodes(g.time, hit, config.gap_factor):
+            window = slice(first, last + 1)
+            peak = _peak(values[window][hit[window]])
+            threshold = float(np.nanmedian(limit[window]))
+            record = _record(g, spec, first, last, int(hit[window].sum()), peak, threshold)
+            record.update(severity=rule.severity, threshold_source=source, rule=rule.name)
+            if rule.min_duration_s:  # the episode (across objects) must last this long to alert
+                record.update(min_duration_s=rule.min_duration_s, step_ms=int(step))
+            record["message"] = (
+                f"{rule.name} on {g.node} GPU {g.gpu}: {rule.field} {rule.op} {threshold:g} "
+                f"from {record['start']} to {record['end']}, peak {peak:g}"
+            )
+            out.append(record)
+    return out
 
 
 def _episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float) -> list[tuple[int, int]]:
@@ -240,16 +371,30 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
     """All alert episodes in ``table`` (canonical metrics), in a deterministic order."""
     config = config or AlertConfig()
     alerts = []
-    for g in _gpus(table):
+    for g in _gpus(table, {r.field for r in config.rules}):
+        alerts += _threshold_alerts(g, config)
         for rule in RULES:
             hit = rule.condition(g, config)
             if not hit.any():
                 continue
-            threshold = rule.threshold(g, config)
+            threshold, source = rule.threshold(g, config)
             for first, last in _episodes(g.time, hit, config.gap_factor):
                 window = slice(first, last + 1)
                 peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
-                alerts.append(_record(g, rule, first, last, int(hit[window].sum()), peak, threshold))
+                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold)
+                record["severity"] = rule.severity(peak, g, config)
+                record["threshold_source"] = source
+                alerts.append(record)
+        for code, hit in _xid_hits(g).items():
+            if not hit.any():
+                continue
+            rule, cls = _xid_rule(code), classify(code)
+            for first, last in _episodes(g.time, hit, config.gap_factor):
+                samples = int(hit[first : last + 1].sum())
+                record = _record(g, rule, first, last, samples, float(code), None)
+                record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
+                record["message"] = f"XID {code} ({cls.summary}) on {g.node} GPU {g.gpu}: {cls.action}"
+                alerts.append(record)
     alerts.sort(key=lambda a: (a["start"], a["node"], a["gpu"], a["kind"], a["metric"]))
     return alerts
 
@@ -259,15 +404,15 @@ def _record(
 ) -> dict[str, object]:
     start, end = int(g.time[first]), int(g.time[last])
     identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
-    severity = rule.severity(peak, threshold)
     peak_text = f", peak {peak:g}" if peak is not None else ""
     limit_text = f" (limit {threshold:g})" if threshold is not None else ""
     return {
         "alert_id": hashlib.sha256(identity.encode()).hexdigest()[:24],
         "kind": rule.kind,
-        "severity": severity,
+        "severity": None,
         "node": g.node,
         "gpu": g.gpu,
+        "gpu_uuid": g.uuid or None,
         "gpu_model": g.model or None,
         "metric": rule.metric,
         "start": ms_to_iso(start),

@@ -8,6 +8,7 @@ S3, SNS and Powertools around :func:`gpulake.ingest.ingest`; it parses nothing.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -19,9 +20,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from gpulake import settings as settings_mod
+from gpulake.alerts import notify
+from gpulake.alerts.state import DynamoEpisodeStore
 from gpulake.context import SourceContext, resolve_node
 from gpulake.errors import ConfigError, InputRejected
-from gpulake.ingest import IngestResult, ingest, reject
+from gpulake.ingest import IngestResult, Lifecycle, ingest, reject
 from gpulake.output.sink import S3Sink
 from gpulake.s3io import read_object
 from gpulake.timeutil import check_zone
@@ -86,11 +89,29 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
         format_name=obj.metadata.get("format") or obj.metadata.get("source") or None,
         alert_config=settings.alert_config,
         sequencer=sequencer,
+        lifecycle=_lifecycle(settings),
     )
     _report(result)
-    if result.alerts_changed and settings.alerts_topic_arn:
+    if settings.episodes_table:
+        if settings.alerts_topic_arn:
+            publish_grouped(settings.alerts_topic_arn, notify.messages(result.events))
+    elif result.alerts_changed and settings.alerts_topic_arn:
         _publish(settings.alerts_topic_arn, result)
     return result
+
+
+def _lifecycle(settings: settings_mod.Settings) -> Lifecycle | None:
+    if not settings.episodes_table:
+        return None
+    store = DynamoEpisodeStore(_client("dynamodb"), settings.episodes_table)
+    return Lifecycle(store, settings.lifecycle, now_ms=int(time.time() * 1000))
+
+
+def publish_grouped(topic_arn: str, messages: list[dict[str, Any]]) -> None:
+    """One SNS message per node group (gpulake.alerts.notify)."""
+    for message in messages:
+        _client("sns").publish(TopicArn=topic_arn, **message)
+    metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(messages))
 
 
 def _report(result: IngestResult) -> None:

@@ -53,6 +53,11 @@ def alerts_key(date: str, name: str) -> str:
     return f"alerts/date={date}/{name}.jsonl"
 
 
+def episodes_key(date: str, episode_id: str) -> str:
+    """A closed alert episode (written by the sweeper, rewritten when a late object extends it)."""
+    return f"episodes/date={date}/{episode_id}.json"
+
+
 def quarantine_key(name: str) -> str:
     return f"quarantine/{name}.jsonl"
 

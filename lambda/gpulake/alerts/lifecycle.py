@@ -1,0 +1,361 @@
+"""Alert episodes across objects (Alertmanager semantics, see docs/adr/0005-alert-episodes.md).
+
+``detect()`` finds per-object alerts (*parts*). :func:`apply` folds the parts of
+one object into the stored episodes of their *fingerprint* (node, GPU identity
+— UUID when known, else ``gpu`` —, kind, metric):
+
+- a part that starts within ``continue_within`` of a stored episode's span (either
+  side, so late and out-of-order objects work) extends it: same ``episode_id``,
+  min start, max end, samples summed over parts, peak and severity the max;
+  a part bridging two episodes merges them into the earlier one (which lists the
+  other's id in ``aliases``; per-object alerts keep the id they were first given);
+- otherwise the part opens a new episode;
+- a part already recorded (same ``alert_id``: the same object again) changes nothing.
+
+``continue_within`` is ``continue_factor`` x the node's upload interval: the
+smallest gap between the starts of the node's recent objects of that source
+(kept in the node's item), at most ``upload_interval_s`` (see :func:`interval_ms`). Notifications are
+decided in the same conditional write that records them, so exactly one writer
+sends each: ``firing`` when a warning/critical episode opens, ``escalated`` when
+its severity rises, ``repeat`` every ``repeat_interval_s`` (0: never) while it is
+extended. :func:`sweep` closes episodes not extended for ``resolve_factor`` x the
+interval and reports ``resolved`` for those that were notified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpulake.alerts.state import Conflict, EpisodeStore, Item
+from gpulake.errors import TransientError
+from gpulake.timeutil import iso_to_ms, ms_to_iso
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+NOTIFIED = ("warning", "critical")
+#: Sources whose objects list every GPU of the node (thermal CSVs list only hot ones, GPU-Z one GPU).
+FULL_INVENTORY_SOURCES = ("dcgm", "nvidia-smi")
+RECENT_OBJECTS = 16
+MAX_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    """Lifecycle settings; the Lambda reads them from ``GPULAKE_*`` env vars (settings.py)."""
+
+    upload_interval_s: float = 300.0
+    continue_factor: float = 2.0
+    resolve_factor: float = 3.0
+    repeat_interval_s: float = 4 * 3600.0
+    closed_ttl_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One notification-worthy change of one episode."""
+
+    state: str  # firing | escalated | repeat | resolved
+    episode: dict[str, Any]
+
+
+@dataclass
+class ApplyResult:
+    episode_of: dict[str, str] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    #: Closed episodes whose record changed (a late part), to rewrite under episodes/.
+    closed: list[dict[str, Any]] = field(default_factory=list)
+    #: Synthetic alerts of the lifecycle itself (gpu_missing).
+    extra_alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+def gpu_identity(alert: dict[str, Any]) -> str:
+    return str(alert.get("gpu_uuid") or alert["gpu"])
+
+
+def fingerprint(alert: dict[str, Any]) -> str:
+    """The episode identity: a hash of node, GPU identity, kind and metric (the label set)."""
+    labels = f"{alert['node']}\0{gpu_identity(alert)}\0{alert['kind']}\0{alert['metric']}"
+    return "ep#" + hashlib.sha256(labels.encode()).hexdigest()[:24]
+
+
+def _node_pk(node: str) -> str:
+    return f"node#{node}"
+
+
+def _retry(fn: Any) -> Any:
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return fn()
+        except Conflict:
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))
+    raise TransientError(f"episode store: still conflicting after {MAX_ATTEMPTS} attempts; the message is retried")
+
+
+def interval_ms(starts: list[int], config: LifecycleConfig) -> int:
+    """The upload interval: the smallest gap between recent objects' starts, at most the configured one.
+
+    The configured ``upload_interval_s`` is the fallback and the ceiling (the
+    slowest collector's interval): until the gaps show a faster node, and
+    whatever order objects arrive in, episodes are never joined across more
+    than ``continue_factor`` x that.
+    """
+    ordered = sorted(set(starts))
+    gaps = [b - a for a, b in itertools.pairwise(ordered) if b > a]
+    return min([*gaps, int(config.upload_interval_s * 1000)])
+
+
+def _update_node(
+    store: EpisodeStore, node: str, source: str, start_ms: int, gpus: set[str], config: LifecycleConfig
+) -> tuple[int, list[str]]:
+    """Record the object on the node's item; the source's upload interval and the GPUs that vanished."""
+
+    def attempt() -> tuple[int, list[str]]:
+        items = store.load(_node_pk(node))
+        item = items[0] if items else {"pk": _node_pk(node), "sk": "node", "version": 0, "node": node}
+        all_starts = dict(item.get("starts", {}))
+        starts = [int(s) for s in all_starts.get(source, [])]
+        known = dict(item.get("gpus", {}))
+        latest = dict(item.get("latest_start", {}))
+        missing = []
+        if source in FULL_INVENTORY_SOURCES and gpus:
+            before = set(known.get(source, []))
+            if start_ms >= int(latest.get(source, 0)):  # only the newest object says what the node has now
+                missing = sorted(before - gpus)
+            known[source] = sorted(before | gpus)
+        if start_ms in starts and known == item.get("gpus", {}):
+            return interval_ms(starts, config), missing  # seen before: nothing to write
+        all_starts[source] = sorted(set(starts) | {start_ms})[-RECENT_OBJECTS:]
+        latest[source] = max(int(latest.get(source, 0)), start_ms)
+        item.update(starts=all_starts, gpus=known, latest_start=latest)
+        store.save([item])
+        return interval_ms(all_starts[source], config), missing
+
+    return _retry(attempt)
+
+
+def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> Item:
+    return {
+        "pk": pk,
+        "sk": hashlib.sha256(f"{pk}\n{alert['alert_id']}".encode()).hexdigest()[:24],
+        "version": 0,
+        "state": "open",
+        "node": alert["node"],
+        "gpu": alert["gpu"],
+        "gpu_uuid": alert.get("gpu_uuid"),
+        "gpu_model": alert.get("gpu_model"),
+        "kind": alert["kind"],
+        "metric": alert["metric"],
+        "severity": alert["severity"],
+        "start_ms": iso_to_ms(str(alert["start"])),
+        "end_ms": iso_to_ms(str(alert["end"])),
+        "peak": alert.get("peak"),
+        "threshold": alert.get("threshold"),
+        "threshold_source": alert.get("threshold_source"),
+        "message": alert.get("message"),
+        "action": alert.get("action"),
+        "min_duration_s": alert.get("min_duration_s"),
+        "step_ms": alert.get("step_ms", 0),
+        "parts": {},
+        "samples": 0,
+        "first_seen_ms": now_ms,
+        "last_extended_ms": now_ms,
+        "interval_ms": every_ms,
+        "notified_severity": None,
+        "last_notified_ms": None,
+        "notifications": 0,
+    }
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None:
+    # samples and the episode id the part was first given (its alerts JSONL keeps that id on redelivery)
+    ep["parts"][str(alert["alert_id"])] = [int(alert["samples"]), ep["sk"]]  # type: ignore[call-overload]
+    ep["samples"] = sum(p[0] for p in ep["parts"].values())
+    ep["start_ms"] = min(ep["start_ms"], iso_to_ms(str(alert["start"])))
+    ep["end_ms"] = max(ep["end_ms"], iso_to_ms(str(alert["end"])))
+    if alert.get("peak") is not None and (ep.get("peak") is None or alert["peak"] >= ep["peak"]):
+        ep.update(peak=alert["peak"], threshold=alert.get("threshold"), threshold_source=alert.get("threshold_source"))
+        ep["message"] = alert.get("message")
+    if SEVERITY_RANK[str(alert["severity"])] > SEVERITY_RANK[ep["severity"]]:
+        ep["severity"] = alert["severity"]
+    ep["last_extended_ms"] = max(int(ep["last_extended_ms"]), now_ms)
+    ep["interval_ms"] = every_ms
+
+
+def _merge_into(target: Item, other: Item) -> None:
+    target["parts"].update(other["parts"])
+    target["samples"] = sum(p[0] for p in target["parts"].values())
+    target["aliases"] = sorted({*target.get("aliases", []), other["sk"], *other.get("aliases", [])})
+    target["start_ms"] = min(target["start_ms"], other["start_ms"])
+    target["end_ms"] = max(target["end_ms"], other["end_ms"])
+    target["peak"] = _max(target.get("peak"), other.get("peak"))
+    if SEVERITY_RANK[other["severity"]] > SEVERITY_RANK[target["severity"]]:
+        target["severity"] = other["severity"]
+    target["notifications"] += other["notifications"]
+    if other.get("notified_severity") and not target.get("notified_severity"):
+        target["notified_severity"] = other["notified_severity"]
+        target["last_notified_ms"] = other["last_notified_ms"]
+    if other["state"] == "open":
+        target["state"] = "open"
+        target.pop("closed_ms", None)
+        target.pop("expires_at", None)
+    target["last_extended_ms"] = max(target["last_extended_ms"], other["last_extended_ms"])
+    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0)
+
+
+def pending(ep: dict[str, Any]) -> bool:
+    """A threshold-rule episode still shorter than its rule's minimum duration (Alertmanager's ``for``)."""
+    need = ep.get("min_duration_s")
+    return bool(need) and ep["end_ms"] - ep["start_ms"] + int(ep.get("step_ms") or 0) < need * 1000
+
+
+def _notify(ep: Item, now_ms: int, config: LifecycleConfig) -> str | None:
+    """The notification this change of an open episode sends, recorded on the episode."""
+    if ep["state"] != "open" or ep["severity"] not in NOTIFIED or pending(ep):
+        return None
+    notified = ep.get("notified_severity")
+    if notified is None:
+        state = "firing"
+    elif SEVERITY_RANK[ep["severity"]] > SEVERITY_RANK[notified]:
+        state = "escalated"
+    elif config.repeat_interval_s > 0 and now_ms - int(ep["last_notified_ms"]) >= config.repeat_interval_s * 1000:
+        state = "repeat"
+    else:
+        return None
+    ep.update(notified_severity=ep["severity"], last_notified_ms=now_ms, notifications=ep["notifications"] + 1)
+    return state
+
+
+def _apply_fingerprint(
+    store: EpisodeStore, pk: str, parts: list[dict[str, Any]], now_ms: int, every_ms: int, config: LifecycleConfig
+) -> tuple[dict[str, str], list[Event], list[dict[str, Any]]]:
+    within = int(every_ms * config.continue_factor)
+
+    def attempt() -> tuple[dict[str, str], list[Event], list[dict[str, Any]]]:
+        episodes = store.load(pk)
+        live = [e for e in episodes if e["state"] != "merged"]
+        by_id = {e["sk"]: e for e in episodes}
+        changed: dict[str, Item] = {}
+        episode_of: dict[str, str] = {}
+        for alert in parts:
+            aid = str(alert["alert_id"])
+            known = next((e for e in live if aid in e["parts"]), None)
+            if known is not None:
+                episode_of[aid] = known["parts"][aid][1]
+                continue
+            start, end = iso_to_ms(str(alert["start"])), iso_to_ms(str(alert["end"]))
+            near = sorted(
+                (e for e in live if start <= e["end_ms"] + within and end >= e["start_ms"] - within),
+                key=lambda e: (e["start_ms"], e["sk"]),
+            )
+            if near:
+                target = near[0]
+                for other in near[1:]:
+                    _merge_into(target, other)
+                    live.remove(other)
+                    changed[other["sk"]] = other
+            else:
+                target = _new_episode(pk, alert, now_ms, every_ms)
+                live.append(target)
+                by_id[target["sk"]] = target
+            _extend(target, alert, now_ms, every_ms)
+            changed[target["sk"]] = target
+            episode_of[aid] = target["parts"][aid][1]
+        events = []
+        for ep in changed.values():
+            state = _notify(ep, now_ms, config)
+            if state:
+                events.append(Event(state, public(ep)))
+        store.save(list(changed.values()))
+        closed = [public(e) for e in changed.values() if e["state"] == "closed"]
+        return episode_of, events, closed
+
+    return _retry(attempt)
+
+
+def apply(
+    store: EpisodeStore,
+    alerts: list[dict[str, Any]],
+    *,
+    node: str,
+    source: str,
+    start_ms: int,
+    gpus: set[str],
+    now_ms: int,
+    config: LifecycleConfig,
+) -> ApplyResult:
+    """Fold one object's alerts into the stored episodes; the notifications this sends."""
+    every_ms, missing = _update_node(store, node, source, start_ms, gpus, config)
+    result = ApplyResult()
+    parts = list(alerts)
+    for gpu in missing:
+        stamp = ms_to_iso(start_ms)
+        identity = f"{node}\n{gpu}\ngpu_missing\n{source}\n{start_ms}"
+        parts.append(
+            {
+                "alert_id": hashlib.sha256(identity.encode()).hexdigest()[:24],
+                "kind": "gpu_missing",
+                "severity": "critical",
+                "node": node,
+                "gpu": gpu,
+                "gpu_uuid": gpu if gpu.startswith("GPU-") else None,
+                "metric": "gpus",
+                "start": stamp,
+                "end": stamp,
+                "samples": 1,
+                "peak": None,
+                "threshold": None,
+                "source": source,
+                "message": f"gpu missing on {node}: GPU {gpu} is no longer in the {source} telemetry "
+                "(fallen off the bus? check nvidia-smi, dmesg for XID 79)",
+            }
+        )
+    result.extra_alerts = parts[len(alerts) :]
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for alert in parts:
+        grouped[fingerprint(alert)].append(alert)
+    for pk in sorted(grouped):
+        episode_of, events, closed = _apply_fingerprint(store, pk, grouped[pk], now_ms, every_ms, config)
+        result.episode_of.update(episode_of)
+        result.events += events
+        result.closed += closed
+    return result
+
+
+def public(ep: Item) -> dict[str, Any]:
+    """The episode as written to episodes/ and sent in notifications (no store bookkeeping)."""
+    out = {k: v for k, v in ep.items() if k not in ("pk", "sk", "version", "parts", "expires_at")}
+    out["episode_id"] = ep["sk"]
+    out["fingerprint"] = ep["pk"]
+    out["objects"] = len(ep.get("parts", {}))
+    out["pending"] = pending(ep)
+    out["start"] = ms_to_iso(int(ep["start_ms"]))
+    out["end"] = ms_to_iso(int(ep["end_ms"]))
+    return out
+
+
+def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> tuple[list[dict[str, Any]], list[Event]]:
+    """Close open episodes not extended for ``resolve_factor`` x their node's interval."""
+    closed, events = [], []
+    for ep in list(store.open_items()):
+        if ep.get("sk") == "node":
+            continue
+        if now_ms - int(ep["last_extended_ms"]) <= int(ep["interval_ms"]) * config.resolve_factor:
+            continue
+        ep.update(state="closed", closed_ms=now_ms, expires_at=now_ms // 1000 + int(config.closed_ttl_days * 86400))
+        try:
+            store.save([ep])
+        except Conflict:
+            continue  # extended (or closed) meanwhile: the next sweep looks again
+        closed.append(public(ep))
+        if ep.get("notifications", 0) > 0:
+            events.append(Event("resolved", public(ep)))
+    return closed, events

@@ -1,0 +1,244 @@
+"""Where alert episodes live between objects: a small store interface and two stores.
+
+An *item* is a JSON-able dict addressed by ``(pk, sk)`` with an integer ``version``.
+:meth:`EpisodeStore.save` writes a group of items atomically and only if each
+stored version still equals the version the caller read (0: must not exist);
+otherwise it raises :class:`Conflict` and the caller re-reads and retries
+(optimistic concurrency). Two handlers updating one fingerprint at once
+therefore never lose an update.
+
+- :class:`DynamoEpisodeStore`: the Lambda's table (``TransactWriteItems`` with a
+  condition on ``version`` per item).
+- :class:`SqliteEpisodeStore`: one file for offline ``process``, the demo and tests.
+
+Example
+-------
+>>> store = SqliteEpisodeStore(":memory:")
+>>> store.save([{"pk": "a", "sk": "b", "version": 0, "state": "open"}])
+>>> store.load("a")[0]["version"]
+1
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from gpulake.errors import GpulakeError, TransientError
+
+Item = dict[str, Any]
+#: Attributes kept as top-level DynamoDB attributes (keys, filters, TTL); the rest is in ``doc``.
+_TOP = ("pk", "sk", "version", "state", "node", "expires_at")
+
+
+class Conflict(GpulakeError):
+    """Another writer changed an item since it was read; re-read and retry."""
+
+
+class EpisodeStore(ABC):
+    """Items grouped by partition key, written with version checks."""
+
+    #: Read and write units used so far (requests; for measurements and logs).
+    reads: int = 0
+    writes: int = 0
+
+    @abstractmethod
+    def load(self, pk: str) -> list[Item]:
+        """Every item of partition ``pk`` (with its ``version``)."""
+
+    @abstractmethod
+    def save(self, items: list[Item]) -> None:
+        """Write ``items`` atomically, each only if its stored version is ``item['version']``.
+
+        On success each item's ``version`` is incremented in place; on a
+        version mismatch nothing is written and :class:`Conflict` is raised.
+        """
+
+    @abstractmethod
+    def open_items(self) -> Iterator[Item]:
+        """Every item whose ``state`` is ``open`` (for the sweeper)."""
+
+
+def _bump(items: list[Item]) -> None:
+    for item in items:
+        item["version"] = int(item["version"]) + 1
+
+
+class SqliteEpisodeStore(EpisodeStore):
+    """A SQLite file (``BEGIN IMMEDIATE`` serializes writers; safe across threads and processes)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._shared = sqlite3.connect(":memory:", check_same_thread=False) if self.path == ":memory:" else None
+        self._lock = threading.Lock()
+        self.reads = self.writes = 0
+        with self._conn() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS items (pk TEXT, sk TEXT, version INTEGER, state TEXT, doc TEXT,"
+                " PRIMARY KEY (pk, sk))"
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._shared is not None:
+            return self._shared
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self._local.conn = conn
+        return conn
+
+    def load(self, pk: str) -> list[Item]:
+        with self._lock if self._shared is not None else _nolock:
+            rows = self._conn().execute("SELECT doc, version FROM items WHERE pk = ? ORDER BY sk", (pk,)).fetchall()
+        self.reads += 1
+        return [{**json.loads(doc), "version": version} for doc, version in rows]
+
+    def save(self, items: list[Item]) -> None:
+        with self._lock if self._shared is not None else _nolock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for item in items:
+                    row = conn.execute(
+                        "SELECT version FROM items WHERE pk = ? AND sk = ?", (item["pk"], item["sk"])
+                    ).fetchone()
+                    if (row[0] if row else 0) != int(item["version"]):
+                        raise Conflict(f"{item['pk']}/{item['sk']} changed since it was read")
+                for item in items:
+                    doc = json.dumps({k: v for k, v in item.items() if k != "version"}, sort_keys=True)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO items (pk, sk, version, state, doc) VALUES (?, ?, ?, ?, ?)",
+                        (item["pk"], item["sk"], int(item["version"]) + 1, item.get("state"), doc),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self.writes += len(items)
+        _bump(items)
+
+    def open_items(self) -> Iterator[Item]:
+        with self._lock if self._shared is not None else _nolock:
+            rows = (
+                self._conn().execute("SELECT doc, version FROM items WHERE state = 'open' ORDER BY pk, sk").fetchall()
+            )
+        self.reads += 1
+        for doc, version in rows:
+            yield {**json.loads(doc), "version": version}
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_nolock = _NoLock()
+
+
+class DynamoEpisodeStore(EpisodeStore):
+    """A DynamoDB table keyed ``pk`` (hash) + ``sk`` (range); TTL attribute ``expires_at``."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+        self.reads = self.writes = 0
+
+    @staticmethod
+    def _to_item(item: Item, version: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "pk": {"S": item["pk"]},
+            "sk": {"S": item["sk"]},
+            "version": {"N": str(version)},
+            "doc": {"S": json.dumps({k: v for k, v in item.items() if k != "version"}, sort_keys=True)},
+        }
+        for name in ("state", "node"):
+            if item.get(name) is not None:
+                out[name] = {"S": str(item[name])}
+        if item.get("expires_at") is not None:
+            out["expires_at"] = {"N": str(int(item["expires_at"]))}
+        return out
+
+    @staticmethod
+    def _from_item(raw: dict[str, Any]) -> Item:
+        return {**json.loads(raw["doc"]["S"]), "version": int(Decimal(raw["version"]["N"]))}
+
+    def load(self, pk: str) -> list[Item]:
+        items, start = [], None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": pk}},
+                "ConsistentRead": True,
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            try:
+                page = self.client.query(**kwargs)
+            except Exception as exc:
+                raise TransientError(f"could not read episodes from {self.table}: {exc}") from exc
+            self.reads += 1
+            items += [self._from_item(r) for r in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def save(self, items: list[Item]) -> None:
+        if not items:
+            return
+        writes = []
+        for item in items:
+            expected = int(item["version"])
+            put: dict[str, Any] = {"TableName": self.table, "Item": self._to_item(item, expected + 1)}
+            if expected == 0:
+                put["ConditionExpression"] = "attribute_not_exists(pk)"
+            else:
+                put["ConditionExpression"] = "version = :v"
+                put["ExpressionAttributeValues"] = {":v": {"N": str(expected)}}
+            writes.append({"Put": put})
+        try:
+            if len(writes) == 1:
+                self.client.put_item(**writes[0]["Put"])
+            else:
+                self.client.transact_write_items(TransactItems=writes)
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            raise Conflict(f"{items[0]['pk']} changed since it was read") from exc
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                raise Conflict(f"{items[0]['pk']} changed since it was read") from exc
+            raise TransientError(f"could not write episodes to {self.table}: {exc}") from exc
+        except Exception as exc:
+            raise TransientError(f"could not write episodes to {self.table}: {exc}") from exc
+        self.writes += len(items)
+        _bump(items)
+
+    def open_items(self) -> Iterator[Item]:
+        start = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "FilterExpression": "#s = :open",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {":open": {"S": "open"}},
+                # eventually consistent (half the cost): closing is a conditional write on the version
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            page = self.client.scan(**kwargs)
+            self.reads += 1
+            yield from (self._from_item(r) for r in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return

@@ -1,0 +1,209 @@
+"""Alert episodes across objects: continuation, late/out-of-order objects, redelivery, races, offline process."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+
+from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, pending, sweep
+from gpulake.alerts.state import SqliteEpisodeStore
+from gpulake.context import SourceContext
+from gpulake.ingest import Lifecycle, ingest
+from gpulake.local import LocalOptions, episode_store, finish, process_file
+from gpulake.output import layout
+from gpulake.output.sink import LocalSink
+from gpulake.timeutil import ms_to_iso
+from gpulake_cli.simulate_fleet import FleetSpec, simulate
+
+T0 = 1_767_225_600_000
+MIN = 60_000
+CONFIG = LifecycleConfig(upload_interval_s=300, repeat_interval_s=3600)
+
+
+def part(aid: str, start_min: float, end_min: float, samples: int = 5, severity: str = "warning", peak: float = 90):
+    return {
+        "alert_id": aid,
+        "kind": "thermal_throttle",
+        "severity": severity,
+        "node": "n1",
+        "gpu": "0",
+        "gpu_uuid": "GPU-1",
+        "metric": "throttle_reasons",
+        "start": ms_to_iso(int(T0 + start_min * MIN)),
+        "end": ms_to_iso(int(T0 + end_min * MIN)),
+        "samples": samples,
+        "peak": peak,
+        "threshold": None,
+    }
+
+
+def fold(store, alerts, obj_start_min: float, now_min: float):
+    return apply(
+        store,
+        alerts,
+        node="n1",
+        source="dcgm",
+        start_ms=int(T0 + obj_start_min * MIN),
+        gpus={"GPU-1"},
+        now_ms=int(T0 + now_min * MIN),
+        config=CONFIG,
+    )
+
+
+def episodes(store) -> list[dict]:
+    return [e for e in store.load(fingerprint(part("x", 0, 0))) if e["state"] != "merged"]
+
+
+def test_continuation_extends_and_redelivery_changes_nothing(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    first = fold(store, [part("a", 1, 4.9)], 0, 5)
+    assert [e.state for e in first.events] == ["firing"]
+    second = fold(store, [part("b", 5, 9.9, peak=95, severity="critical")], 5, 10)
+    assert [e.state for e in second.events] == ["escalated"]
+    assert first.episode_of["a"] == second.episode_of["b"]
+    before = episodes(store)
+    again = fold(store, [part("b", 5, 9.9, peak=95, severity="critical")], 5, 11)
+    assert again.events == [] and again.episode_of == second.episode_of
+    assert episodes(store) == before
+    (ep,) = before
+    assert (ep["samples"], ep["peak"], ep["severity"]) == (10, 95, "critical")
+    assert (ep["start_ms"], ep["end_ms"]) == (T0 + MIN, int(T0 + 9.9 * MIN))
+
+
+def test_late_objects_extend_backwards_or_insert(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    for k in range(8):  # objects without alerts every 5 minutes: the node's interval is 5 minutes
+        fold(store, [], k * 5, 0)
+    fold(store, [part("c", 30, 34)], 30, 35)
+    late = fold(store, [part("b", 25, 29.9)], 25, 36)  # within continue_within before it: same episode
+    assert late.events == []
+    old = fold(store, [part("a", 0, 3)], 0, 37)  # far earlier: its own episode (fires once)
+    assert [e.state for e in old.events] == ["firing"]
+    spans = sorted((e["start_ms"], e["end_ms"], e["samples"]) for e in episodes(store))
+    assert spans == [(T0, T0 + 3 * MIN, 5), (T0 + 25 * MIN, T0 + 34 * MIN, 10)]
+    bridge = fold(store, [part("m", 8, 20)], 5, 38)  # a part between both merges them into the earlier
+    (merged,) = episodes(store)
+    assert merged["sk"] == old.episode_of["a"] == bridge.episode_of["m"] and merged["samples"] == 20
+
+
+def test_repeat_and_resolve(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    states = []
+    for i in range(0, 24):  # two hours of 5-minute objects, repeat every hour
+        states += [e.state for e in fold(store, [part(f"p{i}", i * 5, i * 5 + 4.9)], i * 5, i * 5 + 5).events]
+    assert states == ["firing", "repeat"]  # at 5 and 65 minutes (the next would be at 125)
+    closed, events = sweep(store, T0 + 125 * MIN, CONFIG)
+    assert closed == [] and events == []  # 5 minutes since the last extension: not yet
+    closed, events = sweep(store, T0 + 136 * MIN, CONFIG)
+    assert [e.state for e in events] == ["resolved"] and closed[0]["notifications"] == 2
+
+
+def test_racing_handlers_lose_no_extension(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    fold(store, [part("p0", 0, 4.9, samples=1)], 0, 5)
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        fold(SqliteEpisodeStore(tmp_path / "s.sqlite"), [part(f"p{i}", 5 + i * 0.5, 6 + i * 0.5, samples=1)], 5, 10)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (ep,) = episodes(store)
+    assert ep["samples"] == 9 and len(ep["parts"]) == 9 and ep["notifications"] == 1
+
+
+def _episode_set(out: Path) -> list[tuple]:
+    store = episode_store(out)
+    rows = []
+    for item in [*store.open_items(), *_closed(out)]:
+        if pending(item):
+            continue  # shorter than its rule's minimum duration: not an alert
+        rows.append((item["node"], item["gpu"], item["kind"], item["metric"], item["start_ms"], item["end_ms"]))
+        rows[-1] += (item["samples"], item["peak"], item["severity"])
+    return sorted(rows)
+
+
+def _closed(out: Path) -> list[dict]:
+    return (
+        [json.loads(p.read_text()) for p in sorted((out / "episodes").rglob("*.json"))]
+        if (out / "episodes").exists()
+        else []
+    )
+
+
+def test_process_over_consecutive_files_equals_the_concatenated_file(tmp_path: Path) -> None:
+    spec = FleetSpec(nodes=1, gpus=2, minutes=60, interval_s=15, seed=5, formats=("dcgm",), upload_minutes=5)
+    files = simulate(tmp_path / "split", spec)
+    assert len(files) == 12
+    whole = tmp_path / "whole.prom"
+    whole.write_bytes(b"".join(p.read_bytes() for p in files))
+    options = LocalOptions(node="gpu-node-00")
+    for path in files:
+        process_file(path, tmp_path / "a", options)
+    finish(tmp_path / "a", options)
+    process_file(whole, tmp_path / "b", options)
+    finish(tmp_path / "b", options)
+    split, concatenated = _episode_set(tmp_path / "a"), _episode_set(tmp_path / "b")
+    assert split == concatenated and len(split) >= 3
+    # every per-object alert names its episode
+    records = [json.loads(x) for p in (tmp_path / "a" / "alerts").rglob("*.jsonl") for x in p.read_text().splitlines()]
+    assert records and all(r["episode_id"] for r in records)
+
+
+def test_redelivered_and_shuffled_objects_give_the_same_episodes_and_bytes(tmp_path: Path) -> None:
+    spec = FleetSpec(nodes=1, gpus=2, minutes=60, interval_s=15, seed=5, formats=("dcgm",), upload_minutes=5)
+    files = simulate(tmp_path / "raw", spec)
+    outputs = {}
+    for label, order in (("ordered", files), ("shuffled", random.Random(3).sample(files * 3, len(files) * 3))):
+        out = tmp_path / label
+        store = episode_store(out)
+        events = []
+        snapshot = {}
+        for path in order:
+            data = path.read_bytes()
+            ctx = SourceContext(key=path.name, object_time_ms=0, node="gpu-node-00")
+            result = ingest(
+                data, ctx, LocalSink(out), version=layout.content_version(data), lifecycle=Lifecycle(store, CONFIG)
+            )
+            events += result.events
+            for key in result.keys:
+                if key.startswith("alerts/"):
+                    body = (out / key).read_bytes()
+                    assert snapshot.setdefault(key, body) == body  # byte-identical on redelivery
+        outputs[label] = (_episode_set(out), sum(e.state == "firing" for e in events))
+    assert outputs["ordered"] == outputs["shuffled"]
+
+
+def test_a_gpu_that_vanishes_raises_gpu_missing_once(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+
+    def obj(start_min: float, gpus: set[str], source: str = "dcgm"):
+        return apply(
+            store,
+            [],
+            node="n1",
+            source=source,
+            start_ms=int(T0 + start_min * MIN),
+            gpus=gpus,
+            now_ms=int(T0 + start_min * MIN),
+            config=CONFIG,
+        )
+
+    assert obj(0, {"GPU-1", "GPU-2"}).events == []
+    assert obj(5, {"GPU-1"}, source="gpuz").events == []  # GPU-Z logs one GPU: not an inventory
+    missing = obj(5, {"GPU-1"})
+    (event,) = missing.events
+    assert (event.state, event.episode["kind"], event.episode["gpu"], event.episode["severity"]) == (
+        "firing",
+        "gpu_missing",
+        "GPU-2",
+        "critical",
+    )
+    assert obj(10, {"GPU-1"}).events == []  # still missing: the same episode, no new page
+    assert obj(5, {"GPU-1"}).events == []  # redelivery
