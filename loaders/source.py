@@ -50,7 +50,7 @@ class Source(ABC):
         """Where this source is, for messages."""
 
 
-def _kind(key: str) -> str | None:
+def kind_of(key: str) -> str | None:
     for prefix, kind in KINDS.items():
         if key.startswith(prefix) and key.endswith(SUFFIXES[kind]):
             return kind
@@ -68,7 +68,7 @@ class LocalSource(Source):
     def list(self) -> list[ProcessedObject]:
         found = []
         for key in self.all_keys():
-            kind = _kind(key)
+            kind = kind_of(key)
             if kind:
                 data = self.read_key(key)
                 found.append(ProcessedObject(key, hashlib.md5(data).hexdigest(), kind, len(data)))
@@ -106,7 +106,7 @@ class S3Source(Source):
         found = [
             ProcessedObject(key, item["ETag"].strip('"'), kind, item["Size"])
             for key, item in self._items()
-            if (kind := _kind(key))
+            if (kind := kind_of(key))
         ]
         return sorted(found, key=lambda o: o.key)
 

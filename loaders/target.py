@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any
 
 from loaders.source import ProcessedObject
@@ -21,6 +22,11 @@ class Target(ABC):
     @abstractmethod
     def loaded(self) -> dict[str, str]:
         """``{object key: version}`` of everything loaded so far (the ledger)."""
+
+    def versions(self, keys: Iterable[str]) -> dict[str, str]:
+        """``{object key: version}`` of those of ``keys`` the ledger holds (only those keys are asked for)."""
+        wanted = set(keys)
+        return {key: version for key, version in self.loaded().items() if key in wanted}
 
     @abstractmethod
     def prepare(self, obj: ProcessedObject, data: bytes) -> Any:
