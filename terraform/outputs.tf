@@ -52,3 +52,13 @@ output "athena_workgroup" {
   description = "Athena workgroup with the encrypted results location (null when enable_athena = false)."
   value       = var.enable_athena ? aws_athena_workgroup.this[0].name : null
 }
+
+output "loader_queue_url" {
+  description = "Queue of processed-object notifications the loader consumes (null without a loader); its age of oldest message is the loader's lag."
+  value       = local.loader_enabled ? aws_sqs_queue.loader[0].url : null
+}
+
+output "loader_function_name" {
+  description = "Name of the loader Lambda function (null without a loader)."
+  value       = local.loader_enabled ? aws_lambda_function.loader[0].function_name : null
+}
