@@ -75,6 +75,7 @@ lint: install
 bench: install
 	$(PY) scripts/bench_ingest.py
 	$(PY) scripts/bench_load.py
+	$(PY) scripts/bench_sync.py
 
 package: $(CORE_STAMP)
 	$(PY) scripts/package_lambda.py

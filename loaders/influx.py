@@ -28,7 +28,7 @@ import urllib3
 from loaders.errors import TargetRejected, TargetUnavailable
 from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines
 from loaders.records import read_alerts, read_metrics
-from loaders.source import ProcessedObject
+from loaders.source import ProcessedObject, partition_date
 from loaders.target import Target
 
 BATCH_POINTS = 5000
@@ -230,9 +230,15 @@ class InfluxTarget(Target):
         self._scoped = {key: found.get(key) for key in wanted}
         return {key: entry["version"] for key, entry in found.items()}
 
+    def high_water_mark(self) -> str | None:
+        """From the ledger's keys only (``SHOW TAG VALUES``), not its versions and ranges."""
+        series = self.writer.query(f'SHOW TAG VALUES FROM "{LEDGER}" WITH KEY = "object_key"')
+        keys = (row[1] for s in series for row in s.get("values", []))
+        return max(filter(None, map(partition_date, keys)), default=None)
+
     def _previous(self, key: str) -> dict[str, Any] | None:
         """The ledger entry of ``key``: from the keys :meth:`versions` asked about, else the whole ledger."""
-        if self._entries is None and key in self._scoped:
+        if key in self._scoped:
             return self._scoped[key]
         return self._ledger().get(key)
 

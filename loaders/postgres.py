@@ -112,6 +112,12 @@ class PostgresTarget(Target):
         query = "SELECT object_key, version FROM gpulake_ledger WHERE object_key = ANY(%s)"
         return dict(self.conn.execute(query, (wanted,)).fetchall()) if wanted else {}
 
+    def high_water_mark(self) -> str | None:
+        row = self.conn.execute(
+            "SELECT max(substring(object_key from '(?:^|/)date=([0-9]{4}-[0-9]{2}-[0-9]{2})/')) FROM gpulake_ledger"
+        ).fetchone()
+        return row[0] if row else None
+
     def last_loaded(self) -> str | None:
         try:
             row = self.conn.execute("SELECT max(loaded_at) FROM gpulake_ledger").fetchone()

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from loaders.source import ProcessedObject
+from loaders.source import ProcessedObject, partition_date
 
 
 class Target(ABC):
@@ -27,6 +27,10 @@ class Target(ABC):
         """``{object key: version}`` of those of ``keys`` the ledger holds (only those keys are asked for)."""
         wanted = set(keys)
         return {key: version for key, version in self.loaded().items() if key in wanted}
+
+    def high_water_mark(self) -> str | None:
+        """The newest ``date=`` partition (``YYYY-MM-DD``) in the ledger, None when it holds none."""
+        return max(filter(None, map(partition_date, self.loaded())), default=None)
 
     @abstractmethod
     def prepare(self, obj: ProcessedObject, data: bytes) -> Any:
