@@ -78,7 +78,7 @@ bench: install
 	$(PY) scripts/bench_sync.py
 
 package: $(CORE_STAMP)
-	$(PY) scripts/package_lambda.py
+	$(PY) scripts/package_lambda.py --layers
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) tests/timescale/node_modules build dist demo-output

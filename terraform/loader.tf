@@ -138,17 +138,6 @@ resource "aws_s3_bucket_notification" "processed" {
   depends_on = [aws_sqs_queue_policy.loader]
 }
 
-resource "aws_lambda_layer_version" "loader" {
-  count = local.loader_enabled ? 1 : 0
-
-  layer_name               = "${local.loader_name}-deps"
-  description              = "gpulake loader dependencies (pyarrow, numpy, tzdata, Powertools, psycopg, influxdb-client); scripts/package_lambda.py"
-  filename                 = var.loader.layer_zip_path
-  source_code_hash         = filebase64sha256(var.loader.layer_zip_path)
-  compatible_runtimes      = [var.python_runtime]
-  compatible_architectures = ["arm64"]
-}
-
 resource "aws_cloudwatch_log_group" "loader" {
   count = local.loader_enabled ? 1 : 0
   #checkov:skip=CKV_AWS_158:Logs hold object keys, row counts and error reasons, never connection strings or telemetry values; CloudWatch Logs encrypts at rest by default.
@@ -175,7 +164,7 @@ resource "aws_lambda_function" "loader" {
   source_code_hash = filebase64sha256(var.loader.zip_path)
   memory_size      = var.loader.memory_mb
   timeout          = var.loader.timeout_s
-  layers           = [aws_lambda_layer_version.loader[0].arn]
+  layers           = [aws_lambda_layer_version.this["loader"].arn]
 
   reserved_concurrent_executions = var.loader.reserved_concurrency
 

@@ -4,6 +4,7 @@ locals {
   buckets = {
     raw       = local.raw_bucket_name
     processed = local.processed_bucket_name
+    artifacts = local.artifacts_bucket_name
   }
 }
 

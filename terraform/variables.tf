@@ -94,7 +94,7 @@ variable "force_destroy" {
 }
 
 variable "python_runtime" {
-  description = "Lambda Python runtime; the managed layers are picked to match it."
+  description = "Lambda Python runtime; the layers are built for Python 3.12 (scripts/package_lambda.py LAMBDA): rebuild them for another."
   type        = string
   default     = "python3.12"
 
@@ -108,6 +108,12 @@ variable "lambda_zip_path" {
   description = "Deployment zip built by `make package` (scripts/package_lambda.py)."
   type        = string
   default     = "../build/gpulake-ingest.zip"
+}
+
+variable "ingest_layer_zip_path" {
+  description = "Dependency layer of the ingest function (pyarrow, numpy, tzdata, Powertools) built by `make package` (scripts/package_lambda.py --layers)."
+  type        = string
+  default     = "../build/layers/gpulake-ingest-layer.zip"
 }
 
 variable "lambda_memory_mb" {
@@ -158,18 +164,6 @@ variable "enable_xray" {
   description = "Active X-Ray tracing on the ingest function."
   type        = bool
   default     = true
-}
-
-variable "powertools_layer_version" {
-  description = "Version of the managed Powertools for AWS Lambda (Python) v3 layer (same number in every region)."
-  type        = number
-  default     = 27
-}
-
-variable "aws_sdk_pandas_layer_version" {
-  description = "Version of the managed AWS SDK for pandas layer (pyarrow, numpy) for your region and runtime; see https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html."
-  type        = number
-  default     = 26
 }
 
 variable "batch_size" {
