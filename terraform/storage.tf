@@ -142,6 +142,24 @@ resource "aws_s3_bucket_lifecycle_configuration" "processed" {
       storage_class = "STANDARD_IA"
     }
 
+    # Glacier Instant Retrieval: still read by Athena and the loaders, cheaper to keep.
+    dynamic "transition" {
+      for_each = var.processed_glacier_ir_transition_days == null ? [] : [var.processed_glacier_ir_transition_days]
+
+      content {
+        days          = transition.value
+        storage_class = "GLACIER_IR"
+      }
+    }
+
+    dynamic "expiration" {
+      for_each = var.processed_expiration_days == null ? [] : [var.processed_expiration_days]
+
+      content {
+        days = expiration.value
+      }
+    }
+
     # Reprocessing overwrites objects; old versions are only an undo window.
     noncurrent_version_expiration {
       noncurrent_days = 30

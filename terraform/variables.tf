@@ -70,6 +70,28 @@ variable "processed_ia_transition_days" {
   }
 }
 
+variable "processed_glacier_ir_transition_days" {
+  description = "Days after which processed objects move on to S3 Glacier Instant Retrieval (null = stay in Standard-IA); must be at least processed_ia_transition_days + 30."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.processed_glacier_ir_transition_days == null || try(var.processed_glacier_ir_transition_days >= var.processed_ia_transition_days + 30, false)
+    error_message = "processed_glacier_ir_transition_days must be null or at least processed_ia_transition_days + 30 (S3 keeps objects 30 days in Standard-IA)."
+  }
+}
+
+variable "processed_expiration_days" {
+  description = "Days after which processed objects (metrics, alerts, quarantine) are deleted (null = kept); databases keep what they loaded, but sync --full can no longer reload them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.processed_expiration_days == null || try(var.processed_expiration_days > var.processed_ia_transition_days, false)
+    error_message = "processed_expiration_days must be null or later than processed_ia_transition_days."
+  }
+}
+
 variable "kms_key_arn" {
   description = "Customer-managed KMS key for the buckets (null = SSE-S3)."
   type        = string
