@@ -144,9 +144,19 @@ def _hourly(conn: Any, timescale: bool) -> None:
         conn.execute("CREATE UNIQUE INDEX gpu_metrics_hourly_key ON gpu_metrics_hourly (bucket, node, gpu, source)")
 
 
+#: the ``date=`` partition of a ledger key; the index below and ``high_water_mark`` use this exact expression
+LEDGER_PARTITION = "substring(object_key from '(?:^|/)date=([0-9]{4}-[0-9]{2}-[0-9]{2})/')"
+
+
+def _ledger_partition_index(conn: Any, timescale: bool) -> None:
+    """max() of the ledger's partition dates from the index, not a scan of every key (sync's high-water mark)."""
+    conn.execute(f"CREATE INDEX IF NOT EXISTS gpulake_ledger_partition ON gpulake_ledger (({LEDGER_PARTITION}))")
+
+
 MIGRATIONS = (
     Migration(1, "ledger, gpu_alerts, gpu_metrics", _core),
     Migration(2, "gpu_metrics_hourly", _hourly),
+    Migration(3, "ledger partition-date index", _ledger_partition_index),
 )
 
 

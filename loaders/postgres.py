@@ -113,9 +113,7 @@ class PostgresTarget(Target):
         return dict(self.conn.execute(query, (wanted,)).fetchall()) if wanted else {}
 
     def high_water_mark(self) -> str | None:
-        row = self.conn.execute(
-            "SELECT max(substring(object_key from '(?:^|/)date=([0-9]{4}-[0-9]{2}-[0-9]{2})/')) FROM gpulake_ledger"
-        ).fetchone()
+        row = self.conn.execute(f"SELECT max({pg_schema.LEDGER_PARTITION}) FROM gpulake_ledger").fetchone()
         return row[0] if row else None
 
     def last_loaded(self) -> str | None:

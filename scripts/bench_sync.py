@@ -41,14 +41,15 @@ LAST_DAY = date(2026, 11, 30)
 
 def keys(objects: int, days: int) -> list[str]:
     """``objects`` keys spread evenly over ``days`` partitions (ending at LAST_DAY) of every root."""
-    per_partition = max(1, objects // (days * len(ROOTS)))
+    partitions = [
+        (root, (LAST_DAY - timedelta(days=days - 1 - offset)).isoformat()) for offset in range(days) for root in ROOTS
+    ]
     found = []
-    for offset in range(days):
-        day = (LAST_DAY - timedelta(days=days - 1 - offset)).isoformat()
-        for root in ROOTS:
-            suffix = ".jsonl" if root == "alerts/" else ".parquet"
-            found += [f"{root}date={day}/obj-{i:05d}{suffix}" for i in range(per_partition)]
-    return found[:objects]
+    for i in range(objects):
+        root, day = partitions[i % len(partitions)]
+        suffix = ".jsonl" if root == "alerts/" else ".parquet"
+        found.append(f"{root}date={day}/obj-{i:06d}{suffix}")
+    return found
 
 
 def fill_bucket(bucket: str, names: list[str]) -> dict[str, str]:

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from loaders import pg_schema
 from loaders.postgres import PostgresTarget
 from loaders.progress import QuietProgress
 from loaders.source import S3Source
@@ -69,9 +70,12 @@ def test_new_objects_are_loaded_and_full_listing_is_the_backfill(loaded: tuple[A
     assert target.versions([new_key, late_key]).keys() == {new_key, late_key}
 
 
-def test_high_water_mark_is_capped_at_today(loaded: tuple[Any, Any]) -> None:
+def test_high_water_mark_is_capped_at_today_and_read_from_an_index(loaded: tuple[Any, Any]) -> None:
     _, target = loaded
     assert target.high_water_mark() == bench.LAST_DAY.isoformat()
+    target.conn.execute("ANALYZE gpulake_ledger")
+    plan = target.conn.execute(f"EXPLAIN SELECT max({pg_schema.LEDGER_PARTITION}) FROM gpulake_ledger").fetchall()
+    assert "gpulake_ledger_partition" in str(plan), plan  # not a scan of every ledger key
     assert first_day(target, 3, today=date(2026, 12, 3)) == "2026-11-27"
     assert first_day(target, 3, today=date(2026, 11, 10)) == "2026-11-07"  # a partition dated in the future
     assert first_day(target, None) is None

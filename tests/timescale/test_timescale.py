@@ -70,8 +70,8 @@ def test_hypertable_with_policies_and_continuous_aggregate(target: PostgresTarge
 def test_migrations_run_once(timescale_dsn: str, target: PostgresTarget) -> None:
     from loaders import pg_schema
 
-    assert pg_schema.migrate(target.conn) == (2, True)
-    assert target.conn.execute("SELECT count(*) FROM gpulake_migrations").fetchone()[0] == 2
+    assert pg_schema.migrate(target.conn) == (pg_schema.MIGRATIONS[-1].version, True)
+    assert target.conn.execute("SELECT count(*) FROM gpulake_migrations").fetchone()[0] == len(pg_schema.MIGRATIONS)
 
 
 def test_rows_compress_and_roll_up(tmp_path: Path, target: PostgresTarget) -> None:
