@@ -8,8 +8,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,4 +299,49 @@ def test_influxdb_target(
     clean = V1Writer(influx_server.url, "handler_clean")
     sync(LocalSource(fleet_output), InfluxTarget(clean))
     assert _influx_fingerprint(V1Writer(influx_server.url, "handler_run")) == _influx_fingerprint(clean)
+    loader._drop_target()
+
+
+def test_two_containers_loading_the_same_objects_at_once_load_them_once(
+    tmp_path: Path, pg_dsn: str, pg_server: Any
+) -> None:
+    # GIVEN two loader containers (two connections) handed the same objects at the same moment
+    for i in range(3):
+        write_metrics(tmp_path, f"metrics/source=dcgm/date=2026-11-02/c{i}.parquet", [f"n{i}-a", f"n{i}-b"], n=500)
+    objects = LocalSource(tmp_path).list()
+    PostgresTarget(pg_dsn).close()
+    targets = [PostgresTarget(pg_dsn) for _ in range(2)]
+    start = threading.Barrier(2)
+
+    def load(target: PostgresTarget) -> int:
+        start.wait()
+        return sum(target.load(o, (tmp_path / o.key).read_bytes()) for o in objects)
+
+    # WHEN both load them concurrently
+    with ThreadPoolExecutor(2) as pool:
+        loaded = list(pool.map(load, targets))
+    for target in targets:
+        target.close()
+    # THEN the database holds each row once and one ledger row per object, as after one clean load
+    assert sum(loaded) >= 3 * 1000
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE clean_concurrent")
+    clean_dsn = re.sub(r"dbname=\w+", "dbname=clean_concurrent", pg_dsn)
+    sync(LocalSource(tmp_path), clean := PostgresTarget(clean_dsn))
+    clean.close()
+    assert _pg_fingerprint(pg_dsn) == _pg_fingerprint(clean_dsn)
+
+
+def test_influxdb_v2_settings_from_the_secret_select_the_v2_writer(aws: LocalAws, monkeypatch) -> None:
+    from loaders.influx import V2Writer
+
+    settings = {
+        "GPULAKE_INFLUX_URL": "http://127.0.0.1:9",
+        "GPULAKE_INFLUX_TOKEN": "s3cr3t-token",
+        "GPULAKE_INFLUX_ORG": "gpu",
+        "GPULAKE_INFLUX_BUCKET": "telemetry",
+    }
+    make_stack(aws, monkeypatch, settings, "influxdb")
+    target = loader._target()
+    assert isinstance(target.writer, V2Writer) and target.writer.bucket == "telemetry"
     loader._drop_target()
