@@ -93,3 +93,15 @@ def test_batching_partial_failures_and_alarms(tree: hcl.Tree) -> None:
         assert f'metric      = "{metric}"' in text
     handler = (ROOT / "loaders" / "handler.py").read_text()
     assert 'add_metric(name="LoadFailures"' in handler and 'service="loader"' in handler
+
+
+def test_functions_use_our_own_layers_published_from_the_zips(tree: hcl.Tree) -> None:
+    layer = tree.resources["aws_lambda_layer_version.this"]
+    assert layer["source_code_hash"] == "${filebase64sha256(each.value)}"
+    assert "aws_s3_object.layer" in hcl.references(layer["s3_key"])
+    assert tree.resources["aws_lambda_function.ingest"]["layers"] == ['${aws_lambda_layer_version.this["ingest"].arn}']
+    assert _function(tree)["layers"] == ['${aws_lambda_layer_version.this["loader"].arn}']
+    text = "".join(p.read_text() for p in hcl.TF_DIR.glob("*.tf"))
+    assert ":layer:" not in text and 'layer_version" {' not in text  # no managed-layer ARNs or numbers
+    zips = {k: hcl.unquote(v["default"]) for k, v in tree.variables.items() if "layer" in k}
+    assert zips == {"ingest_layer_zip_path": "../build/layers/gpulake-ingest-layer.zip"}
