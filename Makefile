@@ -75,9 +75,10 @@ lint: install
 bench: install
 	$(PY) scripts/bench_ingest.py
 	$(PY) scripts/bench_load.py
+	$(PY) scripts/bench_sync.py
 
 package: $(CORE_STAMP)
-	$(PY) scripts/package_lambda.py
+	$(PY) scripts/package_lambda.py --layers
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) tests/timescale/node_modules build dist demo-output

@@ -211,15 +211,19 @@ def cloudwatch_metrics(fleet: Fleet) -> Estimate:
 
 TITLES = {
     "gpulake": "gpulake",
+    "loader": "gpulake event-driven loader (optional, beside ingest)",
     "managed_prometheus": "Amazon Managed Prometheus",
     "cloudwatch_metrics": "CloudWatch custom metrics",
 }
 
 
 def estimates(fleet: Fleet) -> dict[str, Estimate]:
-    """gpulake and its two peers for the same fleet, keyed as in ``TITLES``."""
+    """gpulake (ingest, and the optional loader) and its two peers for the same fleet, keyed as in ``TITLES``."""
+    from gpulake_cli.cost_loader import loader
+
     return {
         "gpulake": gpulake(fleet),
+        "loader": loader(fleet),
         "managed_prometheus": managed_prometheus(fleet),
         "cloudwatch_metrics": cloudwatch_metrics(fleet),
     }

@@ -22,6 +22,7 @@ from gpulake.timeutil import check_zone, ms_to_iso
 from gpulake_cli import errors_map
 from loaders.config import default_source, load_dotenv
 from loaders.redact import redact, redact_logs
+from loaders.window import LOOKBACK_DAYS
 
 SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
 
@@ -260,7 +261,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     source = open_source(args.source or default_source())
     target = open_target(args.to)
     try:
-        report = sync(source, target)
+        report = sync(source, target, lookback_days=None if args.full else args.lookback_days)
     finally:
         target.close()
     summary = {
@@ -312,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--from", dest="source", help="s3://bucket/prefix or a directory (default: GPULAKE_SYNC_FROM or the bucket)"
     )
     sync_cmd.add_argument("--env-file", default=".env", help="connection settings file (default .env)")
+    sync_cmd.add_argument(
+        "--lookback-days",
+        type=int,
+        default=LOOKBACK_DAYS,
+        help=f"list date partitions from the newest one loaded minus this many days (default {LOOKBACK_DAYS})",
+    )
+    sync_cmd.add_argument("--full", action="store_true", help="list every partition (backfill, late objects)")
     sync_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
     sync_cmd.set_defaults(func=_cmd_sync)
     upload = sub.add_parser("upload", help="files or folders -> the raw bucket (gzip, metadata, multipart)")

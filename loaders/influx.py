@@ -14,7 +14,7 @@ import gzip
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,13 +29,15 @@ from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
 from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines, tag_value
 from loaders.records import read_alerts, read_episode, read_metrics
 from loaders.redact import redact
-from loaders.source import ProcessedObject
+from loaders.source import ProcessedObject, partition_date
 from loaders.target import Target
 
 BATCH_POINTS = 5000
 #: write requests in flight at once (InfluxDB ingests concurrent requests in parallel)
 IN_FLIGHT = 2
 RETRIES = 5
+#: ledger keys per InfluxQL query when asking about some keys only (the query travels in the URL)
+KEYS_PER_QUERY = 100
 LEDGER = "gpulake_ledger"
 MEASUREMENTS = {"metrics": "gpu_metrics", "alerts": "gpu_alerts", "episodes": "gpu_episodes"}
 SERIES_TAGS = {
@@ -232,21 +234,45 @@ class InfluxTarget(Target):
         """``read_only`` (for ``status``) does not create the database."""
         self.writer = writer
         self._entries: dict[str, dict[str, Any]] | None = None
+        self._scoped: dict[str, dict[str, Any] | None] = {}
         if not read_only:
             writer.prepare()
 
+    def _query_ledger(self, where: str = "") -> dict[str, dict[str, Any]]:
+        series = self.writer.query(
+            f'SELECT last("version") AS version, last("ranges") AS ranges FROM "{LEDGER}"{where} GROUP BY "object_key"'
+        )
+        return {s["tags"]["object_key"]: {"version": s["values"][0][1], "ranges": s["values"][0][2]} for s in series}
+
     def _ledger(self) -> dict[str, dict[str, Any]]:
         if self._entries is None:
-            series = self.writer.query(
-                f'SELECT last("version") AS version, last("ranges") AS ranges FROM "{LEDGER}" GROUP BY "object_key"'
-            )
-            self._entries = {
-                s["tags"]["object_key"]: {"version": s["values"][0][1], "ranges": s["values"][0][2]} for s in series
-            }
+            self._entries = self._query_ledger()
         return self._entries
+
+    def versions(self, keys: Iterable[str]) -> dict[str, str]:
+        wanted = sorted(set(keys))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), KEYS_PER_QUERY):
+            chunk = wanted[start : start + KEYS_PER_QUERY]
+            found |= self._query_ledger(" WHERE " + " OR ".join(f'"object_key" = {_quote(k)}' for k in chunk))
+        self._scoped = {key: found.get(key) for key in wanted}
+        return {key: entry["version"] for key, entry in found.items()}
+
+    def high_water_mark(self) -> str | None:
+        """From the ledger's keys only (``SHOW TAG VALUES``), not its versions and ranges."""
+        series = self.writer.query(f'SHOW TAG VALUES FROM "{LEDGER}" WITH KEY = "object_key"')
+        keys = (row[1] for s in series for row in s.get("values", []))
+        return max(filter(None, map(partition_date, keys)), default=None)
+
+    def _previous(self, key: str) -> dict[str, Any] | None:
+        """The ledger entry of ``key``: from the keys :meth:`versions` asked about, else the whole ledger."""
+        if key in self._scoped:
+            return self._scoped[key]
+        return self._ledger().get(key)
 
     def loaded(self) -> dict[str, str]:
         self._entries = None
+        self._scoped = {}
         return {key: entry["version"] for key, entry in self._ledger().items()}
 
     def last_loaded(self) -> str | None:
@@ -272,7 +298,7 @@ class InfluxTarget(Target):
         return Prepared(bodies, len(lines), _ranges(table, SERIES_TAGS[obj.kind], TIME_COLUMN[obj.kind]))
 
     def write(self, obj: ProcessedObject, prepared: Prepared) -> int:
-        previous = self._ledger().get(obj.key)
+        previous = self._previous(obj.key)
         if previous and previous["version"] == obj.version:
             return 0
         if previous:
@@ -291,7 +317,11 @@ class InfluxTarget(Target):
             "ranges": json.dumps(prepared.ranges),
         }
         self.writer.write(self.writer.encode(_ledger_line(record, prepared.points).encode()))
-        self._ledger()[obj.key] = {"version": obj.version, "ranges": record["ranges"]}
+        entry = {"version": obj.version, "ranges": record["ranges"]}
+        if self._entries is not None:
+            self._entries[obj.key] = entry
+        if obj.key in self._scoped:
+            self._scoped[obj.key] = entry
         return prepared.points
 
     def _delete(self, measurement: str, tags: tuple[str, ...], ranges: list[list[Any]]) -> None:

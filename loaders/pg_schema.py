@@ -8,6 +8,7 @@ daily range partitions and an hourly materialized view that ``sync`` refreshes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,15 +89,38 @@ class Migration:
     apply: Callable[[Any, bool], None]
 
 
+#: the first TimescaleDB release whose compression is the columnstore API (the old one is deprecated there)
+COLUMNSTORE_SINCE = (2, 18)
+
+
+def timescale_version(conn: Any) -> tuple[int, int]:
+    """(major, minor) of the installed timescaledb extension."""
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    major, minor = (int(part) for part in re.findall(r"\d+", row[0])[:2])
+    return major, minor
+
+
+def columnstore_statements(version: tuple[int, int]) -> list[str]:
+    """Compress chunks older than 7 days, segmented by node, gpu, source: the columnstore API from 2.18 on."""
+    if version >= COLUMNSTORE_SINCE:
+        return [
+            "ALTER TABLE gpu_metrics SET (timescaledb.enable_columnstore, "
+            "timescaledb.segmentby = 'node, gpu, source', timescaledb.orderby = 'time')",
+            "CALL add_columnstore_policy('gpu_metrics', after => INTERVAL '7 days')",
+        ]
+    return [
+        "ALTER TABLE gpu_metrics SET (timescaledb.compress, "
+        "timescaledb.compress_segmentby = 'node, gpu, source', timescaledb.compress_orderby = 'time')",
+        "SELECT add_compression_policy('gpu_metrics', INTERVAL '7 days')",
+    ]
+
+
 def _core(conn: Any, timescale: bool) -> None:
     conn.execute(CORE.format(partitioning="" if timescale else "PARTITION BY RANGE (time)"))
     if timescale:
         conn.execute("SELECT create_hypertable('gpu_metrics', by_range('time', INTERVAL '1 day'))")
-        conn.execute(
-            "ALTER TABLE gpu_metrics SET (timescaledb.compress, "
-            "timescaledb.compress_segmentby = 'node, gpu, source', timescaledb.compress_orderby = 'time')"
-        )
-        conn.execute("SELECT add_compression_policy('gpu_metrics', INTERVAL '7 days')")
+        for statement in columnstore_statements(timescale_version(conn)):
+            conn.execute(statement)
         conn.execute("SELECT add_retention_policy('gpu_metrics', INTERVAL '400 days')")
 
 
@@ -139,11 +163,21 @@ def _episodes(conn: Any, timescale: bool) -> None:
     conn.execute("CREATE INDEX gpu_episodes_start_idx ON gpu_episodes (start_time)")
 
 
+#: the ``date=`` partition of a ledger key; the index below and ``high_water_mark`` use this exact expression
+LEDGER_PARTITION = "substring(object_key from '(?:^|/)date=([0-9]{4}-[0-9]{2}-[0-9]{2})/')"
+
+
+def _ledger_partition_index(conn: Any, timescale: bool) -> None:
+    """max() of the ledger's partition dates from the index, not a scan of every key (sync's high-water mark)."""
+    conn.execute(f"CREATE INDEX IF NOT EXISTS gpulake_ledger_partition ON gpulake_ledger (({LEDGER_PARTITION}))")
+
+
 MIGRATIONS = (
     Migration(1, "ledger, gpu_alerts, gpu_metrics", _core),
     Migration(2, "gpu_metrics_hourly", _hourly),
     Migration(3, "gpulake_refreshes", _refreshes),
     Migration(4, "alert episodes", _episodes),
+    Migration(5, "ledger partition-date index", _ledger_partition_index),
 )
 
 

@@ -13,6 +13,7 @@ later point overwrites an earlier one in InfluxDB.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -118,6 +119,15 @@ class PostgresTarget(Target):
 
     def loaded(self) -> dict[str, str]:
         return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
+
+    def versions(self, keys: Iterable[str]) -> dict[str, str]:
+        wanted = list(keys)
+        query = "SELECT object_key, version FROM gpulake_ledger WHERE object_key = ANY(%s)"
+        return dict(self.conn.execute(query, (wanted,)).fetchall()) if wanted else {}
+
+    def high_water_mark(self) -> str | None:
+        row = self.conn.execute(f"SELECT max({pg_schema.LEDGER_PARTITION}) FROM gpulake_ledger").fetchone()
+        return row[0] if row else None
 
     def last_loaded(self) -> str | None:
         try:

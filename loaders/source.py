@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,14 @@ from loaders.errors import SourceUnavailable
 #: layout prefix -> kind of object
 KINDS = {"metrics/": "metrics", "alerts/": "alerts", "episodes/": "episodes"}
 SUFFIXES = {"metrics": ".parquet", "alerts": ".jsonl", "episodes": ".json"}
+#: the date partition of a key (``metrics/source=dcgm/date=2026-11-02/…``, ``alerts/date=2026-11-02/…``)
+DATE_PARTITION = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})/")
+
+
+def partition_date(key: str) -> str | None:
+    """``YYYY-MM-DD`` of the key's ``date=`` partition, None outside one."""
+    match = DATE_PARTITION.search(key)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,10 @@ class Source(ABC):
     def list(self) -> list[ProcessedObject]:
         """Every metrics/ and alerts/ object, sorted by key."""
 
+    def list_since(self, day: str) -> list[ProcessedObject]:
+        """The objects of :meth:`list` in date partitions ``day`` (``YYYY-MM-DD``) or later."""
+        return [o for o in self.list() if (partition_date(o.key) or day) >= day]
+
     @abstractmethod
     def all_keys(self) -> Iterator[str]:
         """Every key below the root, whatever it holds, sorted."""
@@ -50,7 +63,7 @@ class Source(ABC):
         """Where this source is, for messages."""
 
 
-def _kind(key: str) -> str | None:
+def kind_of(key: str) -> str | None:
     for prefix, kind in KINDS.items():
         if key.startswith(prefix) and key.endswith(SUFFIXES[kind]):
             return kind
@@ -66,9 +79,15 @@ class LocalSource(Source):
             raise SourceUnavailable(f"{self.root} is not a directory of processed output (metrics/, alerts/)")
 
     def list(self) -> list[ProcessedObject]:
+        return self._hashed(self.all_keys())
+
+    def list_since(self, day: str) -> list[ProcessedObject]:
+        return self._hashed(k for k in self.all_keys() if (partition_date(k) or day) >= day)
+
+    def _hashed(self, keys: Iterable[str]) -> list[ProcessedObject]:
         found = []
-        for key in self.all_keys():
-            kind = _kind(key)
+        for key in keys:
+            kind = kind_of(key)
             if kind:
                 data = self.read_key(key)
                 found.append(ProcessedObject(key, hashlib.md5(data).hexdigest(), kind, len(data)))
@@ -92,23 +111,45 @@ class S3Source(Source):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
-    def _items(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(key below the prefix, listing entry) in key order."""
+    def _items(self, below: str = "", start_after: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+        """(key below the prefix, listing entry) in key order, of keys under ``below`` after ``start_after``."""
+        extra = {"StartAfter": self.prefix + start_after} if start_after else {}
         try:
             paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + below, **extra):
                 for item in page.get("Contents", []):
                     yield item["Key"][len(self.prefix) :], item
         except Exception as exc:
             raise SourceUnavailable(f"cannot list {self.describe()}: {exc}") from exc
 
-    def list(self) -> list[ProcessedObject]:
+    @staticmethod
+    def _objects(items: Iterable[tuple[str, dict[str, Any]]]) -> list[ProcessedObject]:
         found = [
             ProcessedObject(key, item["ETag"].strip('"'), kind, item["Size"])
-            for key, item in self._items()
-            if (kind := _kind(key))
+            for key, item in items
+            if (kind := kind_of(key))
         ]
         return sorted(found, key=lambda o: o.key)
+
+    def list(self) -> list[ProcessedObject]:
+        return self._objects(self._items())
+
+    def _partitioned_roots(self) -> list[str]:
+        """The folders whose children are ``date=`` partitions: ``metrics/source=<s>/`` (one LIST) and ``alerts/``."""
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}metrics/", Delimiter="/"
+            )
+            sources = [p["Prefix"][len(self.prefix) :] for page in pages for p in page.get("CommonPrefixes", [])]
+        except Exception as exc:
+            raise SourceUnavailable(f"cannot list {self.describe()}: {exc}") from exc
+        return [*sources, "alerts/"]
+
+    def list_since(self, day: str) -> list[ProcessedObject]:
+        """One listing per partitioned folder, starting after its ``date=<day - 1>`` keys: LIST calls grow with the
+        objects since ``day``, not with the bucket."""
+        items = (item for root in self._partitioned_roots() for item in self._items(root, f"{root}date={day}"))
+        return [o for o in self._objects(items) if (partition_date(o.key) or day) >= day]
 
     def all_keys(self) -> Iterator[str]:
         return (key for key, _ in self._items())

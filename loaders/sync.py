@@ -12,6 +12,7 @@ from loaders.errors import ObjectRejected
 from loaders.progress import Progress
 from loaders.source import ProcessedObject, Source
 from loaders.target import Target
+from loaders.window import LOOKBACK_DAYS, pending_candidates
 
 #: objects encoded ahead of the one being written (memory: about two objects' encoded bodies)
 PREFETCH = 1
@@ -35,18 +36,22 @@ def _prepare(source: Source, target: Target, obj: ProcessedObject) -> Any:
     return target.prepare(obj, source.read(obj))
 
 
-def sync(source: Source, target: Target, progress: Progress | None = None) -> SyncReport:
+def sync(
+    source: Source, target: Target, progress: Progress | None = None, lookback_days: int | None = LOOKBACK_DAYS
+) -> SyncReport:
     """Load new and changed objects, metrics before alerts; an object that cannot be read or stored is reported.
 
     One bad object never blocks the rest: it stays out of the ledger and is tried again next time.
 
+    Only date partitions from the ledger's high-water mark minus ``lookback_days`` are listed, and the
+    ledger is asked only about the keys listed (``lookback_days=None``: list everything, for backfill).
     The next object is read and encoded in a worker thread while this one is written.
     """
     started = time.monotonic()
     report = SyncReport()
-    objects = source.list()
+    objects = pending_candidates(source, target, lookback_days)
     report.listed = len(objects)
-    ledger = target.loaded()
+    ledger = target.versions(o.key for o in objects)
     pending = [o for o in objects if ledger.get(o.key) != o.version]
     pending.sort(key=lambda o: (o.kind != "metrics", o.key))
     report.skipped = report.listed - len(pending)

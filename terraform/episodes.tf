@@ -61,7 +61,7 @@ resource "aws_lambda_function" "sweeper" {
   source_code_hash = filebase64sha256(var.lambda_zip_path)
   memory_size      = 256
   timeout          = 120
-  layers           = local.layers
+  layers           = [aws_lambda_layer_version.this["ingest"].arn]
 
   # One sweep at a time: two would race to close the same episodes (harmless, but twice the reads).
   reserved_concurrent_executions = 1

@@ -1,5 +1,5 @@
 # The ingest function: gpulake.handlers.ingest.handler from lambda/, packaged by
-# scripts/package_lambda.py; pyarrow/numpy and Powertools come from managed layers.
+# scripts/package_lambda.py; its dependencies come from our own layer (layers.tf).
 resource "aws_cloudwatch_log_group" "ingest" {
   #checkov:skip=CKV_AWS_158:Logs hold object keys and counts, no telemetry values or secrets; CloudWatch Logs encrypts at rest by default.
   #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable (default 90 days); a year of debug logs is a cost the operator opts into.
@@ -23,7 +23,7 @@ resource "aws_lambda_function" "ingest" {
   source_code_hash = filebase64sha256(var.lambda_zip_path)
   memory_size      = var.lambda_memory_mb
   timeout          = var.lambda_timeout_s
-  layers           = local.layers
+  layers           = [aws_lambda_layer_version.this["ingest"].arn]
 
   reserved_concurrent_executions = var.reserved_concurrency
 

@@ -11,6 +11,7 @@ locals {
 
   raw_bucket_name       = "${var.name}-raw-${local.account_id}"
   processed_bucket_name = "${var.name}-processed-${local.account_id}"
+  artifacts_bucket_name = "${var.name}-artifacts-${local.account_id}"
   function_name         = "${var.name}-ingest"
 
   # The processed layout written by gpulake.output.layout (keep in step with it).
@@ -24,12 +25,6 @@ locals {
 
   # Input formats registered in gpulake.formats (the source= partition values).
   sources = ["dcgm", "gpuz", "nvidia-smi", "thermal-csv"]
-
-  python_tag = replace(var.python_runtime, ".", "")
-  layers = [
-    "arn:${local.partition}:lambda:${local.region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-${local.python_tag}-arm64:${var.powertools_layer_version}",
-    "arn:${local.partition}:lambda:${local.region}:336392948345:layer:AWSSDKPandas-${title(local.python_tag)}-Arm64:${var.aws_sdk_pandas_layer_version}",
-  ]
 
   sse_algorithm = var.kms_key_arn == null ? "AES256" : "aws:kms"
 }

@@ -62,3 +62,13 @@ output "sweeper_function_name" {
   description = "Lambda that resolves alert episodes every 5 minutes."
   value       = aws_lambda_function.sweeper.function_name
 }
+
+output "loader_queue_url" {
+  description = "Queue of processed-object notifications the loader consumes (null without a loader); its age of oldest message is the loader's lag."
+  value       = local.loader_enabled ? aws_sqs_queue.loader[0].url : null
+}
+
+output "loader_function_name" {
+  description = "Name of the loader Lambda function (null without a loader)."
+  value       = local.loader_enabled ? aws_lambda_function.loader[0].function_name : null
+}

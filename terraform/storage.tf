@@ -4,6 +4,7 @@ locals {
   buckets = {
     raw       = local.raw_bucket_name
     processed = local.processed_bucket_name
+    artifacts = local.artifacts_bucket_name
   }
 }
 
@@ -11,7 +12,7 @@ resource "aws_s3_bucket" "this" {
   for_each = local.buckets
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice left to the operator; raw data is re-uploadable and processed data is re-derivable from it.
   #checkov:skip=CKV_AWS_145:SSE-S3 is the default by design (no per-request KMS cost); set kms_key_arn to use a customer-managed key.
-  #checkov:skip=CKV2_AWS_62:Only the raw bucket needs event notifications (aws_s3_bucket_notification.raw); notifying on processed writes would loop.
+  #checkov:skip=CKV2_AWS_62:The raw bucket notifies ingest (aws_s3_bucket_notification.raw); the processed bucket notifies the loader only when one is configured (aws_s3_bucket_notification.processed).
   #checkov:skip=CKV2_AWS_6:False positive: aws_s3_bucket_public_access_block.this iterates the same for_each, but checkov links it to one bucket instance only.
   #checkov:skip=CKV_AWS_21:False positive: aws_s3_bucket_versioning.this enables versioning on every bucket of this for_each; checkov links it to one instance only.
   #checkov:skip=CKV_AWS_18:Access logging is optional (access_log_bucket) because it needs a separate log bucket the operator owns.
@@ -139,6 +140,24 @@ resource "aws_s3_bucket_lifecycle_configuration" "processed" {
     transition {
       days          = var.processed_ia_transition_days
       storage_class = "STANDARD_IA"
+    }
+
+    # Glacier Instant Retrieval: still read by Athena and the loaders, cheaper to keep.
+    dynamic "transition" {
+      for_each = var.processed_glacier_ir_transition_days == null ? [] : [var.processed_glacier_ir_transition_days]
+
+      content {
+        days          = transition.value
+        storage_class = "GLACIER_IR"
+      }
+    }
+
+    dynamic "expiration" {
+      for_each = var.processed_expiration_days == null ? [] : [var.processed_expiration_days]
+
+      content {
+        days = expiration.value
+      }
     }
 
     # Reprocessing overwrites objects; old versions are only an undo window.

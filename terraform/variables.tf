@@ -70,6 +70,28 @@ variable "processed_ia_transition_days" {
   }
 }
 
+variable "processed_glacier_ir_transition_days" {
+  description = "Days after which processed objects move on to S3 Glacier Instant Retrieval (null = stay in Standard-IA); must be at least processed_ia_transition_days + 30."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.processed_glacier_ir_transition_days == null || try(var.processed_glacier_ir_transition_days >= var.processed_ia_transition_days + 30, false)
+    error_message = "processed_glacier_ir_transition_days must be null or at least processed_ia_transition_days + 30 (S3 keeps objects 30 days in Standard-IA)."
+  }
+}
+
+variable "processed_expiration_days" {
+  description = "Days after which processed objects (metrics, alerts, quarantine) are deleted (null = kept); databases keep what they loaded, but sync --full can no longer reload them."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.processed_expiration_days == null || try(var.processed_expiration_days > var.processed_ia_transition_days, false)
+    error_message = "processed_expiration_days must be null or later than processed_ia_transition_days."
+  }
+}
+
 variable "kms_key_arn" {
   description = "Customer-managed KMS key for the buckets (null = SSE-S3)."
   type        = string
@@ -94,7 +116,7 @@ variable "force_destroy" {
 }
 
 variable "python_runtime" {
-  description = "Lambda Python runtime; the managed layers are picked to match it."
+  description = "Lambda Python runtime; the layers are built for Python 3.12 (scripts/package_lambda.py LAMBDA): rebuild them for another."
   type        = string
   default     = "python3.12"
 
@@ -108,6 +130,12 @@ variable "lambda_zip_path" {
   description = "Deployment zip built by `make package` (scripts/package_lambda.py)."
   type        = string
   default     = "../build/gpulake-ingest.zip"
+}
+
+variable "ingest_layer_zip_path" {
+  description = "Dependency layer of the ingest function (pyarrow, numpy, tzdata, Powertools) built by `make package` (scripts/package_lambda.py --layers)."
+  type        = string
+  default     = "../build/layers/gpulake-ingest-layer.zip"
 }
 
 variable "lambda_memory_mb" {
@@ -158,18 +186,6 @@ variable "enable_xray" {
   description = "Active X-Ray tracing on the ingest function."
   type        = bool
   default     = true
-}
-
-variable "powertools_layer_version" {
-  description = "Version of the managed Powertools for AWS Lambda (Python) v3 layer (same number in every region)."
-  type        = number
-  default     = 27
-}
-
-variable "aws_sdk_pandas_layer_version" {
-  description = "Version of the managed AWS SDK for pandas layer (pyarrow, numpy) for your region and runtime; see https://aws-sdk-pandas.readthedocs.io/en/stable/layers.html."
-  type        = number
-  default     = 26
 }
 
 variable "batch_size" {

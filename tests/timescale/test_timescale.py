@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gpulake.schema import CANONICAL_COLUMNS
+from loaders import pg_schema
 from loaders.local_postgres import free_port
 from loaders.postgres import PostgresTarget
 from tests.loaders.data import write_metrics
@@ -70,8 +71,7 @@ def test_migrations_run_once(timescale_dsn: str, target: PostgresTarget) -> None
     from loaders import pg_schema
 
     assert pg_schema.migrate(target.conn) == (pg_schema.MIGRATIONS[-1].version, True)
-    count = target.conn.execute("SELECT count(*) FROM gpulake_migrations").fetchone()[0]
-    assert count == len(pg_schema.MIGRATIONS)
+    assert target.conn.execute("SELECT count(*) FROM gpulake_migrations").fetchone()[0] == len(pg_schema.MIGRATIONS)
 
 
 def test_rows_compress_and_roll_up(tmp_path: Path, target: PostgresTarget) -> None:
@@ -95,3 +95,13 @@ def test_rows_compress_and_roll_up(tmp_path: Path, target: PostgresTarget) -> No
     ).fetchone()[0]
     assert compressed == len(chunks)
     assert target.conn.execute("SELECT count(*), max(gpu_temp_c) FROM gpu_metrics").fetchone() == (8, 57.5)
+
+
+def test_columnstore_api_chosen_by_extension_version(target: PostgresTarget) -> None:
+    version = pg_schema.timescale_version(target.conn)
+    modern, legacy = pg_schema.columnstore_statements((2, 18)), pg_schema.columnstore_statements((2, 17))
+    assert "timescaledb.enable_columnstore" in modern[0] and "add_columnstore_policy" in modern[1]
+    assert "timescaledb.compress," in legacy[0] and "add_compression_policy" in legacy[1]
+    assert pg_schema.columnstore_statements((3, 0)) == modern
+    # this server took whichever its version calls for (asserted above: compression on, 7-day policy)
+    assert pg_schema.columnstore_statements(version) == (modern if version >= (2, 18) else legacy)

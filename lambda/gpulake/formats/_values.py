@@ -8,13 +8,23 @@ Everything here is vectorised with pyarrow.compute: it runs once per column, not
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-NULL_TOKENS = pa.array(["", "-", "N/A", "n/a", "NA", "nan", "NaN", "Unknown"])
+#: tokens that mean "no value"; made an Arrow array on first use, not at import: any ``pa.array``
+#: call makes pyarrow import pandas when it is installed (1.6 s), so the module level has none
+NULL_TOKENS = ("", "-", "N/A", "n/a", "NA", "nan", "NaN", "Unknown")
+
+
+@functools.cache
+def _null_tokens() -> pa.Array:
+    return pa.array(NULL_TOKENS, pa.string())
+
+
 FLAG_VALUES = {
     "Active": 1.0,
     "Not Active": 0.0,
@@ -45,7 +55,7 @@ def trim(col: pa.Array) -> pa.Array:
     """Trim padding and turn 'no value' tokens into nulls."""
     col = pc.utf8_trim_whitespace(col.cast(pa.string()))
     bracketed = pc.and_(pc.starts_with(col, "["), pc.ends_with(col, "]"))
-    absent = pc.or_(pc.is_in(col, value_set=NULL_TOKENS), bracketed)
+    absent = pc.or_(pc.is_in(col, value_set=_null_tokens()), bracketed)
     return pc.if_else(pc.fill_null(absent, False), pa.scalar(None, pa.string()), col)
 
 
