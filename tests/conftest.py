@@ -60,6 +60,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 _databases = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test sees the environment the session started with: in-process runners (the demo's
+    IngestRunner) set handler variables such as GPULAKE_EPISODES_TABLE that must not leak into later tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[LocalPostgres]:
     """One throwaway PostgreSQL cluster for the session (initdb + pg_ctl on a free port)."""

@@ -30,6 +30,16 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
             BillingMode="PAY_PER_REQUEST",
         )
+        # DynamoDB applies each request atomically (a conditional put checks and writes as one step);
+        # moto's in-process backend does not lock, so threads could interleave inside one request.
+        # One lock per request restores that; interleaving *between* requests, the race under test, stays.
+        lock, call = threading.Lock(), client._make_api_call
+
+        def atomic(operation: str, params: dict[str, Any]) -> Any:
+            with lock:
+                return call(operation, params)
+
+        client._make_api_call = atomic
         yield client
 
 

@@ -24,7 +24,7 @@ from loaders import handler as loader
 from loaders.influx import InfluxTarget, V1Writer
 from loaders.local_influx import LocalInflux
 from loaders.postgres import PostgresTarget
-from loaders.source import LocalSource
+from loaders.source import LocalSource, kind_of
 from loaders.sync import sync
 from tests.loaders.data import write_metrics
 from tests.loaders.test_kill import _copy_running, _influx_fingerprint, _pg_fingerprint
@@ -51,11 +51,13 @@ class LoaderStack:
     env: dict[str, str]
 
     def upload(self, root: Path) -> list[str]:
+        """Copy a processed layout into the bucket; return the keys that notify the loader."""
         s3 = self.aws.client("s3")
         keys = []
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            keys.append(PREFIX + path.relative_to(root).as_posix())
-            s3.put_object(Bucket=self.bucket, Key=keys[-1], Body=path.read_bytes())
+            key = path.relative_to(root).as_posix()
+            s3.put_object(Bucket=self.bucket, Key=PREFIX + key, Body=path.read_bytes())
+            keys += [PREFIX + key] if kind_of(key) else []
         return keys
 
     def receive(self) -> list[dict[str, Any]]:
@@ -125,7 +127,7 @@ def make_stack(
             "Events": ["s3:ObjectCreated:*"],
             "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": f"{PREFIX}{top}/"}]}},
         }
-        for top in ("metrics", "alerts")
+        for top in ("metrics", "alerts", "episodes")
     ]
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": rules})
     secret = settings if isinstance(settings, str) else json.dumps(settings)
@@ -278,7 +280,7 @@ def test_malformed_object_fails_alone_with_one_clear_line_then_reaches_the_dlq(
         assert len(rejected) == 1
         assert rejected[0]["message"].startswith("object rejected")
         assert rejected[0]["object_key"] == f"{PREFIX}metrics/source=dcgm/date=2026-11-02/bad.parquet"
-        assert "not a readable Parquet file" in rejected[0]["reason"]
+        assert "not a readable metrics Parquet file" in rejected[0]["reason"]
         assert rejected[0]["receive_count"] == str(receive)
     assert _count(pg_dsn, "SELECT count(*) FROM gpu_metrics") == (3,)
     assert pg_stack.receive() == []  # SQS moved it to the dead-letter queue
