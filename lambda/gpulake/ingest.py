@@ -1,8 +1,11 @@
 """One object in, the processed layout out: the core both the Lambda and the CLI call.
 
-``ingest`` never raises for bad data: a file no format can read becomes a
-quarantine record, bad rows become quarantine lines, good rows still land.
-It raises only ``TransientError`` (the sink failed; retrying may help).
+``ingest`` never raises for bad data: a file no format can read (or one that
+inflates past the size cap) becomes a quarantine record, bad rows become
+quarantine lines, good rows still land. A cut-off gzip lands its complete lines,
+records ``truncated_input`` in quarantine and reports the object as failed, so
+the sender uploads it again. It raises only ``TransientError`` (the sink failed;
+retrying may help).
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import pyarrow.compute as pc
 from gpulake import formats, schema
 from gpulake.alerts import AlertConfig, detect
 from gpulake.context import SourceContext
-from gpulake.decode import decompress
+from gpulake.decode import complete_lines, decompress, to_utf8
 from gpulake.errors import InputRejected
+from gpulake.formats.base import BadRow
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
 from gpulake.output.sink import Sink
 
 SORT_KEYS = [("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")]
+#: Quarantine reason of the cut-off end of a truncated object.
+TRUNCATED = "truncated_input"
 
 
 @dataclass
@@ -39,8 +45,15 @@ class IngestResult:
     keys: list[str] = field(default_factory=list)
     #: The reason the whole object was rejected, or None.
     rejected: str | None = None
+    #: Why the object ended early (its complete lines landed), or None.
+    truncated: str | None = None
     #: Whether the alerts file was new or changed (False on a duplicate delivery).
     alerts_changed: bool = False
+
+    @property
+    def failed(self) -> str | None:
+        """What the sender must fix (rejected or truncated), or None when the object landed whole."""
+        return self.rejected or self.truncated
 
 
 def _jsonl(records: list[dict[str, object]]) -> bytes:
@@ -53,19 +66,29 @@ def ingest(
     sink: Sink,
     *,
     version: str,
+    max_inflated: int,
     format_name: str | None = None,
     alert_config: AlertConfig | None = None,
 ) -> IngestResult:
-    """Parse one object and write metrics, alerts and quarantine under deterministic keys."""
+    """Parse one object and write metrics, alerts and quarantine under deterministic keys.
+
+    ``max_inflated`` caps the decompressed size in bytes (see ``gpulake.limits``).
+    """
     name = layout.object_name(ctx.key, version)
     result = IngestResult(source_object=ctx.key, name=name)
     try:
-        raw = decompress(data, ctx.key)
-        fmt = formats.get(format_name) if format_name else formats.detect(raw, ctx.key)
+        text, cut = _text(data, ctx.key, max_inflated)
+        fmt = formats.get(format_name) if format_name else formats.detect(text, ctx.key)
         result.format = fmt.name
-        parsed = fmt.parse(raw, ctx)
+        parsed = fmt.parse(text, ctx)
     except InputRejected as exc:
         return reject(exc, ctx.key, sink, version=version)
+    if cut is not None:
+        problem, row = cut
+        result.truncated = (
+            f"{ctx.key}:{row.line}: {problem}; the complete lines before it landed, upload the file again"
+        )
+        parsed.bad_rows.append(row)
     table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)
     result.rows = table.num_rows
     result.bad_rows = len(parsed.bad_rows)
@@ -77,6 +100,19 @@ def ingest(
         lines = [row.to_record(ctx.key) for row in parsed.bad_rows]
         _put(sink, result, layout.quarantine_key(name), _jsonl(lines), "application/x-ndjson")
     return result
+
+
+def _text(data: bytes, source: str, max_inflated: int) -> tuple[bytes, tuple[str, BadRow] | None]:
+    """UTF-8 text of an object (decoded before detection) and, if it was cut off, why and its quarantine line."""
+    inflated = decompress(data, source, max_inflated)
+    text = to_utf8(inflated.data)
+    if inflated.truncated is None:
+        return text, None
+    text, rest = complete_lines(text)
+    if not text.strip(b"\x00 \t\r\n"):
+        raise InputRejected(source, f"{inflated.truncated} and holds no complete line; upload the complete file again")
+    line = text.count(b"\n") + 1
+    return text, (inflated.truncated, BadRow(line, TRUNCATED, rest.decode("utf-8", "replace")))
 
 
 def reject(exc: InputRejected, key: str, sink: Sink, *, version: str) -> IngestResult:

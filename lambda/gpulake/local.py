@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpulake import limits
 from gpulake.alerts import AlertConfig
 from gpulake.context import SourceContext, resolve_node
-from gpulake.ingest import IngestResult, ingest
+from gpulake.decode import too_large
+from gpulake.errors import InputRejected
+from gpulake.ingest import IngestResult, ingest, reject
 from gpulake.output import layout
 from gpulake.output.sink import LocalSink
 from gpulake.timeutil import check_zone
@@ -26,6 +29,8 @@ class LocalOptions:
     node: str | None = None
     format_name: str | None = None
     alert_config: AlertConfig = field(default_factory=AlertConfig)
+    #: Cap on a file's decompressed size in bytes (``--max-inflated-mb``).
+    max_inflated: int = limits.DEFAULT_MIB * limits.MIB
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -44,9 +49,16 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
 
 
 def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
-    """Ingest one local file into ``out``; the key is the path as given."""
-    data = path.read_bytes()
+    """Ingest one local file into ``out``; the key is the path as given.
+
+    At most ``max_inflated`` + 1 bytes are read: a larger file is rejected unread.
+    """
     key = path.as_posix()
+    with path.open("rb") as handle:
+        data = handle.read(options.max_inflated + 1)
+    if len(data) > options.max_inflated:
+        exc: InputRejected = too_large(key, options.max_inflated)
+        return reject(exc, key, LocalSink(out), version=layout.content_version(data))
     ctx = SourceContext(
         key=key,
         object_time_ms=int(path.stat().st_mtime * 1000),
@@ -58,6 +70,7 @@ def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
         ctx,
         LocalSink(out),
         version=layout.content_version(data),
+        max_inflated=options.max_inflated,
         format_name=options.format_name,
         alert_config=options.alert_config,
     )
