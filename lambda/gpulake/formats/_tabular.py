@@ -1,7 +1,8 @@
 """The second half shared by the table formats: from read columns to a canonical batch.
 
 Each table format maps its own header names; this module does what is common:
-drop rows with bad cells or impossible times into quarantine, then assemble.
+drop rows with bad cells, impossible readings (``schema.PHYSICAL_RANGE``) or
+impossible times into quarantine, then assemble.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pyarrow.compute as pc
 
 from gpulake import schema
 from gpulake.formats._table import Section
-from gpulake.formats._values import in_time_range
+from gpulake.formats._values import impossible, in_time_range, outside
 from gpulake.formats.base import BadRow
 
 
@@ -53,12 +54,28 @@ class SectionRows:
     bad_column: list[str | None] = field(default_factory=list)
 
 
+def _impossible_readings(canonical: dict[str, pa.Array], n: int) -> list[str | None]:
+    """Per row, the reason of its first canonical reading outside the physical range, else None."""
+    reasons: list[str | None] = [None] * n
+    for name, col in canonical.items():
+        if not isinstance(col, pa.Array):
+            continue
+        low, high = schema.PHYSICAL_RANGE[name]
+        mask = outside(col, low, high)
+        if mask.any():
+            values = col.to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(mask):
+                reasons[i] = reasons[i] or f"{name}: {impossible(float(values[i]), low, high)}"
+    return reasons
+
+
 def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: list[BadRow]) -> pa.RecordBatch:
     """Quarantine rows with a bad cell or an unusable time; assemble the rest."""
     n = section.table.num_rows
     time_ok = in_time_range(rows.time_ms).to_numpy(zero_copy_only=False)
     bad_cell = np.array([c is not None for c in rows.bad_column], dtype=bool) if rows.bad_column else np.zeros(n, bool)
-    good = time_ok & ~bad_cell
+    unphysical = _impossible_readings(rows.canonical, n)
+    good = time_ok & ~bad_cell & np.array([r is None for r in unphysical], dtype=bool)
     if not good.all():
         lines = section.row_lines()
         times = rows.time_ms.to_pylist()
@@ -66,6 +83,8 @@ def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: li
             line, raw = lines[i]
             if bad_cell[i]:
                 reason = f"column {rows.bad_column[i]!r} does not hold a number"
+            elif unphysical[i] is not None:
+                reason = unphysical[i]
             elif times[i] is None:
                 reason = "missing or unreadable timestamp"
             else:
