@@ -35,7 +35,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         node=args.node,
         format_name=args.format,
         alert_config=AlertConfig(default_temp_limit_c=args.temp_limit),
-        max_inflated=limits.max_inflated_bytes(override_mib=args.max_inflated_mb),
+        max_inflated=limits.size_limit(override_mib=args.max_inflated_mb),
     )
     failed = 0
     totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0, "truncated": 0}
@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument(
         "--max-inflated-mb",
         type=_positive(int),
-        help=f"reject files larger than this once decompressed (default: ${limits.ENV_VAR} or {limits.DEFAULT_MIB})",
+        help=f"reject files larger than this once decompressed (default: ${limits.ENV_VAR}, else from this "
+        "machine's memory per format)",
     )
     process.add_argument("--json", action="store_true", help="one JSON line per object")
     process.set_defaults(func=_cmd_process)

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from gpulake.context import SourceContext
 from gpulake.ingest import ingest
+from gpulake.limits import SizeLimit
 from gpulake.output.sink import LocalSink
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from tests.conftest import ROOT, real_file
@@ -63,7 +64,11 @@ def test_bad_rows_are_quarantined_and_good_rows_land(tmp_path: Path) -> None:
         b"2026/01/01 00:00:04.000, 0, 43, 103.0 W\n"
     )
     result = ingest(
-        data, SourceContext(key="smi.csv", object_time_ms=0), LocalSink(tmp_path), version="v1", max_inflated=2**20
+        data,
+        SourceContext(key="smi.csv", object_time_ms=0),
+        LocalSink(tmp_path),
+        version="v1",
+        max_inflated=SizeLimit.uniform(2**20),
     )
     assert (result.rows, result.bad_rows, result.rejected) == (2, 3, None)
     (quarantine,) = [k for k in result.keys if k.startswith("quarantine/")]

@@ -16,8 +16,9 @@ import pytest
 from gpulake import formats, limits
 from gpulake.context import SourceContext
 from gpulake.decode import complete_lines, decompress, to_utf8
-from gpulake.errors import InputRejected
+from gpulake.errors import ConfigError, InputRejected
 from gpulake.ingest import TRUNCATED, ingest
+from gpulake.limits import SizeLimit
 from gpulake.output.sink import LocalSink
 from tests.conftest import ROOT, real_file
 
@@ -73,15 +74,25 @@ def test_a_bomb_is_rejected_within_bounded_memory_and_the_next_file_still_lands(
     assert peak_mib < 600, f"peak RSS {peak_mib} MiB"
 
 
-def test_the_cap_follows_lambda_memory_and_can_be_set() -> None:
-    assert limits.max_inflated_bytes({}) == limits.DEFAULT_MIB * MIB
-    assert limits.max_inflated_bytes({limits.ENV_VAR: "10"}) == 10 * MIB
-    assert limits.max_inflated_bytes({limits.ENV_VAR: "10"}, override_mib=3) == 3 * MIB
-    from_memory = limits.max_inflated_bytes({limits.LAMBDA_MEMORY_VAR: "3008"})
-    assert from_memory == limits.limit_for_memory(3008)
-    assert limits.RUNTIME_MIB * MIB + from_memory * limits.PEAK_PER_INFLATED_BYTE <= 3008 * MIB
-    with pytest.raises(Exception, match="whole number"):
-        limits.max_inflated_bytes({limits.ENV_VAR: "lots"})
+def test_the_cap_follows_lambda_memory_per_format_and_can_be_set() -> None:
+    assert limits.size_limit({limits.ENV_VAR: "10"}) == SizeLimit.uniform(10 * MIB)
+    assert limits.size_limit({limits.ENV_VAR: "10"}, override_mib=3) == SizeLimit.uniform(3 * MIB)
+    from_memory = limits.size_limit({limits.LAMBDA_MEMORY_VAR: "3008"})
+    for fmt, factor in limits.PEAK_PER_INFLATED_BYTE.items():
+        assert limits.RUNTIME_MIB * MIB + from_memory.for_format(fmt) * factor <= 3008 * MIB
+    assert from_memory.overall == from_memory.for_format("dcgm") > from_memory.for_format("nvidia-smi")
+    assert limits.size_limit({}).overall > MIB  # the CLI: from this machine's memory
+    with pytest.raises(ConfigError, match="whole number"):
+        limits.size_limit({limits.ENV_VAR: "lots"})
+
+
+def test_a_detected_format_gets_its_own_cap(tmp_path: Path) -> None:
+    data = GOOD_CSV + b"2026/01/01 00:00:01.000, 0, 51\n" * 100
+    caps = SizeLimit(overall=2**20, by_format={"nvidia-smi": 1000})
+    result = ingest(
+        data, SourceContext(key="smi.csv", object_time_ms=0), LocalSink(tmp_path), version="v", max_inflated=caps
+    )
+    assert result.rejected and "smi.csv: object is larger than the 1000 byte limit" in result.rejected
 
 
 def test_decompress_stops_at_the_cap_and_reads_concatenated_members() -> None:
@@ -124,7 +135,7 @@ def test_a_cut_gzip_lands_its_complete_lines_and_is_reported(tmp_path: Path, fix
             SourceContext(key=f"cut-{fraction}.gz", object_time_ms=0),
             LocalSink(tmp_path),
             version="v",
-            max_inflated=2**30,
+            max_inflated=SizeLimit.uniform(2**30),
         )
         assert result.rejected is None and result.truncated, fraction
         assert result.failed == result.truncated

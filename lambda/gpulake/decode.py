@@ -9,6 +9,7 @@ expand to many GB (a decompression bomb); a cut-off gzip keeps its complete line
 from __future__ import annotations
 
 import codecs
+import io
 import zlib
 from dataclasses import dataclass
 
@@ -39,9 +40,13 @@ def too_large(source: str, limit: int) -> InputRejected:
     """The rejection for an object that is (or inflates to) more than ``limit`` bytes."""
     return InputRejected(
         source,
-        f"object is larger than the {limit // 2**20} MiB limit once decompressed (GPULAKE_MAX_INFLATED_MB, "
+        f"object is larger than the {_size(limit)} limit once decompressed (GPULAKE_MAX_INFLATED_MB, "
         "--max-inflated-mb); split it into smaller uploads or raise the limit",
     )
+
+
+def _size(n: int) -> str:
+    return f"{n // 2**20} MiB" if n >= 2**20 else f"{n} byte"
 
 
 def decompress(data: bytes, source: str, limit: int) -> Inflated:
@@ -55,7 +60,7 @@ def decompress(data: bytes, source: str, limit: int) -> Inflated:
         if len(data) > limit:
             raise too_large(source, limit)
         return Inflated(data)
-    out: list[bytes] = []
+    out = io.BytesIO()  # grows in place and hands its buffer over: no second copy at the end
     size = 0
     pending = data
     problem = None
@@ -68,7 +73,7 @@ def decompress(data: bytes, source: str, limit: int) -> Inflated:
                 size += len(piece)
                 if size > limit:
                     raise too_large(source, limit)
-                out.append(piece)
+                out.write(piece)
                 if inflater.eof or not (piece or pending):
                     break
         except zlib.error as exc:
@@ -80,7 +85,7 @@ def decompress(data: bytes, source: str, limit: int) -> Inflated:
         pending = inflater.unused_data.lstrip(b"\x00")  # NUL padding after the last member
     if problem and size == 0:
         raise InputRejected(source, f"{problem}; upload the complete file again")
-    return Inflated(b"".join(out), problem)
+    return Inflated(out.getvalue(), problem)
 
 
 def complete_lines(text: bytes) -> tuple[bytes, bytes]:

@@ -20,9 +20,10 @@ import pyarrow.compute as pc
 from gpulake import formats, schema
 from gpulake.alerts import AlertConfig, detect
 from gpulake.context import SourceContext
-from gpulake.decode import complete_lines, decompress, to_utf8
+from gpulake.decode import complete_lines, decompress, to_utf8, too_large
 from gpulake.errors import InputRejected
 from gpulake.formats.base import BadRow
+from gpulake.limits import SizeLimit
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
 from gpulake.output.sink import Sink
@@ -66,20 +67,22 @@ def ingest(
     sink: Sink,
     *,
     version: str,
-    max_inflated: int,
+    max_inflated: SizeLimit,
     format_name: str | None = None,
     alert_config: AlertConfig | None = None,
 ) -> IngestResult:
     """Parse one object and write metrics, alerts and quarantine under deterministic keys.
 
-    ``max_inflated`` caps the decompressed size in bytes (see ``gpulake.limits``).
+    ``max_inflated`` caps the decompressed size, overall and per format (see ``gpulake.limits``).
     """
     name = layout.object_name(ctx.key, version)
     result = IngestResult(source_object=ctx.key, name=name)
     try:
-        text, cut = _text(data, ctx.key, max_inflated)
+        text, cut = _text(data, ctx.key, max_inflated.overall)
         fmt = formats.get(format_name) if format_name else formats.detect(text, ctx.key)
         result.format = fmt.name
+        if len(text) > max_inflated.for_format(fmt.name):
+            raise too_large(ctx.key, max_inflated.for_format(fmt.name))
         parsed = fmt.parse(text, ctx)
     except InputRejected as exc:
         return reject(exc, ctx.key, sink, version=version)

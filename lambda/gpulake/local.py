@@ -29,8 +29,8 @@ class LocalOptions:
     node: str | None = None
     format_name: str | None = None
     alert_config: AlertConfig = field(default_factory=AlertConfig)
-    #: Cap on a file's decompressed size in bytes (``--max-inflated-mb``).
-    max_inflated: int = limits.DEFAULT_MIB * limits.MIB
+    #: Caps on a file's decompressed size (``--max-inflated-mb``, else from this machine's memory).
+    max_inflated: limits.SizeLimit = field(default_factory=limits.size_limit)
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -51,14 +51,13 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
 def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
     """Ingest one local file into ``out``; the key is the path as given.
 
-    At most ``max_inflated`` + 1 bytes are read: a larger file is rejected unread.
+    A file larger than ``max_inflated`` is rejected unread.
     """
     key = path.as_posix()
-    with path.open("rb") as handle:
-        data = handle.read(options.max_inflated + 1)
-    if len(data) > options.max_inflated:
-        exc: InputRejected = too_large(key, options.max_inflated)
-        return reject(exc, key, LocalSink(out), version=layout.content_version(data))
+    if path.stat().st_size > options.max_inflated.overall:
+        exc: InputRejected = too_large(key, options.max_inflated.overall)
+        return reject(exc, key, LocalSink(out), version=f"size:{path.stat().st_size}")
+    data = path.read_bytes()
     ctx = SourceContext(
         key=key,
         object_time_ms=int(path.stat().st_mtime * 1000),

@@ -28,9 +28,7 @@ def read_object(client: Any, bucket: str, key: str, limit: int) -> S3Object:
     if int(response.get("ContentLength") or 0) > limit:
         response["Body"].close()
         raise too_large(f"s3://{bucket}/{key}", limit)
-    data = response["Body"].read(limit + 1)
-    if len(data) > limit:
-        raise too_large(f"s3://{bucket}/{key}", limit)
+    data = response["Body"].read()
     version = f"{response.get('ETag', '').strip(chr(34))}:{response.get('VersionId') or ''}"
     return S3Object(
         data=data,

@@ -18,8 +18,8 @@ class Settings:
     alerts_topic_arn: str | None
     source_tz: str
     alert_config: AlertConfig
-    #: Cap on an object's decompressed size (bytes), from the function's memory or GPULAKE_MAX_INFLATED_MB.
-    max_inflated: int
+    #: Caps on an object's decompressed size, from the function's memory or GPULAKE_MAX_INFLATED_MB.
+    max_inflated: limits.SizeLimit
 
 
 def _float(name: str, default: float) -> float:
@@ -46,5 +46,5 @@ def from_env() -> Settings:
             default_temp_limit_c=_float("GPULAKE_DEFAULT_TEMP_LIMIT_C", AlertConfig.default_temp_limit_c),
             hbm_temp_limit_c=_float("GPULAKE_HBM_TEMP_LIMIT_C", AlertConfig.hbm_temp_limit_c),
         ),
-        max_inflated=limits.max_inflated_bytes(),
+        max_inflated=limits.size_limit(),
     )

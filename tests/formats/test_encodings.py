@@ -12,6 +12,7 @@ import pytest
 from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
 from gpulake.ingest import ingest
+from gpulake.limits import SizeLimit
 from gpulake.output.sink import LocalSink
 from tests.conftest import real_file
 
@@ -38,7 +39,7 @@ ENCODINGS = {
 def landed(data: bytes, out: Path) -> tuple[str | None, pa.Table]:
     """Ingest ``data`` (detecting its format) and read back the rows that landed."""
     ctx = SourceContext(key="logs/node-1/telemetry.txt", object_time_ms=1_767_225_600_000, node="node-1")
-    result = ingest(data, ctx, LocalSink(out), version="v", max_inflated=2**30)
+    result = ingest(data, ctx, LocalSink(out), version="v", max_inflated=SizeLimit.uniform(2**30))
     assert result.failed is None, result.failed
     table = pq.read_table(out / "metrics", partitioning=None)
     return result.format, table.sort_by([("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])

@@ -55,7 +55,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
     key = unquote_plus(record["s3"]["object"]["key"])
     logger.append_keys(object_key=key, bucket=bucket)
     try:
-        obj = read_object(_client("s3"), bucket, key, settings.max_inflated)
+        obj = read_object(_client("s3"), bucket, key, settings.max_inflated.overall)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
             logger.warning("object unavailable, not retrying", extra={"error": str(exc)})
