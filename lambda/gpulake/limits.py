@@ -24,7 +24,7 @@ MIB = 2**20
 #: Resident memory of the interpreter with pyarrow and boto3 loaded, before any object (MiB).
 RUNTIME_MIB = 250
 #: Peak resident bytes per inflated byte while ingesting (measured, rounded up for margin).
-PEAK_PER_INFLATED_BYTE: dict[str, float] = {"dcgm": 2.0, "gpuz": 10.0, "nvidia-smi": 10.0, "thermal-csv": 10.0}
+PEAK_PER_INFLATED_BYTE: dict[str, float] = {"dcgm": 2.2, "gpuz": 10.0, "nvidia-smi": 10.0, "thermal-csv": 10.0}
 
 
 @dataclass(frozen=True)
