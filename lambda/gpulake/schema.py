@@ -38,6 +38,8 @@ PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
     "mem_clock_mhz": (0.0, 100_000.0),
     "fb_used_mib": (0.0, float(2**30)),
 }
+#: ``throttle_reasons`` is an NVML bitmask: a non-negative whole number exact in a double.
+THROTTLE_RANGE = (0.0, float(2**53))
 #: The range of any other number (``extra``, ``throttle_reasons``): finite. ``inf`` and
 #: overflowing spellings such as ``1e309`` are impossible readings too; NaN means "no value".
 FINITE_RANGE = (-1.7976931348623157e308, 1.7976931348623157e308)

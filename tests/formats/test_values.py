@@ -98,3 +98,13 @@ def test_only_exact_dcgm_sentinels_are_blank() -> None:
     assert (row["mem_temp_c"], row["gpu_temp_c"], row["power_w"]) == (None, None, None)
     assert row["extra"] == {"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": 9.3e18}  # a large reading, not a blank
     assert [b.line for b in result.bad_rows] == [2]
+
+
+def test_a_bitmask_a_double_cannot_hold_exactly_is_impossible_not_a_crash() -> None:
+    data = (
+        b"timestamp, index, clocks_event_reasons.active\n"
+        b"2026/01/01 00:00:00.000, 0, 0xFFFFFFFFFFFFFFFF\n2026/01/01 00:00:01.000, 0, 0x0000000000000004\n"
+    )
+    result = parse(data, "nvidia-smi")
+    assert [r["throttle_reasons"] for r in rows(result)] == [4]
+    assert [b.line for b in result.bad_rows] == [2] and "impossible value" in result.bad_rows[0].reason

@@ -54,14 +54,18 @@ class SectionRows:
     bad_column: list[str | None] = field(default_factory=list)
 
 
-def _impossible_readings(canonical: dict[str, pa.Array], n: int) -> list[str | None]:
-    """Per row, the reason of its first canonical reading outside the physical range, else None."""
+def _impossible_readings(readings: dict[str, pa.Array | None], n: int) -> list[str | None]:
+    """Per row, the reason of its first canonical reading or bitmask outside its range, else None."""
     reasons: list[str | None] = [None] * n
-    for name, col in canonical.items():
+    ranges = {**schema.PHYSICAL_RANGE, "throttle_reasons": schema.THROTTLE_RANGE}
+    for name, col in readings.items():
         if not isinstance(col, pa.Array):
             continue
-        low, high = schema.PHYSICAL_RANGE[name]
+        low, high = ranges[name]
         mask = outside(col, low, high)
+        if name == "throttle_reasons" and pa.types.is_floating(col.type):
+            arr = col.to_numpy(zero_copy_only=False)
+            mask |= ~np.isnan(arr) & (np.floor(arr) != arr)  # a bitmask is a whole number
         if mask.any():
             values = col.to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(mask):
@@ -74,7 +78,7 @@ def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: li
     n = section.table.num_rows
     time_ok = in_time_range(rows.time_ms).to_numpy(zero_copy_only=False)
     bad_cell = np.array([c is not None for c in rows.bad_column], dtype=bool) if rows.bad_column else np.zeros(n, bool)
-    unphysical = _impossible_readings(rows.canonical, n)
+    unphysical = _impossible_readings({**rows.canonical, "throttle_reasons": rows.throttle_reasons}, n)
     good = time_ok & ~bad_cell & np.array([r is None for r in unphysical], dtype=bool)
     if not good.all():
         lines = section.row_lines()

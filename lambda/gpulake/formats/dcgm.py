@@ -45,8 +45,8 @@ BLANK_BASES = (0x7FFFFFF0, 0x7FFFFFFFFFFFFFF0, 2**47)
 BLANK_SENTINELS = frozenset(base + k for base in BLANK_BASES for k in range(4))
 #: Smallest sentinel as a float: a cheap pre-check before the exact test in the hot loop.
 BLANK_MIN = float(min(BLANK_SENTINELS))
-#: Physical range per slot (``_SLOTS`` order); a bitmask is a non-negative integer exact in a float.
-_SLOT_RANGES = [*(schema.PHYSICAL_RANGE[c] for c in schema.CANONICAL_COLUMNS), (0.0, float(2**53))]
+#: Physical range per slot (``_SLOTS`` order), ``throttle_reasons`` last.
+_SLOT_RANGES = [*(schema.PHYSICAL_RANGE[c] for c in schema.CANONICAL_COLUMNS), schema.THROTTLE_RANGE]
 
 
 def is_blank(token: bytes) -> bool:

@@ -135,7 +135,7 @@ class NvidiaSmiFormat(Format):
         numbers: dict[str, pa.Array], by_field: dict[str, str], mask_field: str | None, n: int
     ) -> pa.Array | None:
         if mask_field:
-            return numbers[by_field[mask_field]].cast(pa.int64())
+            return numbers[by_field[mask_field]]  # float64: checked against THROTTLE_RANGE, then stored as int64
         flags = {}
         for prefix in ("clocks_event_reasons.", "clocks_throttle_reasons."):
             for reason, bit in REASON_BITS.items():
