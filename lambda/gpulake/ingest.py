@@ -86,6 +86,7 @@ def ingest(
         parsed = fmt.parse(text, ctx)
     except InputRejected as exc:
         return reject(exc, ctx.key, sink, version=version)
+    del text  # parsed: free the inflated bytes before the table, alerts and Parquet are built
     if cut is not None:
         problem, row = cut
         result.truncated = (
@@ -112,7 +113,7 @@ def _text(data: bytes, source: str, max_inflated: int) -> tuple[bytes, tuple[str
     if inflated.truncated is None:
         return text, None
     text, rest = complete_lines(text)
-    if not text.strip(b"\x00 \t\r\n"):
+    if not formats.has_content(text):
         raise InputRejected(source, f"{inflated.truncated} and holds no complete line; upload the complete file again")
     line = text.count(b"\n") + 1
     return text, (inflated.truncated, BadRow(line, TRUNCATED, rest.decode("utf-8", "replace")))
