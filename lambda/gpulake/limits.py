@@ -23,7 +23,8 @@ LAMBDA_MEMORY_VAR = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 MIB = 2**20
 #: Resident memory of the interpreter with pyarrow and boto3 loaded, before any object (MiB).
 RUNTIME_MIB = 250
-#: Peak resident bytes per inflated byte while ingesting (measured, rounded up for margin).
+#: Peak resident bytes per inflated byte while ingesting, with a margin over the measured fits
+#: (dcgm 1.70, nvidia-smi 8.2; docs/deploy.md).
 PEAK_PER_INFLATED_BYTE: dict[str, float] = {"dcgm": 2.2, "gpuz": 10.0, "nvidia-smi": 10.0, "thermal-csv": 10.0}
 
 
