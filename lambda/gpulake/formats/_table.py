@@ -140,13 +140,14 @@ def _read(
 def _read_csv(view: memoryview, names: list[str], on_invalid: object) -> pa.Table:
     """Arrow's CSV reader on one section, serially, so no Arrow thread holds a Python object.
 
-    The invalid-row handler is a Python callable that Arrow keeps in its parse options.
-    With ``use_threads=True`` the last reference to those options could be dropped by a
-    pool thread after ``read_csv`` returned; if that thread was still waiting for the
-    GIL when the interpreter shut down, Python ended it mid C++ destructor and the
-    process aborted ("terminate called without an active exception", exit 134, about
-    one run in 30 under load). Serial reading from an Arrow buffer (not a Python file
-    object) keeps every Python object on the calling thread.
+    The invalid-row handler is a Python callable that Arrow keeps in its parse options
+    (an ``OwnedRefNoGIL``, whose destructor takes the GIL). With ``use_threads=True`` the
+    last reference to those options can be dropped by a pool thread after ``read_csv``
+    returned; a thread that takes the GIL while the interpreter shuts down is ended by
+    Python in the middle of a C++ destructor, and the process aborts with "terminate
+    called without an active exception" (exit 134, reported about one run in 30 after
+    short rows). Serial reading from an Arrow buffer (not a Python file object) keeps
+    every Python object on the calling thread.
     """
     return pacsv.read_csv(
         pa.BufferReader(pa.py_buffer(view)),
