@@ -20,11 +20,11 @@ GZIP_RATIO = 27  # measured on the same text
 PARQUET_BYTES_PER_SAMPLE = 18  # canonical rows, zstd (measured)
 PARSE_MB_PER_S = 100  # conservative against scripts/bench_ingest.py (144 MB/s)
 OVERHEAD_S = 0.3  # S3 GET + PUTs + SNS per object
-LAMBDA_GB = 1.0
+LAMBDA_GB = 2.5  # terraform lambda_memory_mb default (2560 MB: a 1 GiB dcgm object fits, docs/deploy.md)
 RAW_RETENTION_DAYS = 30
 IA_AFTER_DAYS = 30
-ALARMS = 6
-EMF_METRICS = 5
+ALARMS = 7
+EMF_METRICS = 6
 LOG_BYTES_PER_OBJECT = 1000
 SQS_POLLS = 5 * 3 * 730 * 60  # 5 Lambda pollers long-polling (20 s) all month
 # Alert episodes (ADR 0005). Measured on a 6-hour simulated fleet (tests/e2e/test_episodes_moto.py): 7.53 Query

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gpulake import limits
 from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
 from gpulake.formats import FORMATS
@@ -50,9 +51,10 @@ def _cmd_process(args: argparse.Namespace) -> int:
         node=args.node,
         format_name=args.format,
         alert_config=AlertConfig(default_temp_limit_c=args.temp_limit),
+        max_inflated=limits.size_limit(override_mib=args.max_inflated_mb),
     )
     failed = 0
-    totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0}
+    totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0, "truncated": 0}
     collisions = CollisionCheck()
     for path in iter_files([Path(p) for p in args.paths]):
         result = process_file(path, Path(args.out), options)
@@ -63,10 +65,14 @@ def _cmd_process(args: argparse.Namespace) -> int:
         totals["rows"] += result.rows
         totals["bad_rows"] += result.bad_rows
         totals["alerts"] += len(result.alerts)
-        if result.rejected:
+        if result.failed:
             failed += 1
+        if result.rejected:
             totals["rejected"] += 1
             print(f"rejected: {result.rejected}", file=sys.stderr)
+        elif result.truncated:
+            totals["truncated"] += 1
+            print(f"truncated: {result.truncated}", file=sys.stderr)
         if args.json:
             print(
                 json.dumps(
@@ -77,19 +83,21 @@ def _cmd_process(args: argparse.Namespace) -> int:
                         "bad_rows": result.bad_rows,
                         "alerts": len(result.alerts),
                         "rejected": result.rejected,
+                        "truncated": result.truncated,
                         "keys": result.keys,
                     }
                 )
             )
         else:
             status = "REJECTED" if result.rejected else f"{result.format}: {result.rows} rows"
+            status += ", TRUNCATED" if result.truncated else ""
             extra = f", {result.bad_rows} quarantined" if result.bad_rows else ""
             print(f"{result.source_object}: {status}{extra}, {len(result.alerts)} alerts")
     finish(Path(args.out), options)
     if not args.json:
         print(
             f"processed {totals['objects']} objects: {totals['rows']} rows, {totals['bad_rows']} rows quarantined, "
-            f"{totals['alerts']} alerts, {totals['rejected']} rejected -> {args.out}"
+            f"{totals['alerts']} alerts, {totals['rejected']} rejected, {totals['truncated']} truncated -> {args.out}"
         )
     return 1 if failed else 0
 
@@ -304,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=AlertConfig.default_temp_limit_c,
         help="over-temperature limit for GPU models without a known one (°C)",
+    )
+    process.add_argument(
+        "--max-inflated-mb",
+        type=_positive(int),
+        help=f"reject files larger than this once decompressed (default: ${limits.ENV_VAR}, else from this "
+        "machine's memory per format)",
     )
     process.add_argument("--json", action="store_true", help="one JSON line per object")
     process.set_defaults(func=_cmd_process)

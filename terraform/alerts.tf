@@ -47,6 +47,14 @@ locals {
       statistic   = "Sum"
       threshold   = 0
     }
+    objects-truncated = {
+      description = "Uploaded gzip objects were cut off; their complete lines landed, the rest is lost until the sender uploads them again (quarantine/ has truncated_input)."
+      namespace   = local.metrics_namespace
+      metric      = "ObjectsTruncated"
+      dimensions  = { service = local.metrics_service }
+      statistic   = "Sum"
+      threshold   = 0
+    }
     critical-gpu-alerts = {
       description = "gpulake raised critical GPU alerts (thermal failure, over-temperature, double-bit ECC, XID); details are on this topic and in alerts/."
       namespace   = local.metrics_namespace

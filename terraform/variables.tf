@@ -139,9 +139,9 @@ variable "ingest_layer_zip_path" {
 }
 
 variable "lambda_memory_mb" {
-  description = "Memory of the ingest function (MB); CPU scales with it."
+  description = "Memory of the ingest function (MB); CPU scales with it. It also sets the largest object accepted (decompressed): (memory - 250) / 2.2 for dcgm, / 10 for the CSV formats; 2560 fits a 1 GiB dcgm object (docs/deploy.md)."
   type        = number
-  default     = 1024
+  default     = 2560
 
   validation {
     condition     = var.lambda_memory_mb >= 512 && var.lambda_memory_mb <= 10240

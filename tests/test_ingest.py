@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from gpulake.context import SourceContext
 from gpulake.ingest import ingest
+from gpulake.limits import SizeLimit
 from gpulake.output.sink import LocalSink
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from tests.conftest import ROOT, real_file
@@ -62,7 +63,13 @@ def test_bad_rows_are_quarantined_and_good_rows_land(tmp_path: Path) -> None:
         b"1970/01/01 00:00:03.000, 0, 42, 102.0 W\n"
         b"2026/01/01 00:00:04.000, 0, 43, 103.0 W\n"
     )
-    result = ingest(data, SourceContext(key="smi.csv", object_time_ms=0), LocalSink(tmp_path), version="v1")
+    result = ingest(
+        data,
+        SourceContext(key="smi.csv", object_time_ms=0),
+        LocalSink(tmp_path),
+        version="v1",
+        max_inflated=SizeLimit.uniform(2**20),
+    )
     assert (result.rows, result.bad_rows, result.rejected) == (2, 3, None)
     (quarantine,) = [k for k in result.keys if k.startswith("quarantine/")]
     lines = [json.loads(x) for x in (tmp_path / quarantine).read_text().splitlines()]

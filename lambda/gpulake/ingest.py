@@ -1,8 +1,11 @@
 """One object in, the processed layout out: the core both the Lambda and the CLI call.
 
-``ingest`` never raises for bad data: a file no format can read becomes a
-quarantine record, bad rows become quarantine lines, good rows still land.
-It raises only ``TransientError`` (the sink failed; retrying may help).
+``ingest`` never raises for bad data: a file no format can read (or one that
+inflates past the size cap) becomes a quarantine record, bad rows become
+quarantine lines, good rows still land. A cut-off gzip lands its complete lines,
+records ``truncated_input`` in quarantine and reports the object as failed, so
+the sender uploads it again. It raises only ``TransientError`` (the sink failed;
+retrying may help).
 """
 
 from __future__ import annotations
@@ -19,12 +22,17 @@ from gpulake.alerts import AlertConfig, detect
 from gpulake.alerts.lifecycle import Event, LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
 from gpulake.context import SourceContext
-from gpulake.decode import decompress
+from gpulake.decode import complete_lines, decompress, to_utf8, too_large
 from gpulake.errors import InputRejected
+from gpulake.formats.base import BadRow
 from gpulake.identity import SORT_KEYS, Span, drop_duplicate_times, drop_rows_without_values, spans
+from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
 from gpulake.output.sink import Sink
+
+#: Quarantine reason of the cut-off end of a truncated object.
+TRUNCATED = "truncated_input"
 
 
 @dataclass
@@ -40,6 +48,8 @@ class IngestResult:
     keys: list[str] = field(default_factory=list)
     #: The reason the whole object was rejected, or None.
     rejected: str | None = None
+    #: Why the object ended early (its complete lines landed), or None.
+    truncated: str | None = None
     #: Whether the alerts file was new or changed (False on a duplicate delivery).
     alerts_changed: bool = False
     #: Per node, GPU and source, the time range the rows cover (to find collisions across objects).
@@ -48,6 +58,11 @@ class IngestResult:
     unchanged: bool = False
     #: Episode lifecycle changes to notify (firing, escalated, repeat), when a store is used.
     events: list[Event] = field(default_factory=list)
+
+    @property
+    def failed(self) -> str | None:
+        """What the sender must fix (rejected or truncated), or None when the object landed whole."""
+        return self.rejected or self.truncated
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ def ingest(
     alert_config: AlertConfig | None = None,
     sequencer: str | None = None,
     lifecycle: Lifecycle | None = None,
+    max_inflated: SizeLimit | None = None,
 ) -> IngestResult:
     """Parse one object and write metrics, alerts and quarantine under keys derived from its key.
 
@@ -81,7 +97,8 @@ def ingest(
     than the one processed is ignored (:mod:`gpulake.dedupe`). ``version`` (ETag and
     version id, or a content hash) is recorded in the manifest for people. With
     ``lifecycle``, each alert gains the ``episode_id`` of the stored episode it continues
-    or opens, and ``result.events`` says what to notify.
+    or opens, and ``result.events`` says what to notify. ``max_inflated`` caps the decompressed
+    size, overall and per format (:mod:`gpulake.limits`; default: from this machine's or function's memory).
     """
     name = layout.object_name(ctx.key)
     settings = {"tz": ctx.tz, "node": ctx.node, "format": format_name, "alerts": alert_config}
@@ -90,7 +107,7 @@ def ingest(
     if previous and (previous.fingerprint == identity or dedupe.superseded(previous, sequencer)):
         return _unchanged(previous, name, sink)
     try:
-        result = _parse_and_write(data, ctx, sink, name, format_name, alert_config, lifecycle)
+        result = _parse_and_write(data, ctx, sink, name, format_name, alert_config, lifecycle, max_inflated)
     except InputRejected as exc:
         result = _reject(exc, ctx.key, sink, name)
     _replace(sink, previous, result, identity, version, sequencer)
@@ -161,12 +178,23 @@ def _parse_and_write(
     format_name: str | None,
     alert_config: AlertConfig | None,
     lifecycle: Lifecycle | None = None,
+    max_inflated: SizeLimit | None = None,
 ) -> IngestResult:
     result = IngestResult(source_object=ctx.key, name=name)
-    raw = decompress(data, ctx.key)
-    fmt = formats.get(format_name) if format_name else formats.detect(raw, ctx.key)
+    cap = max_inflated or size_limit()
+    text, cut = _text(data, ctx.key, cap.overall)
+    fmt = formats.get(format_name) if format_name else formats.detect(text, ctx.key)
     result.format = fmt.name
-    parsed = fmt.parse(raw, ctx)
+    if len(text) > cap.for_format(fmt.name):
+        raise too_large(ctx.key, cap.for_format(fmt.name))
+    parsed = fmt.parse(text, ctx)
+    del text  # parsed: free the inflated bytes before the table, alerts and Parquet are built
+    if cut is not None:
+        problem, row = cut
+        result.truncated = (
+            f"{ctx.key}:{row.line}: {problem}; the complete lines before it landed, upload the file again"
+        )
+        parsed.bad_rows.append(row)
     table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)  # stable
     table, empty = drop_rows_without_values(table, ctx.key)
     table, replaced = drop_duplicate_times(table, ctx.key)
@@ -184,6 +212,19 @@ def _parse_and_write(
         lines = [row.to_record(ctx.key) for row in parsed.bad_rows] + replaced
         _put(sink, result, layout.quarantine_key(name), _jsonl(lines), "application/x-ndjson")
     return result
+
+
+def _text(data: bytes, source: str, max_inflated: int) -> tuple[bytes, tuple[str, BadRow] | None]:
+    """UTF-8 text of an object (decoded before detection) and, if it was cut off, why and its quarantine line."""
+    inflated = decompress(data, source, max_inflated)
+    text = to_utf8(inflated.data)
+    if inflated.truncated is None:
+        return text, None
+    text, rest = complete_lines(text)
+    if not formats.has_content(text):
+        raise InputRejected(source, f"{inflated.truncated} and holds no complete line; upload the complete file again")
+    line = text.count(b"\n") + 1
+    return text, (inflated.truncated, BadRow(line, TRUNCATED, rest.decode("utf-8", "replace")))
 
 
 def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult:

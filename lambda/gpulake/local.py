@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpulake import limits
 from gpulake.alerts import AlertConfig
 from gpulake.alerts.lifecycle import Event, LifecycleConfig, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext, local_node
-from gpulake.ingest import IngestResult, Lifecycle, ingest, write_episode
+from gpulake.decode import too_large
+from gpulake.errors import InputRejected
+from gpulake.ingest import IngestResult, Lifecycle, ingest, reject, write_episode
 from gpulake.output import layout
 from gpulake.output.sink import LocalSink
 from gpulake.timeutil import check_zone
@@ -28,6 +31,8 @@ class LocalOptions:
     node: str | None = None
     format_name: str | None = None
     alert_config: AlertConfig = field(default_factory=AlertConfig)
+    #: Caps on a file's decompressed size (``--max-inflated-mb``, else from this machine's memory).
+    max_inflated: limits.SizeLimit = field(default_factory=limits.size_limit)
     #: Episode lifecycle across files (state in ``<out>/.gpulake/episodes.sqlite``); None: per-file alerts only.
     lifecycle: LifecycleConfig | None = field(default_factory=LifecycleConfig)
 
@@ -56,9 +61,15 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
 
 
 def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
-    """Ingest one local file into ``out``; the key is the path as given."""
-    data = path.read_bytes()
+    """Ingest one local file into ``out``; the key is the path as given.
+
+    A file larger than ``max_inflated`` is rejected unread.
+    """
     key = path.as_posix()
+    if path.stat().st_size > options.max_inflated.overall:
+        exc: InputRejected = too_large(key, options.max_inflated.overall)
+        return reject(exc, key, LocalSink(out), version=f"size:{path.stat().st_size}")
+    data = path.read_bytes()
     ctx = SourceContext(
         key=key,
         object_time_ms=int(path.stat().st_mtime * 1000),
@@ -70,6 +81,7 @@ def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
         ctx,
         LocalSink(out),
         version=layout.content_version(data),
+        max_inflated=options.max_inflated,
         format_name=options.format_name,
         alert_config=options.alert_config,
         lifecycle=Lifecycle(episode_store(out), options.lifecycle) if options.lifecycle else None,

@@ -1,20 +1,20 @@
-"""Reading one S3 object for ingest: streamed, gunzipped on the fly, with its facts."""
+"""Reading one S3 object for ingest: its (still compressed) bytes and its facts.
+
+Gunzip happens in ``gpulake.decode`` with a cap, the same for the Lambda and the CLI;
+an object whose stored size is already over the cap is rejected without being read.
+"""
 
 from __future__ import annotations
 
-import gzip
-import io
-import zlib
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
-from gpulake.decode import GZIP_MAGIC
-from gpulake.errors import InputRejected
+from gpulake.decode import too_large
 
 
 @dataclass(frozen=True)
 class S3Object:
-    """The (decompressed) bytes of an object plus what S3 says about it."""
+    """The bytes of an object as stored (gzip or not) plus what S3 says about it."""
 
     data: bytes
     version: str
@@ -22,42 +22,13 @@ class S3Object:
     metadata: dict[str, str]
 
 
-class _Chain(io.RawIOBase):
-    """The bytes already peeked at, then the rest of the stream."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        chunk = self._rest.read(len(buffer))
-        buffer[: len(chunk)] = chunk
-        return len(chunk)
-
-
-def read_object(client: Any, bucket: str, key: str) -> S3Object:
-    """Get ``s3://bucket/key``; gzip is inflated while streaming (one copy in memory)."""
+def read_object(client: Any, bucket: str, key: str, limit: int) -> S3Object:
+    """Get ``s3://bucket/key``; raises ``InputRejected`` if it is larger than ``limit`` bytes."""
     response = client.get_object(Bucket=bucket, Key=key)
-    body = response["Body"]
-    head = body.read(2)
-    if head == GZIP_MAGIC:
-        try:
-            with gzip.GzipFile(fileobj=io.BufferedReader(_Chain(head, body), 1 << 20)) as stream:
-                data = stream.read()
-        except (EOFError, OSError, zlib.error) as exc:
-            raise InputRejected(
-                f"s3://{bucket}/{key}", f"gzip data is truncated or corrupt ({exc}); upload it again"
-            ) from exc
-    else:
-        data = head + body.read()
+    if int(response.get("ContentLength") or 0) > limit:
+        response["Body"].close()
+        raise too_large(f"s3://{bucket}/{key}", limit)
+    data = response["Body"].read()
     version = f"{response.get('ETag', '').strip(chr(34))}:{response.get('VersionId') or ''}"
     return S3Object(
         data=data,

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
 
@@ -25,7 +26,30 @@ CANONICAL_UNITS: dict[str, str] = {
     "fb_used_mib": "MiB",
 }
 CANONICAL_COLUMNS = tuple(CANONICAL_UNITS)
+#: Readings a GPU can physically produce, per canonical column in its unit (bounds included).
+#: A value outside is impossible (a broken sensor, a flipped byte, a unit mix-up): the line
+#: or row carrying it goes to quarantine, in every format (docs/formats.md, "Values").
+PHYSICAL_RANGE: dict[str, tuple[float, float]] = {
+    "gpu_temp_c": (-273.15, 1000.0),
+    "mem_temp_c": (-273.15, 1000.0),
+    "power_w": (0.0, 100_000.0),
+    "util_pct": (0.0, 100.0),
+    "sm_clock_mhz": (0.0, 100_000.0),
+    "mem_clock_mhz": (0.0, 100_000.0),
+    "fb_used_mib": (0.0, float(2**30)),
+}
+#: ``throttle_reasons`` is an NVML bitmask: a non-negative whole number exact in a double.
+THROTTLE_RANGE = (0.0, float(2**53))
+#: The range of any other number (``extra``, ``throttle_reasons``): finite. ``inf`` and
+#: overflowing spellings such as ``1e309`` are impossible readings too; NaN means "no value".
+FINITE_RANGE = (-1.7976931348623157e308, 1.7976931348623157e308)
 IDENTITY_COLUMNS = ("node", "gpu", "gpu_uuid", "gpu_model", "source")
+
+#: Control characters (C0 and DEL) are not stored in any string of the table: PostgreSQL
+#: text cannot hold NUL, InfluxDB line protocol cannot hold a newline or tab in a tag, and
+#: they are invisible in Grafana. Each becomes U+FFFD, so the value stays recognisably damaged.
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+CONTROL_REPLACEMENT = "\ufffd"
 
 EXTRA_TYPE = pa.map_(pa.string(), pa.float64())
 LABELS_TYPE = pa.map_(pa.string(), pa.string())
@@ -96,6 +120,21 @@ def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
     return _map(n, columns, LABELS_TYPE)
 
 
+def clean_text(col: pa.Array) -> pa.Array:
+    """A string column with every control character replaced (see ``CONTROL_CHARACTERS``)."""
+    return pc.replace_substring_regex(col, CONTROL_CHARACTERS, CONTROL_REPLACEMENT)
+
+
+def _clean_map(col: pa.MapArray) -> pa.MapArray:
+    """A map column with control characters replaced in its keys (and items, if strings)."""
+    if col.offset:
+        col = pa.concat_arrays([col])  # unsliced, so offsets, keys and items line up
+    items = col.items
+    if pa.types.is_string(items.type):
+        items = clean_text(items)
+    return pa.MapArray.from_arrays(col.offsets, clean_text(col.keys), items)
+
+
 def assemble(
     n: int,
     *,
@@ -110,7 +149,8 @@ def assemble(
     """Assemble one canonical ``metrics`` batch from per-column pieces.
 
     Formats hand over only what they have; everything missing becomes null, so
-    every format's output has exactly :data:`METRICS_SCHEMA`.
+    every format's output has exactly :data:`METRICS_SCHEMA`. This is also where the
+    control-character rule is applied, once for every format.
     """
     unknown = set(canonical) - set(CANONICAL_COLUMNS)
     if unknown:
@@ -118,12 +158,12 @@ def assemble(
     time = _column(time_ms, n, pa.int64()).cast(TIME_TYPE)
     arrays = [time]
     for name in IDENTITY_COLUMNS:
-        arrays.append(_column(identity.get(name), n, pa.string()))
+        arrays.append(clean_text(_column(identity.get(name), n, pa.string())))
     arrays.extend(_column(canonical.get(name), n, pa.float64()) for name in CANONICAL_COLUMNS)
     arrays.append(_column(throttle_reasons, n, pa.int64()))
-    arrays.append(extra if extra is not None else numeric_map(n, {}))
-    arrays.append(labels if labels is not None else string_map(n, {}))
-    arrays.append(_column(source_object, n, pa.string()))
+    arrays.append(_clean_map(extra if extra is not None else numeric_map(n, {})))
+    arrays.append(_clean_map(labels if labels is not None else string_map(n, {})))
+    arrays.append(clean_text(_column(source_object, n, pa.string())))
     return pa.RecordBatch.from_arrays(arrays, schema=METRICS_SCHEMA)
 
 

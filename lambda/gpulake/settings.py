@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from gpulake import limits
 from gpulake.alerts import AlertConfig, thresholds
 from gpulake.alerts.lifecycle import LifecycleConfig
 from gpulake.errors import ConfigError
@@ -18,6 +19,8 @@ class Settings:
     alerts_topic_arn: str | None
     source_tz: str
     alert_config: AlertConfig
+    #: Caps on an object's decompressed size, from the function's memory or GPULAKE_MAX_INFLATED_MB.
+    max_inflated: limits.SizeLimit
     #: The DynamoDB table of alert episodes; None: per-object alerts, no lifecycle (as before).
     episodes_table: str | None = None
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
@@ -56,6 +59,7 @@ def from_env() -> Settings:
             repeat_interval_s=_float("GPULAKE_REPEAT_INTERVAL_S", LifecycleConfig.repeat_interval_s),
             closed_ttl_days=_positive("GPULAKE_EPISODE_TTL_DAYS", LifecycleConfig.closed_ttl_days),
         ),
+        max_inflated=limits.size_limit(),
     )
 
 

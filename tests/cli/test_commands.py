@@ -72,14 +72,14 @@ def test_cost_reproduces_a_hand_computed_case() -> None:
     # 730 h = 2,628,000 s; 8 GPUs / 60 s -> 350,400 GPU-scrapes; 1 node / 3,600 s -> 730 objects
     # raw MB per object = 350,400 x 4,100 B / 730 / 1e6 = 1.968; seconds = 0.3 + 1.968 / 100 = 0.31968
     expected = {
-        "Lambda compute": 730 * 0.31968 * 1.0 * 0.0000133334,
+        "Lambda compute": 730 * 0.31968 * 2.5 * 0.0000133334,
         "Lambda requests": 73 * 0.20 / 1e6,
         "S3 PUT": 2190 * 0.005 / 1000,
         "S3 GET": 1460 * 0.0004 / 1000,
         "SQS": (2190 + 657_000) * 0.40 / 1e6,
         "S3 raw storage": 350_400 * 4100 / 27 / 1e9 * 0.023,
         "S3 processed storage": 0.0063072 * 0.023 + 0.0693792 * 0.0125,
-        "CloudWatch": 6 * 0.10 + 5 * 0.30 + 0.00073 * 0.50,
+        "CloudWatch": 7 * 0.10 + 6 * 0.30 + 0.00073 * 0.50,
         "KMS key (alerts topic)": 1.00,
         # 730 objects x (1 node item + 1.63 x 8 GPUs) = 10,249.2 queries and puts (2 WRU each);
         # sweeps: 8,760 x ceil(8 GPUs x 32 items x 2 KB / 8 KB) = 560,640 RRU
@@ -91,7 +91,7 @@ def test_cost_reproduces_a_hand_computed_case() -> None:
         assert lines[item] == pytest.approx(usd, rel=1e-9), item
     assert json.loads(result.stdout)["gpulake"]["total"] == 3.48
     text = run("cost", "--gpus", "8", "--interval", "60", "--upload-every", "60").stdout
-    assert "gpulake: $3.48/month" in text and "730 objects x 0.320 s x 1 GB = 233 GB-s" in text
+    assert "gpulake: $3.48/month" in text and "730 objects x 0.320 s x 2.5 GB = 583 GB-s" in text
     assert "per GPU-month" in text
     assert "Amazon Managed Prometheus" in text and "CloudWatch custom metrics" in text
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Iterator
@@ -142,3 +143,29 @@ def test_direct_s3_event(stack: dict[str, Any]) -> None:
     }
     assert stack["handler"].handler(event, LambdaContext()) == {"processed": 1}
     assert any(k.startswith("metrics/source=nvidia-smi/date=2026-01-01/") for k in processed(s3))
+
+
+def test_bombs_and_cut_gzip_are_quarantined_not_retried(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = stack["s3"]
+    monkeypatch.setenv("GPULAKE_MAX_INFLATED_MB", "1")
+    sample = b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a"} 40 1767225600000\n'
+    s3.put_object(Bucket=RAW, Key="dcgm/node-a/bomb.prom.gz", Body=gzip.compress(sample * 40_000))
+    rows = b"".join(b"2026/01/01 00:%02d:%02d.000, 0, 50\n" % divmod(i, 60) for i in range(600))
+    cut = gzip.compress(b"timestamp, index, temperature.gpu\n" + rows)[:-30]
+    s3.put_object(Bucket=RAW, Key="nvidia-smi/node-b/cut.csv.gz", Body=cut)
+    _, response = drain(stack)
+    assert response == {"batchItemFailures": []}  # retrying cannot help either object
+    outputs = processed(s3)
+    records = {
+        k: [json.loads(line) for line in v.decode().splitlines()] for k, v in outputs.items() if "quarantine/" in k
+    }
+    (bomb,) = [r for k, r in records.items() if "bomb" in k]
+    assert bomb[0]["rejected"] is True and "larger than the 1 MiB limit" in bomb[0]["reason"]
+    (cut_records,) = [r for k, r in records.items() if "cut" in k]
+    assert cut_records[-1]["reason"] == "truncated_input"
+    assert any(k.startswith("metrics/source=nvidia-smi/") for k in outputs)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    truncated = [m["ObjectsTruncated"] for m in emitted if "ObjectsTruncated" in m]
+    assert truncated and sum(v if isinstance(v, int | float) else sum(v) for v in truncated) == 1

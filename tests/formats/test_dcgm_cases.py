@@ -72,4 +72,4 @@ def test_escaped_label_values_are_unescaped() -> None:
     text = 'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="u",Hostname="a\\"b\\\\c",pod="x\\ny"} 1\n'
     (row,) = rows(parse(text.encode(), "dcgm"))
     assert row["node"] == 'a"b\\c'
-    assert row["labels"]["pod"] == "x\ny"
+    assert row["labels"]["pod"] == "x\ufffdy"  # unescaped, then the control-character rule

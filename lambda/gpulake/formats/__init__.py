@@ -15,11 +15,12 @@ from gpulake.formats.gpuz import GpuzFormat
 from gpulake.formats.nvidia_smi import NvidiaSmiFormat
 from gpulake.formats.thermal_csv import ThermalCsvFormat
 
-__all__ = ["FORMATS", "BadRow", "Format", "ParseResult", "detect", "get"]
+__all__ = ["FORMATS", "BadRow", "Format", "ParseResult", "detect", "get", "has_content"]
 
 #: Registry, in detection order (strictest sniff first).
 FORMATS: dict[str, Format] = {f.name: f for f in (GpuzFormat(), NvidiaSmiFormat(), ThermalCsvFormat(), DcgmFormat())}
 SNIFF_BYTES = 16384
+_CONTENT = re.compile(rb"[^\x00 \t\r\n]")  # searched, not stripped: no copy of a large object
 _FIELD_LIST = re.compile(r"^\s*(?:DCGM_|dcgm_)\w*\s*,\s*(?:gauge|counter|label|histogram|summary|\d+)\s*,", re.M)
 _KNOWN_NOT_TELEMETRY = (
     (
@@ -43,10 +44,15 @@ def get(name: str) -> Format:
         raise ConfigError(f"unknown format {name!r}: choose one of {', '.join(FORMATS)}") from None
 
 
+def has_content(data: bytes) -> bool:
+    """Whether ``data`` holds anything but NULs and whitespace (without copying it)."""
+    return _CONTENT.search(data) is not None
+
+
 def detect(data: bytes, source: str) -> Format:
     """Recognise the format from the first bytes; reject what no format can read."""
     head_bytes = data[:SNIFF_BYTES]
-    if not data.strip(b"\x00 \t\r\n"):
+    if not has_content(data):
         raise InputRejected(source, "object is empty; nothing to ingest")
     if looks_binary(head_bytes):
         raise InputRejected(source, "binary data, not a text telemetry log (is it an archive other than gzip?)")

@@ -8,7 +8,6 @@ zero-copy slice, and keeps rows with the wrong number of cells for quarantine.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -139,9 +138,20 @@ def _read(
 
 
 def _read_csv(view: memoryview, names: list[str], on_invalid: object) -> pa.Table:
+    """Arrow's CSV reader on one section, serially, so no Arrow thread holds a Python object.
+
+    The invalid-row handler is a Python callable that Arrow keeps in its parse options
+    (an ``OwnedRefNoGIL``, whose destructor takes the GIL). With ``use_threads=True`` the
+    last reference to those options can be dropped by a pool thread after ``read_csv``
+    returned; a thread that takes the GIL while the interpreter shuts down is ended by
+    Python in the middle of a C++ destructor, and the process aborts with "terminate
+    called without an active exception" (exit 134, reported about one run in 30 after
+    short rows). Serial reading from an Arrow buffer (not a Python file object) keeps
+    every Python object on the calling thread.
+    """
     return pacsv.read_csv(
-        io.BytesIO(view),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=_BLOCK),
+        pa.BufferReader(pa.py_buffer(view)),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=_BLOCK, use_threads=False),
         parse_options=pacsv.ParseOptions(delimiter=",", invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in names}, strings_can_be_null=False

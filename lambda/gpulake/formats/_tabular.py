@@ -1,7 +1,8 @@
 """The second half shared by the table formats: from read columns to a canonical batch.
 
 Each table format maps its own header names; this module does what is common:
-drop rows with bad cells or impossible times into quarantine, then assemble.
+drop rows with bad cells, impossible readings (``schema.PHYSICAL_RANGE``) or
+impossible times into quarantine, then assemble.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pyarrow.compute as pc
 
 from gpulake import schema
 from gpulake.formats._table import Section
-from gpulake.formats._values import in_time_range
+from gpulake.formats._values import impossible, in_time_range, outside
 from gpulake.formats.base import BadRow
 
 
@@ -53,12 +54,32 @@ class SectionRows:
     bad_column: list[str | None] = field(default_factory=list)
 
 
+def _impossible_readings(readings: dict[str, pa.Array | None], n: int) -> list[str | None]:
+    """Per row, the reason of its first canonical reading or bitmask outside its range, else None."""
+    reasons: list[str | None] = [None] * n
+    ranges = {**schema.PHYSICAL_RANGE, "throttle_reasons": schema.THROTTLE_RANGE}
+    for name, col in readings.items():
+        if not isinstance(col, pa.Array):
+            continue
+        low, high = ranges[name]
+        mask = outside(col, low, high)
+        if name == "throttle_reasons" and pa.types.is_floating(col.type):
+            arr = col.to_numpy(zero_copy_only=False)
+            mask |= ~np.isnan(arr) & (np.floor(arr) != arr)  # a bitmask is a whole number
+        if mask.any():
+            values = col.to_numpy(zero_copy_only=False)
+            for i in np.flatnonzero(mask):
+                reasons[i] = reasons[i] or f"{name}: {impossible(float(values[i]), low, high)}"
+    return reasons
+
+
 def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: list[BadRow]) -> pa.RecordBatch:
     """Quarantine rows with a bad cell or an unusable time; assemble the rest."""
     n = section.table.num_rows
     time_ok = in_time_range(rows.time_ms).to_numpy(zero_copy_only=False)
     bad_cell = np.array([c is not None for c in rows.bad_column], dtype=bool) if rows.bad_column else np.zeros(n, bool)
-    good = time_ok & ~bad_cell
+    unphysical = _impossible_readings({**rows.canonical, "throttle_reasons": rows.throttle_reasons}, n)
+    good = time_ok & ~bad_cell & np.array([r is None for r in unphysical], dtype=bool)
     if not good.all():
         lines = section.row_lines()
         times = rows.time_ms.to_pylist()
@@ -66,6 +87,8 @@ def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: li
             line, raw = lines[i]
             if bad_cell[i]:
                 reason = f"column {rows.bad_column[i]!r} does not hold a number"
+            elif unphysical[i] is not None:
+                reason = unphysical[i]
             elif times[i] is None:
                 reason = "missing or unreadable timestamp"
             else:

@@ -3,7 +3,10 @@
 Handles what vendors print instead of numbers: ``N/A``, ``[N/A]``,
 ``[Not Supported]``, ``-``, units inside values (``45 W``, ``1024 MiB``, ``22 %``),
 hex bitmasks (``0x0000000000000004``) and ``Active``/``Not Active`` style flags.
-Everything here is vectorised with pyarrow.compute: it runs once per column, not per cell.
+Value rule (the same as dcgm's): NaN in any spelling means "no value" (null); ``inf`` and
+numbers too large for a double (``1e309``) are impossible readings, like text in a number
+column, so their row goes to quarantine. Everything here is vectorised with
+pyarrow.compute: it runs once per column, not per cell.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ FLAG_VALUES = {
 }
 _NUMBER = r"^(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>%|[A-Za-z]+)?$"
 _HEX = r"^0[xX][0-9A-Fa-f]{1,16}$"
+_NAN = r"^[-+]?nan$"
 
 #: Earliest and latest sample times accepted; rows outside go to quarantine.
 MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
@@ -51,11 +55,17 @@ class NumericColumn:
     bad: pa.Array
 
 
+def impossible(value: float, low: float, high: float) -> str:
+    """Quarantine reason for a reading outside its physical range."""
+    return f"impossible value {value:g} (possible: {low:g}..{high:g})"
+
+
 def trim(col: pa.Array) -> pa.Array:
-    """Trim padding and turn 'no value' tokens into nulls."""
+    """Trim padding and turn 'no value' tokens (``N/A``, ``[...]``, NaN in any case or sign) into nulls."""
     col = pc.utf8_trim_whitespace(col.cast(pa.string()))
     bracketed = pc.and_(pc.starts_with(col, "["), pc.ends_with(col, "]"))
-    absent = pc.or_(pc.is_in(col, value_set=_null_tokens()), bracketed)
+    nan = pc.match_substring_regex(col, _NAN, ignore_case=True)
+    absent = pc.or_(pc.or_(pc.is_in(col, value_set=_null_tokens()), bracketed), nan)
     return pc.if_else(pc.fill_null(absent, False), pa.scalar(None, pa.string()), col)
 
 
@@ -93,8 +103,16 @@ def to_numbers(col: pa.Array) -> NumericColumn:
         values = pc.if_else(hexes, hex_values, values)
     finite = pc.fill_null(pc.is_finite(values), True)
     values = pc.if_else(finite, values, pa.scalar(None, pa.float64()))
-    bad = pc.and_(col.is_valid(), pc.invert(pc.or_(pc.or_(matched, flags), hexes)))
-    return NumericColumn(values=values, bad=pc.fill_null(bad, False))
+    unreadable = pc.and_(col.is_valid(), pc.invert(pc.or_(pc.or_(matched, flags), hexes)))
+    bad = pc.or_(pc.fill_null(unreadable, False), pc.invert(finite))
+    return NumericColumn(values=values, bad=bad)
+
+
+def outside(values: pa.Array, low: float, high: float) -> np.ndarray:
+    """True where a number lies outside ``low..high`` (nulls are inside: no reading)."""
+    arr = values.to_numpy(zero_copy_only=False).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return ~np.isnan(arr) & ((arr < low) | (arr > high))
 
 
 def in_time_range(time_ms: pa.Array) -> pa.Array:

@@ -6,15 +6,17 @@ once and cached. Samples of one GPU at one time fold into one canonical row.
 
 Sample time, in order: the sample's own timestamp (ms), the latest
 ``# gpulake-scrape <epoch_ms>`` marker written by the gpulake collector, else
-the object's time. DCGM "blank" sentinels (e.g. 9223372036854775794) become null.
+the object's time. DCGM "blank" sentinels (exactly the values in ``BLANK_SENTINELS``,
+e.g. 9223372036854775794) and NaN become null; a value outside its column's physical
+range (``schema.PHYSICAL_RANGE``, finite for ``extra``) puts the sample line in quarantine.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 
@@ -22,7 +24,7 @@ from gpulake import schema
 from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
 from gpulake.formats import dcgm_fields as f
-from gpulake.formats._values import MAX_TIME_MS, MIN_TIME_MS
+from gpulake.formats._values import MAX_TIME_MS, MIN_TIME_MS, impossible
 from gpulake.formats.base import BadRow, Format, ParseResult
 
 MARKER = b"# gpulake-scrape "
@@ -36,16 +38,29 @@ _NOT_ROW_LABELS = frozenset(
 )
 #: Column slot of each canonical field in a row (``throttle_reasons`` last).
 _SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle_reasons"))}
-_INT32_BLANK = 2147483632.0  # DCGM_INT32_BLANK, 0x7ffffff0; the family spans +0..+15
-_FP64_BLANK = 140737488355328.0  # DCGM_FP64_BLANK, 2**47
-_INT64_BLANK = 9.2233720368547e18  # DCGM_INT64_BLANK, 0x7ffffffffffffff0, as a float
+#: DCGM's "no value" sentinels (dcgm_structs.h): DCGM_{INT32,INT64,FP64}_BLANK and their
+#: +1 NOT_FOUND, +2 NOT_SUPPORTED, +3 NOT_PERMISSIONED. Only these exact values are blanks;
+#: any other large number is a reading (and then subject to the physical range).
+BLANK_BASES = (0x7FFFFFF0, 0x7FFFFFFFFFFFFFF0, 2**47)
+BLANK_SENTINELS = frozenset(base + k for base in BLANK_BASES for k in range(4))
+#: Smallest sentinel as a float: a cheap pre-check before the exact test in the hot loop.
+BLANK_MIN = float(min(BLANK_SENTINELS))
+#: Physical range per slot (``_SLOTS`` order), ``throttle_reasons`` last.
+_SLOT_RANGES = [*(schema.PHYSICAL_RANGE[c] for c in schema.CANONICAL_COLUMNS), schema.THROTTLE_RANGE]
 
 
-def is_blank(value: float) -> bool:
-    """Whether a value is a DCGM 'blank'/'not supported' sentinel, not a reading."""
-    return (
-        _INT32_BLANK <= value <= _INT32_BLANK + 15 or _FP64_BLANK <= value <= _FP64_BLANK + 15 or value >= _INT64_BLANK
-    )
+def is_blank(token: bytes) -> bool:
+    """Whether a sample's value text is exactly a DCGM blank sentinel, not a reading.
+
+    Compared as the exact decimal the exporter printed (``9223372036854775794`` or
+    ``140737488355329.000000``): as floats, every int64 sentinel rounds to 2**63 and
+    could not be told from a genuine value nearby.
+    """
+    try:
+        value = Decimal(token.decode("ascii"))
+    except (InvalidOperation, UnicodeDecodeError):
+        return False
+    return value.is_finite() and value == value.to_integral_value() and int(value) in BLANK_SENTINELS
 
 
 class BadSeries(ValueError):
@@ -69,6 +84,8 @@ class _Series:
     slot: int  # canonical slot, or -1 for ``extra``
     key: str  # ``extra`` key (metric name plus any series label)
     scale: float
+    low: float  # physical range of the (scaled) value; outside it the line is quarantined
+    high: float
 
 
 def _unescape(value: str) -> str:
@@ -141,7 +158,9 @@ class _Scrape:
         column, scale = f.BY_NAME.get(name, ("", 1.0))
         qualifiers = [f'{k}="{labels[k]}"' for k in f.SERIES_LABELS if labels.get(k)]
         key = f"{name}{{{','.join(qualifiers)}}}" if qualifiers else name
-        return _Series(gid, _SLOTS[column] if column else -1, key, scale)
+        slot = _SLOTS[column] if column else -1
+        low, high = _SLOT_RANGES[slot] if slot >= 0 else schema.FINITE_RANGE
+        return _Series(gid, slot, key, scale, low, high)
 
     def row(self, ts: int, group: int) -> int:
         key = (ts, group)
@@ -264,13 +283,17 @@ def _scan(lines: list[bytes], scrape: _Scrape, state: _ScanState, bad: list[BadR
         if not MIN_TIME_MS <= ts < MAX_TIME_MS:
             bad.append(BadRow(number, "timestamp outside 2000-01-01..2100-01-01", _text(line)))
             continue
+        if value != value or (value >= BLANK_MIN and is_blank(parts[0])):  # NaN or a DCGM blank
+            value = None
+        else:
+            if series.scale != 1.0:
+                value *= series.scale
+            if not series.low <= value <= series.high:
+                bad.append(BadRow(number, impossible(value, series.low, series.high), _text(line)))
+                continue
         index = rows.get((ts, series.group))
         if index is None:
             index = new_row(ts, series.group)
-        if (value >= _INT32_BLANK and is_blank(value)) or not math.isfinite(value):
-            value = None
-        elif series.scale != 1.0:
-            value *= series.scale
         if series.slot >= 0:
             slots[series.slot][index] = value
         elif value is not None:

@@ -4,7 +4,8 @@ Quirks handled: units inside values (``45 W``, ``1024 MiB``, ``22 %``), ``[N/A]`
 ``N/A``, ``[Not Supported]``, hex ``clocks_event_reasons.active`` (or the older
 ``clocks_throttle_reasons.active``) and the per-reason ``Active``/``Not Active``
 columns, the header repeated before every row (a ``-l`` loop appending calls),
-no ``index`` column (GPUs told apart by ``pci.bus_id``), no ``timestamp``
+no ``index`` column (GPUs told apart by ``pci.bus_id``, else ``uuid``, else by their
+position in each sampling round, see ``_rounds``), no ``timestamp``
 column (the object's time is used), ``YYYY/MM/DD HH:MM:SS.mmm`` local time.
 A header-less log (``--format=csv,noheader``) is rejected: its columns are unknowable.
 """
@@ -18,6 +19,7 @@ import pyarrow as pa
 from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
 from gpulake.errors import InputRejected
+from gpulake.formats._rounds import gpu_by_position
 from gpulake.formats._table import read_sections, split_header
 from gpulake.formats._tabular import SectionRows, coalesce, finish, pick, pick_all
 from gpulake.formats._values import bits_from_flags, read_columns, trim
@@ -107,15 +109,16 @@ class NvidiaSmiFormat(Format):
             return columns[by_field[field]] if field in by_field else None
 
         stamp = text("timestamp")
+        time_ms = (
+            local_to_utc_ms(stamp, ctx.tz) if stamp is not None else pa.array([ctx.object_time_ms] * n, pa.int64())
+        )
         gpu = text("index") or read.text.get(by_field.get("pci.bus_id", "")) or text("uuid")
         used = {by_field[fs[0]] for fs in chosen.values() if fs}
         return SectionRows(
-            time_ms=local_to_utc_ms(stamp, ctx.tz)
-            if stamp is not None
-            else pa.array([ctx.object_time_ms] * n, pa.int64()),
+            time_ms=time_ms,
             identity={
                 "node": ctx.node,
-                "gpu": _trimmed(gpu) if gpu is not None else "0",
+                "gpu": _trimmed(gpu) if gpu is not None else gpu_by_position(time_ms),
                 "gpu_uuid": _trimmed(text("uuid")),
                 "gpu_model": _trimmed(text("name")),
                 "source": self.name,
@@ -132,7 +135,7 @@ class NvidiaSmiFormat(Format):
         numbers: dict[str, pa.Array], by_field: dict[str, str], mask_field: str | None, n: int
     ) -> pa.Array | None:
         if mask_field:
-            return numbers[by_field[mask_field]].cast(pa.int64())
+            return numbers[by_field[mask_field]]  # float64: checked against THROTTLE_RANGE, then stored as int64
         flags = {}
         for prefix in ("clocks_event_reasons.", "clocks_throttle_reasons."):
             for reason, bit in REASON_BITS.items():

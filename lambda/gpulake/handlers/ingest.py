@@ -59,7 +59,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
     sequencer = record["s3"]["object"].get("sequencer")
     logger.append_keys(object_key=key, bucket=bucket)
     try:
-        obj = read_object(_client("s3"), bucket, key)
+        obj = read_object(_client("s3"), bucket, key, settings.max_inflated.overall)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
             logger.warning("object unavailable, not retrying", extra={"error": str(exc)})
@@ -86,6 +86,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
         ctx,
         sink,
         version=obj.version,
+        max_inflated=settings.max_inflated,
         format_name=obj.metadata.get("format") or obj.metadata.get("source") or None,
         alert_config=settings.alert_config,
         sequencer=sequencer,
@@ -124,8 +125,11 @@ def _report(result: IngestResult) -> None:
     critical = sum(1 for a in result.alerts if a["severity"] == "critical")
     metrics.add_metric(name="CriticalAlerts", unit=MetricUnit.Count, value=critical)
     metrics.add_metric(name="ObjectsRejected", unit=MetricUnit.Count, value=1 if result.rejected else 0)
+    metrics.add_metric(name="ObjectsTruncated", unit=MetricUnit.Count, value=1 if result.truncated else 0)
     if result.rejected:
         logger.error("object rejected", extra={"reason": result.rejected})
+    elif result.truncated:
+        logger.error("object truncated, complete lines landed", extra={"reason": result.truncated, "rows": result.rows})
     else:
         logger.info(
             "object ingested",

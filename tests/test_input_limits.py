@@ -1,0 +1,201 @@
+"""Hostile and damaged inputs: decompression bombs, cut-off gzip, and a clean exit after short rows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from gpulake import formats, limits
+from gpulake.context import SourceContext
+from gpulake.decode import complete_lines, decompress, to_utf8
+from gpulake.errors import ConfigError, InputRejected
+from gpulake.ingest import TRUNCATED, ingest
+from gpulake.limits import SizeLimit
+from gpulake.output.sink import LocalSink
+from tests.conftest import ROOT, real_file
+
+SAMPLE = b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="n1"} 40 1767225600000\n'
+GOOD_CSV = b"timestamp, index, temperature.gpu\n2026/01/01 00:00:00.000, 0, 50\n"
+MIB = 2**20
+
+
+def bomb(path: Path, inflated_mib: int) -> Path:
+    """A few MB of gzip members that inflate to ``inflated_mib`` MiB of dcgm samples."""
+    member = gzip.compress(SAMPLE * (64 * MIB // len(SAMPLE)), compresslevel=9)
+    path.write_bytes(member * (inflated_mib // 64))
+    return path
+
+
+def run_limited(args: list[str], env: dict[str, str], address_space: int) -> tuple[int, int, str]:
+    """Run the CLI under an address-space limit: (exit code, peak RSS in MiB, stderr)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "automated_pipeline.py"), *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limit,
+    )
+    stderr = proc.stderr.read() if proc.stderr else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss // 1024, stderr
+
+
+def test_a_bomb_is_rejected_within_bounded_memory_and_the_next_file_still_lands(tmp_path: Path) -> None:
+    # GIVEN a gzip inflating to 8 GiB, then a good file
+    big = bomb(tmp_path / "bomb.prom.gz", 8192)
+    good = tmp_path / "good.csv"
+    good.write_bytes(GOOD_CSV)
+    assert big.stat().st_size < 40 * MIB
+    # WHEN processed with a 64 MiB cap, under an address-space limit the old full inflate cannot fit in
+    code, peak_mib, stderr = run_limited(
+        ["process", str(big), str(good), "--out", str(tmp_path / "out")],
+        {limits.ENV_VAR: "64"},
+        5 * 2**30,
+    )
+    # THEN the bomb is rejected with a reason, the next file lands, memory stayed near the cap
+    assert code == 1 and "Traceback" not in stderr, stderr
+    assert f"rejected: {big.as_posix()}: object is larger than the 64 MiB limit" in stderr
+    assert list((tmp_path / "out" / "metrics" / "source=nvidia-smi").rglob("*.parquet"))
+    (quarantine,) = [p for p in (tmp_path / "out" / "quarantine").iterdir() if "bomb" in p.name]
+    assert "larger than the 64 MiB limit" in json.loads(quarantine.read_text())["reason"]
+    assert peak_mib < 600, f"peak RSS {peak_mib} MiB"
+
+
+def test_the_cap_follows_lambda_memory_per_format_and_can_be_set() -> None:
+    assert limits.size_limit({limits.ENV_VAR: "10"}) == SizeLimit.uniform(10 * MIB)
+    assert limits.size_limit({limits.ENV_VAR: "10"}, override_mib=3) == SizeLimit.uniform(3 * MIB)
+    from_memory = limits.size_limit({limits.LAMBDA_MEMORY_VAR: "3008"})
+    for fmt, factor in limits.PEAK_PER_INFLATED_BYTE.items():
+        assert limits.RUNTIME_MIB * MIB + from_memory.for_format(fmt) * factor <= 3008 * MIB
+    assert from_memory.overall == from_memory.for_format("dcgm") > from_memory.for_format("nvidia-smi")
+    assert limits.size_limit({}).overall > MIB  # the CLI: from this machine's memory
+    with pytest.raises(ConfigError, match="whole number"):
+        limits.size_limit({limits.ENV_VAR: "lots"})
+
+
+def test_a_detected_format_gets_its_own_cap(tmp_path: Path) -> None:
+    data = GOOD_CSV + b"2026/01/01 00:00:01.000, 0, 51\n" * 100
+    caps = SizeLimit(overall=2**20, by_format={"nvidia-smi": 1000})
+    result = ingest(
+        data, SourceContext(key="smi.csv", object_time_ms=0), LocalSink(tmp_path), version="v", max_inflated=caps
+    )
+    assert result.rejected and "smi.csv: object is larger than the 1000 byte limit" in result.rejected
+
+
+def test_decompress_stops_at_the_cap_and_reads_concatenated_members() -> None:
+    two = gzip.compress(b"a\n" * 10) + gzip.compress(b"b\n" * 10)
+    assert decompress(two, "k", 100).data == b"a\n" * 10 + b"b\n" * 10
+    with pytest.raises(InputRejected, match="larger than"):
+        decompress(gzip.compress(b"x" * 5000), "k", 4096)
+    with pytest.raises(InputRejected, match="larger than"):
+        decompress(b"x" * 5000, "k", 4096)
+
+
+def _expected_rows(cut: bytes, fmt: str) -> tuple[int, int]:
+    """Rows parsed from the complete lines zlib can inflate from ``cut``, and that line count."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        text = inflater.decompress(cut)
+    except zlib.error:
+        text = b""
+    text, _ = complete_lines(to_utf8(text))
+    if not text.strip():
+        return 0, 0
+    result = formats.get(fmt).parse(text, SourceContext(key="k", object_time_ms=0))
+    return result.rows, text.count(b"\n")
+
+
+@pytest.mark.parametrize(
+    ("fixture", "fmt"),
+    [
+        ("nvidia_smi/yqg9651__cuda_test__power_data_h800_700w_sxm_dvfs__random_gemm_bf16.csv", "nvidia-smi"),
+        ("gpuz/T2xic__GPU-Z-grapher__GPU-Z_Sensor_Log_bm1.txt", "gpuz"),
+    ],
+)
+def test_a_cut_gzip_lands_its_complete_lines_and_is_reported(tmp_path: Path, fixture: str, fmt: str) -> None:
+    packed = gzip.compress(real_file(fixture).read_bytes())
+    for fraction in (0.2, 0.5, 0.77, 0.95, 0.999):
+        cut = packed[: int(len(packed) * fraction)]
+        expected_rows, complete = _expected_rows(cut, fmt)
+        result = ingest(
+            cut,
+            SourceContext(key=f"cut-{fraction}.gz", object_time_ms=0),
+            LocalSink(tmp_path),
+            version="v",
+            max_inflated=SizeLimit.uniform(2**30),
+        )
+        assert result.rejected is None and result.truncated, fraction
+        assert result.failed == result.truncated
+        assert result.rows == expected_rows > 0, fraction
+        (key,) = [k for k in result.keys if k.startswith("quarantine/")]
+        last = json.loads((tmp_path / key).read_text().splitlines()[-1])
+        assert (last["reason"], last["line"]) == (TRUNCATED, complete + 1)
+
+
+def test_the_cli_exits_1_for_a_cut_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "cut.csv.gz"
+    rows = b"".join(b"2026/01/01 00:%02d:%02d.000, 0, 51\n" % divmod(i, 60) for i in range(1, 500))
+    path.write_bytes(gzip.compress(GOOD_CSV + rows)[:-40])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "automated_pipeline.py"),
+            "process",
+            str(path),
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["rows"] > 0 and "gzip data is truncated" in summary["truncated"]
+    assert "truncated:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+SHORT_ROW_CHILD = """
+import os, sys
+from gpulake import formats
+from gpulake.context import SourceContext
+data = sys.stdin.buffer.read()
+formats.get("nvidia-smi").parse(data, SourceContext(key="k", object_time_ms=0))  # warm up once
+for _ in range(int(sys.argv[1])):
+    pid = os.fork()
+    if pid == 0:  # a child parses and then shuts the interpreter down, as the CLI does
+        formats.get("nvidia-smi").parse(data, SourceContext(key="k", object_time_ms=0))
+        sys.exit(0)
+    _, status = os.waitpid(pid, 0)
+    if status:
+        print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_short_rows_never_abort_the_process_at_exit(tmp_path: Path) -> None:
+    # exit 134 was "terminate called without an active exception" after the CSV reader's
+    # invalid-row handler ran; each forked child exits through interpreter shutdown
+    rows = [b"timestamp, index, temperature.gpu, power.draw [W]"]
+    rows += [b"2026/01/01 00:%02d:%02d.000, 0, 40, 100.0 W" % divmod(i, 60) for i in range(2000)]
+    rows[100::500] = [b"2026/01/01 00:00:00.000, 0, 41"] * len(rows[100::500])
+    proc = subprocess.run(
+        [sys.executable, "-c", SHORT_ROW_CHILD, "30"],
+        input=b"\n".join(rows) + b"\n",
+        capture_output=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and proc.stdout == b"", (proc.stdout, proc.stderr[-2000:])
