@@ -89,9 +89,9 @@ def test_cost_reproduces_a_hand_computed_case() -> None:
     assert lines.keys() == expected.keys()
     for item, usd in expected.items():
         assert lines[item] == pytest.approx(usd, rel=1e-9), item
-    assert json.loads(result.stdout)["gpulake"]["total"] == 3.48
+    assert json.loads(result.stdout)["gpulake"]["total"] == 3.89
     text = run("cost", "--gpus", "8", "--interval", "60", "--upload-every", "60").stdout
-    assert "gpulake: $3.48/month" in text and "730 objects x 0.320 s x 2.5 GB = 583 GB-s" in text
+    assert "gpulake: $3.89/month" in text and "730 objects x 0.320 s x 2.5 GB = 583 GB-s" in text
     assert "per GPU-month" in text
     assert "Amazon Managed Prometheus" in text and "CloudWatch custom metrics" in text
 
