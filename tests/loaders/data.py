@@ -34,6 +34,10 @@ def write_metrics(root: Path, key: str, nodes: list[str], start_ms: int = 1_793_
         source_object=f"s3://raw/{key}",
     )
     table = pa.Table.from_batches([batch])
+    # node names verbatim, control characters included: what a lake written before ingest's string rule
+    # (or by another writer) may hold, and what the loaders must still store or refuse object by object
+    node = table.schema.get_field_index("node")
+    table = table.set_column(node, "node", pa.array([nodes[i // n] for i in range(rows)], pa.string()))
     path = root / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(to_parquet_bytes(table))

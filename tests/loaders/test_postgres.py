@@ -103,7 +103,8 @@ def test_awkward_names_stored_verbatim(tmp_path: Path, pg_target: PostgresTarget
     table = write_metrics(tmp_path, "metrics/source=dcgm/date=2026-11-02/tricky.parquet", nodes, n=1)
     sync(LocalSource(tmp_path), pg_target)
     stored = pg_target.conn.execute("SELECT node, labels->>'Hostname' FROM gpu_metrics ORDER BY node").fetchall()
-    assert stored == sorted((n, n) for n in table["node"].to_pylist())
+    hostnames = [dict(labels)["Hostname"] for labels in table["labels"].to_pylist()]
+    assert stored == sorted(zip(table["node"].to_pylist(), hostnames))
 
 
 def test_episode_ids_and_closed_episodes_load(tmp_path: Path, pg_target: PostgresTarget) -> None:
