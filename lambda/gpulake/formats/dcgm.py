@@ -1,8 +1,9 @@
 """dcgm-exporter ``/metrics`` scrapes (Prometheus text), 1.x to 4.x.
 
-The hot loop does one dictionary look-up per sample: the text before the value
-(``NAME{labels}``) repeats identically in every scrape, so its labels are parsed
-once and cached. Samples of one GPU at one time fold into one canonical row.
+The per-line work is done by ``_expo_scan`` (compiled when built, else the pure-Python
+reference): the text before the value (``NAME{labels}``) repeats identically in every
+scrape, so this module parses its labels once per distinct text (``resolve``) and the
+scanner caches the answer. Samples of one GPU at one time fold into one canonical row.
 
 Sample time, in order: the sample's own timestamp (ms), the latest
 ``# gpulake-scrape <epoch_ms>`` marker written by the gpulake collector, else
@@ -13,19 +14,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from gpulake import schema
 from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
+from gpulake.formats import _expo_scan
 from gpulake.formats import dcgm_fields as f
-from gpulake.formats._values import MAX_TIME_MS, MIN_TIME_MS
+from gpulake.formats._expo_scan import MARKER, Scanned, is_blank
 from gpulake.formats.base import BadRow, Format, ParseResult
 
-MARKER = b"# gpulake-scrape "
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*$")
 _SNIFF = re.compile(r"^(?:# (?:HELP|TYPE) )?(?:DCGM_|dcgm_)|^# gpulake-scrape ", re.M)
@@ -36,16 +38,8 @@ _NOT_ROW_LABELS = frozenset(
 )
 #: Column slot of each canonical field in a row (``throttle_reasons`` last).
 _SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle_reasons"))}
-_INT32_BLANK = 2147483632.0  # DCGM_INT32_BLANK, 0x7ffffff0; the family spans +0..+15
-_FP64_BLANK = 140737488355328.0  # DCGM_FP64_BLANK, 2**47
-_INT64_BLANK = 9.2233720368547e18  # DCGM_INT64_BLANK, 0x7ffffffffffffff0, as a float
-
-
-def is_blank(value: float) -> bool:
-    """Whether a value is a DCGM 'blank'/'not supported' sentinel, not a reading."""
-    return (
-        _INT32_BLANK <= value <= _INT32_BLANK + 15 or _FP64_BLANK <= value <= _FP64_BLANK + 15 or value >= _INT64_BLANK
-    )
+ScanFunction = Callable[..., Scanned]
+__all__ = ["MARKER", "BadSeries", "DcgmFormat", "is_blank", "parse_labels"]
 
 
 class BadSeries(ValueError):
@@ -101,18 +95,26 @@ def _first(labels: dict[str, str], names: tuple[str, ...]) -> str | None:
 
 
 class _Scrape:
-    """Accumulates rows while lines stream past; one instance per object."""
+    """The series of one object: groups (GPUs), ``extra`` keys; turns scanner output into a batch."""
 
     def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
-        self.series: dict[str, _Series | str] = {}
         self.groups: list[_Group] = []
         self.group_ids: dict[tuple[str, str], int] = {}
-        self.rows: dict[tuple[int, int], int] = {}
-        self.row_time: list[int] = []
-        self.row_group: list[int] = []
-        self.slots: list[list[float | None]] = [[] for _ in _SLOTS]
-        self.extra: list[dict[str, float]] = []
+        self.keys: list[str] = []
+        self.key_ids: dict[str, int] = {}
+
+    def resolve_head(self, head: bytes) -> tuple[int, int, int, float] | str:
+        """The scanner's ``resolve``: ``(group, slot, extra key, scale)`` or why the series is unusable."""
+        try:
+            series = self.resolve(_text(head))
+        except BadSeries as exc:
+            return str(exc)
+        key = self.key_ids.get(series.key)
+        if key is None:
+            key = self.key_ids[series.key] = len(self.keys)
+            self.keys.append(series.key)
+        return series.group, series.slot, key, series.scale
 
     def resolve(self, head: str) -> _Series:
         brace = head.find("{")
@@ -143,29 +145,15 @@ class _Scrape:
         key = f"{name}{{{','.join(qualifiers)}}}" if qualifiers else name
         return _Series(gid, _SLOTS[column] if column else -1, key, scale)
 
-    def row(self, ts: int, group: int) -> int:
-        key = (ts, group)
-        index = self.rows.get(key)
-        if index is None:
-            index = len(self.row_time)
-            self.rows[key] = index
-            self.row_time.append(ts)
-            self.row_group.append(group)
-            for slot in self.slots:
-                slot.append(None)
-            self.extra.append({})
-        return index
-
-    def batch(self) -> pa.RecordBatch:
-        n = len(self.row_time)
-        groups = [self.groups[g] for g in self.row_group]
-        slots = dict(zip(_SLOTS, self.slots))
+    def batch(self, scanned: Scanned) -> pa.RecordBatch:
+        n = len(scanned.row_time)
+        groups = [self.groups[g] for g in scanned.row_group.tolist()]
+        slots = dict(zip(_SLOTS, scanned.values))
         throttle = slots.pop("throttle_reasons")
-        extra_keys = sorted({k for row in self.extra for k in row})
         label_keys = sorted({k for g in self.groups for k in g.labels})
         return schema.assemble(
             n,
-            time_ms=self.row_time,
+            time_ms=scanned.row_time,
             identity={
                 "node": [g.node for g in groups],
                 "gpu": [g.gpu for g in groups],
@@ -174,11 +162,28 @@ class _Scrape:
                 "source": DcgmFormat.name,
             },
             canonical=slots,
-            throttle_reasons=[None if v is None else int(v) for v in throttle],
-            extra=schema.numeric_map(n, {k: [row.get(k) for row in self.extra] for k in extra_keys}),
+            throttle_reasons=[None if math.isnan(v) else int(v) for v in throttle.tolist()],
+            extra=schema.numeric_map(n, self._extra(n, scanned)),
             labels=schema.string_map(n, {k: [g.labels.get(k) for g in groups] for k in label_keys}),
             source_object=self.ctx.key,
         )
+
+    def _extra(self, n: int, scanned: Scanned) -> dict[str, np.ndarray]:
+        """One column per ``extra`` key; of several samples of a key in one row the last wins."""
+        if not len(scanned.extra_key):
+            return {}
+        # last occurrence of each (key, row): unique over the reversed samples
+        pair = scanned.extra_key.astype(np.int64)[::-1] * n + scanned.extra_row[::-1]
+        _, first = np.unique(pair, return_index=True)
+        keep = len(pair) - 1 - first
+        keys, rows, values = scanned.extra_key[keep], scanned.extra_row[keep], scanned.extra_value[keep]
+        columns = {}
+        for key in np.unique(keys).tolist():
+            column = np.full(n, np.nan)
+            mine = keys == key
+            column[rows[mine]] = values[mine]
+            columns[self.keys[key]] = column
+        return columns
 
 
 class DcgmFormat(Format):
@@ -187,96 +192,17 @@ class DcgmFormat(Format):
     def sniff(self, head: str) -> bool:
         return bool(_SNIFF.search(head))
 
+    def __init__(self, scan: ScanFunction | None = None) -> None:
+        #: The exposition scanner; the compiled one when built (``_expo_scan.scan``).
+        self.scan = scan or _expo_scan.scan
+
     def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
-        result = ParseResult()
         scrape = _Scrape(ctx)
-        state = _ScanState(now=ctx.object_time_ms)
-        for chunk in _chunks(to_utf8(data)):
-            _scan(chunk, scrape, state, result.bad_rows)
-        if scrape.row_time:
-            result.batches.append(scrape.batch())
+        scanned = self.scan([to_utf8(data)], scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
+        result = ParseResult(bad_rows=[BadRow(*bad) for bad in scanned.bad])
+        if len(scanned.row_time):
+            result.batches.append(scrape.batch(scanned))
         return result
-
-
-@dataclass
-class _ScanState:
-    """What carries over from one chunk of lines to the next."""
-
-    now: int
-    line: int = 0
-
-
-def _chunks(data: bytes, size: int = 1 << 22) -> Iterator[list[bytes]]:
-    """Lines in pieces of ~4 MiB, so a 100 MB object never becomes one huge list."""
-    start, total = 0, len(data)
-    while start < total:
-        cut = data.find(b"\n", min(start + size, total - 1))
-        end = total if cut < 0 else cut + 1
-        lines = data[start:end].split(b"\n")
-        if lines[-1] == b"":
-            lines.pop()
-        yield lines
-        start = end
-
-
-def _scan(lines: list[bytes], scrape: _Scrape, state: _ScanState, bad: list[BadRow]) -> None:  # noqa: C901
-    """The hot loop, kept flat: one cache look-up and one float() per sample line."""
-    cache = scrape.series
-    slots = scrape.slots
-    extra = scrape.extra
-    rows = scrape.rows
-    new_row = scrape.row
-    now = state.now
-    number = state.line
-    for line in lines:
-        number += 1
-        if line[-1:] == b"\r":
-            line = line[:-1]
-        if not line or line[0] == 35:  # "#"
-            if line.startswith(MARKER):
-                try:
-                    now = int(line[len(MARKER) :])
-                except ValueError:
-                    bad.append(BadRow(number, "scrape marker without an integer epoch-ms time", _text(line)))
-            continue
-        brace = line.rfind(b"}")
-        if brace >= 0:
-            head, rest = line[: brace + 1], line[brace + 1 :]
-        else:
-            head, _, rest = line.strip().partition(b" ")
-        series = cache.get(head)
-        if series is None:
-            try:
-                series = scrape.resolve(_text(head))
-            except BadSeries as exc:
-                series = str(exc)
-            cache[head] = series
-        if series.__class__ is str:
-            bad.append(BadRow(number, series, _text(line)))
-            continue
-        parts = rest.split()
-        try:
-            value = float(parts[0])
-            ts = int(parts[1]) if len(parts) > 1 else now
-        except (ValueError, IndexError):
-            bad.append(BadRow(number, "sample value (or timestamp) is not a number", _text(line)))
-            continue
-        if not MIN_TIME_MS <= ts < MAX_TIME_MS:
-            bad.append(BadRow(number, "timestamp outside 2000-01-01..2100-01-01", _text(line)))
-            continue
-        index = rows.get((ts, series.group))
-        if index is None:
-            index = new_row(ts, series.group)
-        if (value >= _INT32_BLANK and is_blank(value)) or not math.isfinite(value):
-            value = None
-        elif series.scale != 1.0:
-            value *= series.scale
-        if series.slot >= 0:
-            slots[series.slot][index] = value
-        elif value is not None:
-            extra[index][series.key] = value
-    state.now = now
-    state.line = number
 
 
 def _text(raw: bytes) -> str:
