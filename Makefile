@@ -19,7 +19,7 @@ SYSTEM_STAMP := $(VENV)/.system-deps
 # Test-only TimescaleDB (PGlite WASM build) served over the wire protocol.
 TIMESCALE_STAMP := tests/timescale/node_modules/.installed
 
-.PHONY: install demo test lint bench package clean
+.PHONY: install demo test lint bench package clean scanner
 
 install: $(SYSTEM_STAMP) $(STAMP) $(PROVIDER_WHEEL) $(CHECKOV_STAMP) $(AWSCLI_STAMP) $(TIMESCALE_STAMP)
 
@@ -64,7 +64,11 @@ demo: $(CLI_STAMP)
 	sh scripts/install_system_deps.sh postgres
 	$(PY) automated_pipeline.py demo
 
-test: install
+# The compiled exposition scanner, built in place beside its Python twin (skipped without a C compiler).
+scanner: | $(VENV)/bin/python
+	$(PY) setup.py -q build_ext --inplace || echo "no compiled scanner: gpulake runs the pure-Python one"
+
+test: install scanner
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -72,7 +76,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check lambda scripts tests automated_pipeline.py
 
-bench: install
+bench: install scanner
 	$(PY) scripts/bench_ingest.py
 	$(PY) scripts/bench_load.py
 
@@ -81,3 +85,4 @@ package: $(CORE_STAMP)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) tests/timescale/node_modules build dist demo-output
+	rm -f lambda/gpulake/formats/_expo_scan_c*.so

@@ -229,5 +229,8 @@ def scan_compiled(chunks: Iterable[bytes], resolve: Resolve, *, slots: int, now:
     )
 
 
+#: The signature both scanners share.
+ScanFunction = Callable[..., Scanned]
+
 #: The scanner in use: compiled when built, else the reference.
 scan = scan_compiled if COMPILED else scan_python

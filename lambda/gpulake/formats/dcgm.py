@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +24,7 @@ from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
 from gpulake.formats import _expo_scan
 from gpulake.formats import dcgm_fields as f
-from gpulake.formats._expo_scan import MARKER, Scanned, is_blank
+from gpulake.formats._expo_scan import MARKER, ScanFunction, Scanned, is_blank
 from gpulake.formats.base import BadRow, Format, ParseResult
 
 _LABEL = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
@@ -38,7 +37,6 @@ _NOT_ROW_LABELS = frozenset(
 )
 #: Column slot of each canonical field in a row (``throttle_reasons`` last).
 _SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle_reasons"))}
-ScanFunction = Callable[..., Scanned]
 __all__ = ["MARKER", "BadSeries", "DcgmFormat", "is_blank", "parse_labels"]
 
 

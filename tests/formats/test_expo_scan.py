@@ -1,0 +1,204 @@
+"""The compiled exposition scanner and its pure-Python twin give identical results.
+
+Identical means: the same rows, values, ``extra`` samples and quarantined lines out of the
+scanner, and byte-identical Parquet and quarantine records out of the dcgm parser, on every
+real dcgm-exporter fixture, on hand-written quirks and on hypothesis-generated scrapes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gpulake.context import SourceContext
+from gpulake.formats import _expo_scan
+from gpulake.formats import dcgm_fields as f
+from gpulake.formats.dcgm import _SLOTS, DcgmFormat, _Scrape
+from gpulake.output.parquet import to_parquet_bytes
+from tests.conftest import real_files
+
+CTX = SourceContext(key="scan/object", object_time_ms=1_763_000_000_000, node="node-x")
+needs_compiled = pytest.mark.skipif(
+    not _expo_scan.COMPILED, reason="compiled scanner not built (no C compiler?); `make scanner` builds it"
+)
+
+QUIRKS = b"\n".join(
+    [
+        b"# gpulake-scrape 1763000000000",
+        b"# HELP DCGM_FI_DEV_GPU_TEMP GPU temperature (in C).",
+        b"# TYPE DCGM_FI_DEV_GPU_TEMP gauge",
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0", UUID="GPU-a",Hostname="h1",modelName="X \\"q\\" \\n y"} 40',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 41 1763000001000\r',
+        b'DCGM_FI_DEV_POWER_USAGE{gpu="0",UUID="GPU-a",Hostname="h1"} 9223372036854775794',
+        b'DCGM_FI_DEV_POWER_USAGE{gpu="1",UUID="GPU-b",Hostname="h1"} 2147483632',
+        b'DCGM_FI_DEV_FB_FREE{gpu="1",UUID="GPU-b",Hostname="h1"} NaN',
+        b'DCGM_FI_DEV_FB_FREE{gpu="1",UUID="GPU-b",Hostname="h1"} +Inf',
+        b'DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-a",Hostname="h1"} 1_000.5',
+        b'DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-a",Hostname="h1"} 5',
+        b'DCGM_FI_DEV_FB_FREE{gpu="0",UUID="GPU-a",Hostname="h1"} 1e400',
+        b'DCGM_FI_DEV_GPU_UTIL_RATIO{gpu="0",GPU_I_ID="3",UUID="GPU-a",Hostname="h1"} 0.25',
+        b'DCGM_FI_DEV_XID_ERRORS{gpu="0",UUID="GPU-a",Hostname="h1",xid="43"} 43',
+        b"Forwarding from 127.0.0.1:9400 -> 9400",
+        b"  % Total    % Received",
+        b"# gpulake-scrape soon",
+        b"# gpulake-scrape  1763000002000 ",
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 42 99999999999999999999999',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 42 +1763000003000',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} ',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} x',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 7 8 9',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"}\t7\t1763000004000',
+        b'DCGM_FI_DEV_CLOCKS_EVENT_REASONS{gpu="0",UUID="GPU-a",Hostname="h1"} 32',
+        b'dcgm_gpu_temp{gpu="0",uuid="GPU-a"} 3',
+        b"dcgm_gpu_temp 3",
+        b"",
+        b"   ",
+        b'1bad{gpu="0"} 1',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1",bad} 1',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} -0.0',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} .5e-3 1763000005000',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 0x10',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 140737488355330 1763000005000',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 3.0000000000000000000000000001 1_763_000_006_000',
+        b'DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-a",Hostname="h1"} 1e 1763000007000',
+        b"",
+    ]
+)
+
+
+def both(data: bytes) -> tuple[tuple[bytes, str], tuple[bytes, str]]:
+    """(Parquet bytes, quarantine JSON) from the dcgm parser with each scanner.
+
+    When the parser raises (a value the batch cannot hold), both must raise the same error.
+    """
+    out = []
+    for scan in (_expo_scan.scan_python, _expo_scan.scan_compiled):
+        try:
+            result = DcgmFormat(scan=scan).parse(data, CTX)
+        except (OverflowError, ValueError) as exc:
+            out.append((repr(exc).encode(), "raised"))
+            continue
+        parquet = to_parquet_bytes(pa.Table.from_batches(result.batches)) if result.batches else b""
+        quarantine = "\n".join(json.dumps(b.to_record(CTX.key)) for b in result.bad_rows)
+        out.append((parquet, quarantine))
+    return out[0], out[1]
+
+
+def scanned(data: bytes, scan: _expo_scan.ScanFunction, pieces: int = 1) -> _expo_scan.Scanned:
+    lines = [line + b"\n" for line in data.split(b"\n")]
+    lines[-1] = lines[-1][:-1]
+    step = max(1, -(-len(lines) // pieces))
+    chunks = [b"".join(lines[i : i + step]) for i in range(0, len(lines), step)]
+    return scan(chunks, _Scrape(CTX).resolve_head, slots=len(_SLOTS), now=CTX.object_time_ms)
+
+
+def assert_same(a: _expo_scan.Scanned, b: _expo_scan.Scanned) -> None:
+    for name in _expo_scan.Scanned._fields[:-1]:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert np.array_equal(x, y, equal_nan=True), name
+        assert np.array_equal(np.signbit(x), np.signbit(y)) if x.dtype.kind == "f" else True, name
+    assert a.bad == b.bad
+
+
+@needs_compiled
+@pytest.mark.real_fixtures
+@pytest.mark.parametrize("path", real_files("dcgm", "*.*"), ids=lambda p: p.name)
+def test_real_scrapes_give_byte_identical_parquet_and_quarantine(path: Path) -> None:
+    python, compiled = both(path.read_bytes())
+    assert python == compiled
+    assert python[0] or python[1]
+
+
+@needs_compiled
+def test_quirks_give_identical_output_whole_or_in_pieces() -> None:
+    python, compiled = both(QUIRKS)
+    assert python == compiled
+    reference = scanned(QUIRKS, _expo_scan.scan_python)
+    assert len(reference.bad) == 13 and len(reference.row_time) >= 5
+    for pieces in (1, 3, 40):
+        assert_same(reference, scanned(QUIRKS, _expo_scan.scan_compiled, pieces))
+        assert_same(reference, scanned(QUIRKS, _expo_scan.scan_python, pieces))
+
+
+@needs_compiled
+def test_value_rule_table_is_the_one_both_scanners_use() -> None:
+    edges = [low for low, _ in _expo_scan.BLANK_RANGES] + [high for _, high in _expo_scan.BLANK_RANGES[:-1]]
+    values = [v + d for v in edges for d in (-1.0, 0.0, 1.0)] + [1e308, -1e308]
+    body = "".join(f'DCGM_FI_DEV_GPU_TEMP{{gpu="{i}",UUID="u{i}"}} {v!r}\n' for i, v in enumerate(values)).encode()
+    result = scanned(body, _expo_scan.scan_compiled)
+    got = result.values[_SLOTS["gpu_temp_c"]]
+    want = [np.nan if _expo_scan.reading(v) is None else v for v in values]
+    assert np.array_equal(got, np.array(want), equal_nan=True)
+    assert_same(scanned(body, _expo_scan.scan_python), result)
+
+
+# --- hypothesis: scrapes with every quirk the scanner must handle ---------------------------
+NAMES = [*sorted(f.BY_NAME)[:6], "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_XID_ERRORS", "dcgm_ecc", "bad name", "1x"]
+LABEL_KEYS = ["gpu", "UUID", "Hostname", "modelName", "GPU_I_ID", "xid", "pod", "uuid", "hostname"]
+label_value = st.text(alphabet=st.sampled_from('ab0 "\\\n,=}{é'), max_size=6).map(
+    lambda s: s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+)
+value_token = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(["9223372036854775794", "2147483632", "2147483647", "140737488355328", "NaN", "+Inf", "-inf"]),
+    st.sampled_from(["1_0", "0x10", "", "1e", ".5", "5.", "+.5e-3", "nan(1)", "١"]),
+)
+time_token = st.one_of(
+    st.just(""),
+    st.integers(1_700_000_000_000, 1_800_000_000_000).map(str),
+    st.integers(-(2**65), 2**65).map(str),
+    st.sampled_from(["+1763000000000", "1_763_000_000_000", "x", "01763000000000"]),
+)
+
+
+@st.composite
+def sample_line(draw: st.DrawFn) -> str:
+    name = draw(st.sampled_from(NAMES))
+    keys = draw(st.lists(st.sampled_from(LABEL_KEYS), max_size=5, unique=True))
+    sep = draw(st.sampled_from([",", ", ", " , "]))
+    labels = sep.join(f'{k}="{draw(label_value)}"' for k in keys)
+    head = f"{name}{{{labels}}}" if keys or draw(st.booleans()) else name
+    gap = draw(st.sampled_from([" ", "  ", "\t"]))
+    return f"{head}{gap}{draw(value_token)} {draw(time_token)}".rstrip(" ") + draw(st.sampled_from(["", "\r", " "]))
+
+
+other_line = st.one_of(
+    st.sampled_from(
+        ["", "# HELP DCGM_FI_DEV_GPU_TEMP GPU temperature (in C).", "# TYPE x gauge", "Handling connection"]
+    ),
+    st.integers(1_700_000_000_000, 1_800_000_000_000).map(lambda t: f"# gpulake-scrape {t}"),
+    st.sampled_from(["# gpulake-scrape ", "# gpulake-scrape x", "# gpulake-scrape 99999999999999999999"]),
+    st.text(max_size=20),
+)
+
+
+@needs_compiled
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(sample_line(), sample_line(), other_line), max_size=40), st.integers(1, 5))
+def test_generated_scrapes_give_identical_output(lines: list[str], pieces: int) -> None:
+    data = "\n".join(lines).encode()
+    python, compiled = both(data)
+    assert python == compiled
+    assert_same(scanned(data, _expo_scan.scan_python), scanned(data, _expo_scan.scan_compiled, pieces))
+
+
+def test_without_the_compiled_build_the_python_scanner_runs() -> None:
+    # GIVEN an interpreter where the extension cannot be imported (no compiler at install time)
+    code = (
+        "import sys; sys.modules['gpulake.formats._expo_scan_c'] = None\n"
+        "from gpulake.formats import _expo_scan, dcgm\n"
+        "print(_expo_scan.COMPILED, _expo_scan.scan is _expo_scan.scan_python, dcgm.DcgmFormat().scan.__name__)"
+    )
+    # WHEN gpulake imports THEN it picks the pure-Python scanner
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", "scan_python"]
