@@ -68,7 +68,12 @@ demo: $(CLI_STAMP)
 scanner: | $(VENV)/bin/python
 	$(PY) setup.py -q build_ext --inplace || echo "no compiled scanner: gpulake runs the pure-Python one"
 
-test: install scanner
+# Debian's arm64 CPython unpacked for qemu-user: the test that imports the Lambda (aarch64) scanner build.
+AARCH64_PYTHON := build/aarch64-python/usr/bin/python3.11
+$(AARCH64_PYTHON): scripts/aarch64_python.sh | $(SYSTEM_STAMP)
+	sh scripts/aarch64_python.sh build/aarch64-python
+
+test: install scanner $(AARCH64_PYTHON)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 

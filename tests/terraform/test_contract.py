@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -140,3 +141,8 @@ def test_package_contains_handler_and_fits(tmp_path: Path, tree: hcl.Tree, capsy
         names = archive.namelist()
     assert package_lambda.HANDLER in names
     assert not any(n.startswith(("pyarrow/", "numpy/", "aws_lambda_powertools/")) for n in names)
+    # the compiled dcgm scanner only as the arm64 build (the function's architecture), when it can be built
+    compiled = [n for n in names if n.endswith(".so")]
+    cross = shutil.which(package_lambda.AARCH64_CC)
+    assert compiled == ([package_lambda.SCANNER_ARCNAME.as_posix()] if cross else [])
+    assert [hcl.unquote(a) for a in _lambda(tree)["architectures"]] == ["arm64"]
