@@ -2,6 +2,8 @@
 
 It only wires: argument parsing, calling into ``gpulake`` (``lambda/``), printing.
 Exit codes: 0 ok (bad rows quarantined count as ok), 1 failed, 2 usage error.
+Each subcommand imports what it needs inside its ``_cmd_*`` function, so ``--help``
+and small runs do not pay for pyarrow, boto3 or the loaders they do not use.
 """
 
 from __future__ import annotations
@@ -11,13 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
-from gpulake.formats import FORMATS
-from gpulake.local import LocalOptions, iter_files, process_file
-from gpulake.timeutil import check_zone, ms_to_iso
-from loaders.config import default_source, load_dotenv
 
+#: The formats' names (``gpulake.formats.FORMATS``, not imported here: it loads pyarrow).
 SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
 
 
@@ -29,11 +27,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
+    from gpulake.alerts import AlertConfig
+    from gpulake.local import LocalOptions, iter_files, process_file
+    from gpulake.timeutil import check_zone
+
+    limit = {} if args.temp_limit is None else {"default_temp_limit_c": args.temp_limit}
     options = LocalOptions(
         tz=check_zone(args.tz),
         node=args.node,
         format_name=args.format,
-        alert_config=AlertConfig(default_temp_limit_c=args.temp_limit),
+        alert_config=AlertConfig(**limit),
     )
     failed = 0
     totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0}
@@ -80,6 +83,8 @@ def _s3() -> object:
 
 
 def _cmd_upload(args: argparse.Namespace) -> int:
+    from gpulake.local import iter_files
+    from gpulake.timeutil import check_zone
     from gpulake_cli import uploader
 
     bucket = args.bucket or uploader.default_bucket(Path.cwd())
@@ -100,7 +105,9 @@ def _cmd_upload(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from gpulake.timeutil import ms_to_iso
     from gpulake_cli import status
+    from loaders.config import default_source
     from loaders.source import open_source
 
     out: dict[str, object] = {}
@@ -147,6 +154,7 @@ def _last_syncs() -> dict[str, str]:
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
     from gpulake_cli import alerts_view
+    from loaders.config import default_source
     from loaders.source import open_source
 
     if args.since:
@@ -164,6 +172,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from gpulake_cli import analytics, report
+    from loaders.config import default_source
     from loaders.source import open_source
 
     data = analytics.load(open_source(args.source or default_source()))
@@ -232,7 +241,7 @@ def _positive(kind: type) -> object:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from loaders.config import open_target
+    from loaders.config import default_source, open_target
     from loaders.source import open_source
     from loaders.sync import sync
 
@@ -271,14 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     process = sub.add_parser("process", help="local files or folders -> processed layout in --out")
     process.add_argument("paths", nargs="+", help="files or folders (recursing; .gz too)")
     process.add_argument("--out", required=True, help="output directory (created if missing)")
-    process.add_argument("--format", choices=sorted(FORMATS), help="skip detection and read as this format")
+    process.add_argument("--format", choices=sorted(SOURCES), help="skip detection and read as this format")
     process.add_argument("--tz", default="UTC", help="zone of local timestamps in the data (IANA name)")
     process.add_argument("--node", help="node name for data that does not carry one")
     process.add_argument(
         "--temp-limit",
         type=float,
-        default=AlertConfig.default_temp_limit_c,
-        help="over-temperature limit for GPU models without a known one (°C)",
+        help="over-temperature limit for GPU models without a known one (°C; default 85)",
     )
     process.add_argument("--json", action="store_true", help="one JSON line per object")
     process.set_defaults(func=_cmd_process)
@@ -346,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from loaders.config import load_dotenv
+
     load_dotenv(getattr(args, "env_file", ".env"))
     try:
         return args.func(args)
