@@ -8,6 +8,7 @@ real dcgm-exporter fixture, on hand-written quirks and on hypothesis-generated s
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,23 @@ def test_value_rule_table_is_the_one_both_scanners_use() -> None:
     assert_same(scanned(body, _expo_scan.scan_python), result)
 
 
+@needs_compiled
+def test_decimal_values_are_the_doubles_float_returns() -> None:
+    # GIVEN decimals as exporters print them and harder ones (17+ digits, tiny, huge, signs)
+    rng = random.Random(14)
+    tokens = [f"{rng.uniform(-1e6, 1e6):.{rng.randint(0, 17)}f}" for _ in range(3000)]
+    tokens += ["0." + "0" * rng.randint(0, 25) + str(rng.randint(1, 10 ** rng.randint(1, 16))) for _ in range(3000)]
+    tokens += [repr(rng.random() * 10 ** rng.randint(-30, 30)) for _ in range(3000)]
+    tokens += [str(rng.randint(0, 10 ** rng.randint(1, 20))) for _ in range(3000)]
+    tokens += ["-0", "-0.0", "+.5", "5.", "0.0000000000000000000001", "9007199254740993", "123456789012345.6"]
+    tokens = [t for t in tokens if _expo_scan.reading(float(t)) is not None]  # sentinels are null, tested above
+    body = "".join(f'x{{gpu="0"}} {t} {1_763_000_000_000 + i}\n' for i, t in enumerate(tokens)).encode()
+    # WHEN the compiled scanner reads them (no value rule in the way)
+    result = _expo_scan.scan_compiled([body], lambda head: (0, 0, 0, 1.0), slots=1, now=0)
+    # THEN every value is bit for bit float(token)
+    assert result.values[0].tobytes() == np.array([float(t) for t in tokens]).tobytes()
+
+
 # --- hypothesis: scrapes with every quirk the scanner must handle ---------------------------
 NAMES = [*sorted(f.BY_NAME)[:6], "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_XID_ERRORS", "dcgm_ecc", "bad name", "1x"]
 LABEL_KEYS = ["gpu", "UUID", "Hostname", "modelName", "GPU_I_ID", "xid", "pod", "uuid", "hostname"]
@@ -149,6 +167,7 @@ label_value = st.text(alphabet=st.sampled_from('ab0 "\\\n,=}{é'), max_size=6).m
 )
 value_token = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.tuples(st.floats(-1e12, 1e12), st.integers(0, 24)).map(lambda v: f"{v[0]:.{v[1]}f}"),
     st.integers(-(2**70), 2**70).map(str),
     st.sampled_from(["9223372036854775794", "2147483632", "2147483647", "140737488355328", "NaN", "+Inf", "-inf"]),
     st.sampled_from(["1_0", "0x10", "", "1e", ".5", "5.", "+.5e-3", "nan(1)", "١"]),
