@@ -31,6 +31,8 @@ def to_utf8(data: bytes) -> bytes:
     """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    if data.isascii():  # the common case, checked without building a str of the whole object
+        return data
     try:
         data.decode("utf-8")
         return data

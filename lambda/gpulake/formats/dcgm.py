@@ -101,6 +101,8 @@ class _Scrape:
         self.group_ids: dict[tuple[str, str], int] = {}
         self.keys: list[str] = []
         self.key_ids: dict[str, int] = {}
+        #: label text -> (labels, group) or why it is unusable: the ~40 metrics of a GPU share one
+        self.label_sets: dict[str, tuple[dict[str, str], int] | str] = {}
 
     def resolve_head(self, head: bytes) -> tuple[int, int, int, float] | str:
         """The scanner's ``resolve``: ``(group, slot, extra key, scale)`` or why the series is unusable."""
@@ -119,7 +121,25 @@ class _Scrape:
         name = head[:brace] if brace >= 0 else head
         if not _NAME.match(name):
             raise BadSeries(f"{name[:80]!r} is not a metric name")
-        labels = parse_labels(head[brace + 1 : -1]) if brace >= 0 else {}
+        text = head[brace + 1 : -1] if brace >= 0 else ""
+        found = self.label_sets.get(text)
+        if found is None:
+            try:
+                found = self._label_set(text)
+            except BadSeries as exc:
+                found = str(exc)
+            self.label_sets[text] = found
+        if found.__class__ is str:
+            raise BadSeries(found)
+        labels, gid = found
+        column, scale = f.BY_NAME.get(name, ("", 1.0))
+        qualifiers = [f'{k}="{labels[k]}"' for k in f.SERIES_LABELS if labels.get(k)]
+        key = f"{name}{{{','.join(qualifiers)}}}" if qualifiers else name
+        return _Series(gid, _SLOTS[column] if column else -1, key, scale)
+
+    def _label_set(self, text: str) -> tuple[dict[str, str], int]:
+        """The labels of a series and the group (GPU) they name; the group gains its row labels."""
+        labels = parse_labels(text)
         gpu = _first(labels, f.GPU_LABELS)
         uuid = _first(labels, f.UUID_LABELS)
         if gpu is None and uuid is None:
@@ -138,10 +158,7 @@ class _Scrape:
         for key, value in labels.items():
             if value and key not in _NOT_ROW_LABELS:
                 group.labels.setdefault(key, value)
-        column, scale = f.BY_NAME.get(name, ("", 1.0))
-        qualifiers = [f'{k}="{labels[k]}"' for k in f.SERIES_LABELS if labels.get(k)]
-        key = f"{name}{{{','.join(qualifiers)}}}" if qualifiers else name
-        return _Series(gid, _SLOTS[column] if column else -1, key, scale)
+        return labels, gid
 
     def batch(self, scanned: Scanned) -> pa.RecordBatch:
         n = len(scanned.row_time)
