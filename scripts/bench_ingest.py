@@ -95,13 +95,25 @@ def dcgm_file(tmp: Path, minutes: float, name: str) -> tuple[Path, int]:
     return path, samples
 
 
+def once(kind: str, path: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", WORKER, kind, str(path)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
 def run(kind: str, path: Path, repeat: int, samples: int = 0) -> dict[str, float]:
-    results = []
+    return summary([once(kind, path) for _ in range(repeat)], samples)
+
+
+def interleaved(kinds: list[str], path: Path, repeat: int, samples: int) -> dict[str, dict[str, float]]:
+    """Rounds of one run of each kind, so that every kind meets the same (shared, drifting) load."""
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
     for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, "-c", WORKER, kind, str(path)], capture_output=True, text=True, check=True
-        )
-        results.append(json.loads(out.stdout))
+        for kind in kinds:
+            results[kind].append(once(kind, path))
+    return {kind: summary(runs, samples) for kind, runs in results.items()}
+
+
+def summary(results: list[dict[str, float]], samples: int = 0) -> dict[str, float]:
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
     med["mb_s"] = med["mb"] / med["seconds"] if med["seconds"] else 0.0
     med["samples"] = med["samples"] or samples
@@ -145,13 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         mb = dcgm.stat().st_size / 1e6
         print(
             f"dcgm: {mb:.0f} MB, exporter-shaped (40 families, HELP/TYPE every scrape, 16 nodes x 8 GPUs), "
-            f"{samples:,} samples; median of {args.repeat} fresh processes; times net of start-up"
+            f"{samples:,} samples; median of {args.repeat} fresh processes, peer and gpulake interleaved; "
+            "times net of start-up"
         )
-        peer = run("dcgm-peer", dcgm, args.repeat)
+        kinds = ["dcgm-peer", "dcgm-process-compiled", "dcgm-process-python"]
+        runs = interleaved(kinds, dcgm, args.repeat, samples)
+        peer = runs["dcgm-peer"]
         print(line("peer: prometheus_client+pandas", peer))
         ours = {}
         for scanner in ("compiled", "python"):
-            ours[scanner] = run(f"dcgm-process-{scanner}", dcgm, args.repeat, samples)
+            ours[scanner] = runs[f"dcgm-process-{scanner}"]
             print(line(f"gpulake process, {scanner} scanner", ours[scanner]))
             print(
                 f"    {ours[scanner]['mb_s'] / peer['mb_s']:.1f}x the peer (target >= 50x), "

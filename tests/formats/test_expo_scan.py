@@ -221,3 +221,16 @@ def test_without_the_compiled_build_the_python_scanner_runs() -> None:
     # WHEN gpulake imports THEN it picks the pure-Python scanner
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True", "scan_python"]
+
+
+@needs_compiled
+def test_errors_in_resolve_propagate_from_both_scanners_and_misuse_is_refused() -> None:
+    def resolve(head: bytes) -> tuple[int, int, int, float]:
+        raise KeyError(head)
+
+    for scan in (_expo_scan.scan_python, _expo_scan.scan_compiled):
+        with pytest.raises(KeyError):
+            scan([b'x{gpu="0"} 1\n'], resolve, slots=1, now=0)
+    scanner_type = _expo_scan._expo_scan_c.Scanner
+    with pytest.raises(RuntimeError, match="__init__"):
+        scanner_type.__new__(scanner_type).feed(b"x 1\n")

@@ -440,6 +440,10 @@ static int scan_line(Scanner *s, const char *p, Py_ssize_t n) {
 
 static PyObject *Scanner_feed(PyObject *self, PyObject *arg) {
     Scanner *s = (Scanner *)self;
+    if (!s->head_table || !s->row_table) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner.__init__ was not called");
+        return NULL;
+    }
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     const char *p = view.buf, *end = p + view.len;
@@ -461,6 +465,10 @@ static PyObject *bytes_of(const void *p, Py_ssize_t n) { return PyBytes_FromStri
 
 static PyObject *Scanner_finish(PyObject *self, PyObject *Py_UNUSED(ignored)) {
     Scanner *s = (Scanner *)self;
+    if (!s->bad) {
+        PyErr_SetString(PyExc_RuntimeError, "Scanner.__init__ was not called");
+        return NULL;
+    }
     return Py_BuildValue("(NNNNNNO)", bytes_of(s->row_time, s->nrows * 8), bytes_of(s->row_group, s->nrows * 4),
                          bytes_of(s->values, s->nrows * s->slots * 8), bytes_of(s->x_row, s->nextra * 8),
                          bytes_of(s->x_key, s->nextra * 4), bytes_of(s->x_value, s->nextra * 8), s->bad);

@@ -204,12 +204,12 @@ class _Scrape:
 class DcgmFormat(Format):
     name = "dcgm"
 
-    def sniff(self, head: str) -> bool:
-        return bool(_SNIFF.search(head))
-
     def __init__(self, scan: ScanFunction | None = None) -> None:
         #: The exposition scanner; the compiled one when built (``_expo_scan.scan``).
         self.scan = scan or _expo_scan.scan
+
+    def sniff(self, head: str) -> bool:
+        return bool(_SNIFF.search(head))
 
     def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
         scrape = _Scrape(ctx)
