@@ -70,6 +70,9 @@ elif kind == "gpuz-gpulake":
     r = GpuzFormat().parse(data, SourceContext(key=path, object_time_ms=0))
     samples, rows = r.rows, r.rows
 elif kind == "import":
+    import os
+    os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", "bench")  # as in Lambda
+    os.environ.setdefault("GPULAKE_PROCESSED_BUCKET", "bench")
     import gpulake.handlers.ingest  # noqa: F401
     samples = rows = 0
 elapsed = time.perf_counter() - t0
