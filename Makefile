@@ -19,7 +19,7 @@ SYSTEM_STAMP := $(VENV)/.system-deps
 # Test-only TimescaleDB (PGlite WASM build) served over the wire protocol.
 TIMESCALE_STAMP := tests/timescale/node_modules/.installed
 
-.PHONY: install demo test lint bench package clean
+.PHONY: install demo test lint bench package clean scanner
 
 install: $(SYSTEM_STAMP) $(STAMP) $(PROVIDER_WHEEL) $(CHECKOV_STAMP) $(AWSCLI_STAMP) $(TIMESCALE_STAMP)
 
@@ -64,7 +64,16 @@ demo: $(CLI_STAMP)
 	sh scripts/install_system_deps.sh postgres
 	$(PY) automated_pipeline.py demo
 
-test: install
+# The compiled exposition scanner, built in place beside its Python twin (skipped without a C compiler).
+scanner: | $(VENV)/bin/python
+	$(PY) setup.py -q build_ext --inplace || echo "no compiled scanner: gpulake runs the pure-Python one"
+
+# Debian's arm64 CPython unpacked for qemu-user: the test that imports the Lambda (aarch64) scanner build.
+AARCH64_PYTHON := build/aarch64-python/usr/bin/python3.11
+$(AARCH64_PYTHON): scripts/aarch64_python.sh | $(SYSTEM_STAMP)
+	sh scripts/aarch64_python.sh build/aarch64-python
+
+test: install scanner $(AARCH64_PYTHON)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
@@ -72,7 +81,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check lambda loaders gpulake_cli scripts tests automated_pipeline.py
 
-bench: install
+bench: install scanner
 	$(PY) scripts/bench_ingest.py
 	$(PY) scripts/bench_load.py
 	$(PY) scripts/bench_sync.py
@@ -82,3 +91,4 @@ package: $(CORE_STAMP)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) tests/timescale/node_modules build dist demo-output
+	rm -f lambda/gpulake/formats/_expo_scan_c*.so

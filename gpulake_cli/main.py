@@ -2,6 +2,8 @@
 
 It only wires: argument parsing, calling into ``gpulake`` (``lambda/``), printing.
 Exit codes: 0 ok (bad rows quarantined count as ok), 1 failed, 2 usage error.
+Each subcommand imports what it needs inside its ``_cmd_*`` function, so ``--help``
+and small runs do not pay for pyarrow, boto3 or the loaders they do not use.
 """
 
 from __future__ import annotations
@@ -13,18 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gpulake import limits
-from gpulake.alerts import AlertConfig
 from gpulake.errors import ConfigError, GpulakeError
-from gpulake.formats import FORMATS
-from gpulake.identity import CollisionCheck
-from gpulake.local import LocalOptions, finish, iter_files, process_file
-from gpulake.timeutil import check_zone, ms_to_iso
-from gpulake_cli import errors_map
-from loaders.config import default_source, load_dotenv
-from loaders.redact import redact, redact_logs
-from loaders.window import LOOKBACK_DAYS
 
+#: For ``--help`` without importing what defines them (a test keeps them equal):
+#: ``loaders.window.LOOKBACK_DAYS`` and ``gpulake.limits.ENV_VAR``.
+SYNC_LOOKBACK_DAYS = 3
+MAX_INFLATED_VAR = "GPULAKE_MAX_INFLATED_MB"
+
+#: The formats' names (``gpulake.formats.FORMATS``, not imported here: it loads pyarrow).
 SOURCES = ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")
 
 
@@ -46,11 +44,21 @@ class _DeprecatedAlias(argparse.Action):
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
+    from gpulake._nopandas import pyarrow_without_pandas
+
+    pyarrow_without_pandas()  # before any pa.array(): process never uses pandas (0.5 s of start-up)
+    from gpulake import limits
+    from gpulake.alerts import AlertConfig
+    from gpulake.identity import CollisionCheck
+    from gpulake.local import LocalOptions, finish, iter_files, process_file
+    from gpulake.timeutil import check_zone
+
+    limit = {} if args.temp_limit is None else {"default_temp_limit_c": args.temp_limit}
     options = LocalOptions(
         tz=check_zone(args.tz),
         node=args.node,
         format_name=args.format,
-        alert_config=AlertConfig(default_temp_limit_c=args.temp_limit),
+        alert_config=AlertConfig(**limit),
         max_inflated=limits.size_limit(override_mib=args.max_inflated_mb),
     )
     failed = 0
@@ -109,6 +117,8 @@ def _s3() -> object:
 
 
 def _cmd_upload(args: argparse.Namespace) -> int:
+    from gpulake.local import iter_files
+    from gpulake.timeutil import check_zone
     from gpulake_cli import uploader
 
     bucket = args.bucket or uploader.default_bucket(Path.cwd())
@@ -129,7 +139,9 @@ def _cmd_upload(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from gpulake.timeutil import ms_to_iso
     from gpulake_cli import status
+    from loaders.config import default_source
     from loaders.source import open_source
 
     out: dict[str, object] = {}
@@ -160,6 +172,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _last_syncs() -> dict[str, str]:
     """Newest ledger entry per configured target (targets that are not configured are left out)."""
+    from gpulake_cli import errors_map
     from loaders.config import configured_targets, open_target
 
     found = {}
@@ -175,6 +188,7 @@ def _last_syncs() -> dict[str, str]:
 
 def _cmd_alerts(args: argparse.Namespace) -> int:
     from gpulake_cli import alerts_view
+    from loaders.config import default_source
     from loaders.source import open_source
 
     if args.since:
@@ -194,6 +208,7 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from gpulake_cli import analytics, report
+    from loaders.config import default_source
     from loaders.source import open_source
 
     data = analytics.load(open_source(args.source or default_source()))
@@ -261,15 +276,21 @@ def _positive(kind: type) -> object:
     return parse
 
 
+def _or(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from loaders.config import open_target
+    from loaders.config import default_source, open_target
+    from loaders.redact import redact
     from loaders.source import open_source
     from loaders.sync import sync
+    from loaders.window import LOOKBACK_DAYS
 
     source = open_source(args.source or default_source())
     target = open_target(args.to)
     try:
-        report = sync(source, target, lookback_days=None if args.full else args.lookback_days)
+        report = sync(source, target, lookback_days=None if args.full else _or(args.lookback_days, LOOKBACK_DAYS))
     finally:
         target.close()
     summary = {
@@ -304,19 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
     process = sub.add_parser("process", help="local files or folders -> processed layout in --out")
     process.add_argument("paths", nargs="+", help="files or folders (recursing; .gz too)")
     process.add_argument("--out", required=True, help="output directory (created if missing)")
-    process.add_argument("--format", choices=sorted(FORMATS), help="skip detection and read as this format")
+    process.add_argument("--format", choices=sorted(SOURCES), help="skip detection and read as this format")
     process.add_argument("--tz", default="UTC", help="zone of local timestamps in the data (IANA name)")
     process.add_argument("--node", help="node name for data that does not carry one")
     process.add_argument(
         "--temp-limit",
         type=float,
-        default=AlertConfig.default_temp_limit_c,
-        help="over-temperature limit for GPU models without a known one (°C)",
+        help="over-temperature limit for GPU models without a known one (°C; default 85)",
     )
     process.add_argument(
         "--max-inflated-mb",
         type=_positive(int),
-        help=f"reject files larger than this once decompressed (default: ${limits.ENV_VAR}, else from this "
+        help=f"reject files larger than this once decompressed (default: ${MAX_INFLATED_VAR}, else from this "
         "machine's memory per format)",
     )
     process.add_argument("--json", action="store_true", help="one JSON line per object")
@@ -330,8 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync_cmd.add_argument(
         "--lookback-days",
         type=int,
-        default=LOOKBACK_DAYS,
-        help=f"list date partitions from the newest one loaded minus this many days (default {LOOKBACK_DAYS})",
+        help=f"list date partitions from the newest one loaded minus this many days (default {SYNC_LOOKBACK_DAYS})",
     )
     sync_cmd.add_argument("--full", action="store_true", help="list every partition (backfill, late objects)")
     sync_cmd.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -401,7 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from gpulake_cli import errors_map
+    from loaders.config import load_dotenv
+    from loaders.redact import redact_logs
+
     redact_logs()
+
     load_dotenv(getattr(args, "env_file", ".env"))
     try:
         return args.func(args)

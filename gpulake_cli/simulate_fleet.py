@@ -43,6 +43,37 @@ DCGM_METRICS = (
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active."),
     ("DCGM_FI_PROF_DRAM_ACTIVE", "gauge", "Ratio of cycles the device memory interface is active."),
 )
+#: Further families a dcgm-exporter with the dcp-metrics counters file serves, for scrapes of the
+#: exporter's real width (``FleetSpec.dcgm_fields``, e.g. 40): name, type, and the factor applied to
+#: GPU utilisation (``PROF_*`` ratios) or to the energy counter (counters) to make a value.
+EXPORTER_EXTRA_METRICS = tuple(
+    (name, kind, factor)
+    for name, kind, factor in (
+        ("DCGM_FI_DEV_ENC_UTIL", "gauge", 0.1),
+        ("DCGM_FI_DEV_DEC_UTIL", "gauge", 0.2),
+        ("DCGM_FI_DEV_FB_RESERVED", "gauge", 0.0),
+        ("DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL", "counter", 3.0),
+        ("DCGM_FI_DEV_VGPU_LICENSE_STATUS", "gauge", 0.0),
+        ("DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS", "counter", 0.0),
+        ("DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS", "counter", 0.0),
+        ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", 0.0),
+        ("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "gauge", 0.7),
+        ("DCGM_FI_PROF_PCIE_TX_BYTES", "counter", 11.0),
+        ("DCGM_FI_PROF_PCIE_RX_BYTES", "counter", 13.0),
+        ("DCGM_FI_PROF_SM_ACTIVE", "gauge", 0.9),
+        ("DCGM_FI_PROF_SM_OCCUPANCY", "gauge", 0.5),
+        ("DCGM_FI_PROF_PIPE_FP64_ACTIVE", "gauge", 0.05),
+        ("DCGM_FI_PROF_PIPE_FP32_ACTIVE", "gauge", 0.3),
+        ("DCGM_FI_PROF_PIPE_FP16_ACTIVE", "gauge", 0.4),
+        ("DCGM_FI_PROF_NVLINK_TX_BYTES", "counter", 5.0),
+        ("DCGM_FI_PROF_NVLINK_RX_BYTES", "counter", 7.0),
+        ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", "counter", 0.0),
+        ("DCGM_FI_DEV_ECC_SBE_AGG_TOTAL", "counter", 0.0),
+        ("DCGM_FI_DEV_ECC_DBE_AGG_TOTAL", "counter", 0.0),
+        ("DCGM_FI_DEV_RETIRED_SBE", "counter", 0.0),
+        ("DCGM_FI_DEV_RETIRED_DBE", "counter", 0.0),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +88,9 @@ class FleetSpec:
     start: dt.datetime = START
     #: Rotate each node's dcgm and nvidia-smi files every this many minutes (as the collector does); None: one file.
     upload_minutes: float | None = None
+    #: Metric families per dcgm scrape: the default set, or up to 40 as an exporter with the
+    #: dcp-metrics counters serves (each family with its # HELP/# TYPE lines in every scrape).
+    dcgm_fields: int = len(DCGM_METRICS)
 
 
 @dataclass
@@ -124,23 +158,37 @@ def _fleet(spec: FleetSpec) -> list[tuple[str, list[tuple[str, str, float, GpuSe
     return fleet
 
 
-def dcgm_text(node: str, gpus: list[tuple[str, str, float, GpuSeries]], times: np.ndarray) -> str:
-    """Concatenated scrapes of one node with gpulake-scrape markers."""
+def dcgm_text(
+    node: str, gpus: list[tuple[str, str, float, GpuSeries]], times: np.ndarray, fields: int = len(DCGM_METRICS)
+) -> str:
+    """Concatenated scrapes of one node with gpulake-scrape markers, HELP/TYPE before each family."""
+    if not len(DCGM_METRICS) <= fields <= len(DCGM_METRICS) + len(EXPORTER_EXTRA_METRICS):
+        raise ValueError(f"dcgm fields must be {len(DCGM_METRICS)}..{len(DCGM_METRICS) + len(EXPORTER_EXTRA_METRICS)}")
+    extra = EXPORTER_EXTRA_METRICS[: fields - len(DCGM_METRICS)]
+    families = [*DCGM_METRICS, *((name, kind, f"{name} (see the DCGM field list).") for name, kind, _f in extra)]
+    factors = {name: (kind, factor) for name, kind, factor in extra}
     prefixes = []
     for g, (uuid, model, _cap, _s) in enumerate(gpus):
         labels = (
             f'gpu="{g}",UUID="{uuid}",pci_bus_id="00000000:{0x18 + g:02X}:00.0",device="nvidia{g}",'
             f'modelName="{model}",Hostname="{node}",DCGM_FI_DRIVER_VERSION="580.105.08"'
         )
-        prefixes.append({name: f"{name}{{{labels}}} " for name, _t, _h in DCGM_METRICS})
+        prefixes.append({name: f"{name}{{{labels}}} " for name, _t, _h in families})
     out = []
     for i, ts in enumerate(times):
         out.append(f"# gpulake-scrape {ts}\n")
-        for name, kind, help_text in DCGM_METRICS:
+        for name, kind, help_text in families:
             out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
             for g, (_uuid, _model, cap, s) in enumerate(gpus):
-                out.append(prefixes[g][name] + _dcgm_value(name, s, i, cap) + "\n")
+                value = _extra_value(*factors[name], s, i) if name in factors else _dcgm_value(name, s, i, cap)
+                out.append(prefixes[g][name] + value + "\n")
     return "".join(out)
+
+
+def _extra_value(kind: str, factor: float, s: GpuSeries, i: int) -> str:
+    if kind == "counter":
+        return f"{float(s.energy[i]) * factor:.0f}"
+    return f"{float(s.util[i]) * factor / 100:.6f}"
 
 
 def _dcgm_value(name: str, s: GpuSeries, i: int, power_cap: float) -> str:
@@ -309,7 +357,10 @@ def simulate(out: Path, spec: FleetSpec) -> list[Path]:
         for chunk in _chunks(spec, times):
             part = _local(int(times[chunk][0]), "%Y%m%dT%H%M%SZ")
             if "dcgm" in spec.formats:
-                write(f"dcgm/{node}/{part}.prom", dcgm_text(node, _slice(gpus, chunk), times[chunk]).encode())
+                write(
+                    f"dcgm/{node}/{part}.prom",
+                    dcgm_text(node, _slice(gpus, chunk), times[chunk], spec.dcgm_fields).encode(),
+                )
             if "nvidia-smi" in spec.formats:
                 write(f"nvidia-smi/{node}/{part}.csv", nvidia_smi_text(_slice(gpus, chunk), times[chunk]).encode())
         if "gpuz" in spec.formats:
@@ -330,6 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {FORMATS}")
     parser.add_argument("--gzip", action="store_true")
     parser.add_argument("--upload-minutes", type=float, help="rotate dcgm/nvidia-smi files every N minutes")
+    parser.add_argument(
+        "--dcgm-fields",
+        type=int,
+        default=len(DCGM_METRICS),
+        help=f"metric families per dcgm scrape, {len(DCGM_METRICS)}..{len(DCGM_METRICS) + len(EXPORTER_EXTRA_METRICS)} "
+        "(40: an exporter with the dcp-metrics counters)",
+    )
     args = parser.parse_args(argv)
     formats = tuple(f for f in args.formats.split(",") if f)
     unknown = set(formats) - set(FORMATS)
@@ -344,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         formats,
         args.gzip,
         upload_minutes=args.upload_minutes,
+        dcgm_fields=args.dcgm_fields,
     )
     for path in simulate(args.out, spec):
         print(path)

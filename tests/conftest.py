@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "fixtures" / "real"
+SCANNER_SOURCE = ROOT / "lambda" / "gpulake" / "formats" / "_expo_scan_c.c"
+
+
+def build_scanner() -> None:
+    """Build the compiled scanner in place (a fresh clone has none) when a C compiler is there.
+
+    Runs before any test imports gpulake, so ``_expo_scan.COMPILED`` sees the build. Without a
+    compiler the equivalence tests skip and everything runs on the pure-Python scanner.
+    """
+    built = [p.stat().st_mtime for p in SCANNER_SOURCE.parent.glob("_expo_scan_c*.so")]
+    if (built and max(built) >= SCANNER_SOURCE.stat().st_mtime) or not shutil.which(os.environ.get("CC", "cc")):
+        return
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=ROOT, check=True, capture_output=True
+    )
+
+
+build_scanner()
 
 from loaders.local_influx import LocalInflux  # noqa: E402
 from loaders.local_postgres import LocalPostgres  # noqa: E402

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,12 @@ def test_real_file_in_one_command(tmp_path: Path) -> None:
     assert kinds == {"thermal_throttle", "power_throttle", "over_temperature", "threshold"}
     assert all(a["episode_id"] for a in alerts)
     assert {a["node"] for a in alerts} == {"gaming-pc"}
+
+
+def test_lambda_cold_import_does_not_load_pandas() -> None:
+    # GIVEN the Lambda environment (the managed layer ships pandas; nothing on the ingest path uses it)
+    env = os.environ | {"AWS_LAMBDA_FUNCTION_NAME": "gpulake-ingest", "GPULAKE_PROCESSED_BUCKET": "b"}
+    code = "import sys, gpulake.handlers.ingest; print('pandas' in sys.modules)"
+    # WHEN the handler module is imported THEN pyarrow has not pulled pandas in
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False"

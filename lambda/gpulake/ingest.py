@@ -10,6 +10,7 @@ retrying may help).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -240,9 +241,11 @@ def _put(sink: Sink, result: IngestResult, key: str, body: bytes, content_type: 
 
 
 def _write_metrics(sink: Sink, result: IngestResult, table: pa.Table, source: str, name: str) -> None:
-    days = pc.strftime(table.column("time"), format="%Y-%m-%d")
-    for day in sorted(set(days.to_pylist())):
-        part = table.filter(pc.equal(days, day))
+    # UTC days by integer division (pc.strftime loads the zone database and formats every row)
+    days = pc.divide(table.column("time").cast(pa.int64()), pa.scalar(86_400_000, pa.int64()))
+    for number in sorted(pc.unique(days).to_pylist()):
+        day = (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat()
+        part = table.filter(pc.equal(days, number))
         _put(
             sink,
             result,

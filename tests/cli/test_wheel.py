@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -71,6 +72,35 @@ def test_wheel_holds_the_packages_and_no_scripts_or_tests(wheel: Path) -> None:
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "gpulake = gpulake_cli.main:main" in entry_points
     assert "gpulake-collector = gpulake_cli.collector:main" in entry_points
+    # the compiled dcgm scanner, one abi3 build for every CPython >= 3.11 on this platform
+    if shutil.which(os.environ.get("CC", "cc")):
+        assert [n for n in names if n.endswith(".so")] == ["gpulake/formats/_expo_scan_c.abi3.so"]
+        assert "-cp311-abi3-" in wheel.name
+    assert not [n for n in names if n.endswith(".c")]
+
+
+def test_without_a_compiler_the_wheel_builds_with_the_python_scanner_only(tmp_path: Path) -> None:
+    # GIVEN a checkout without build products, on a machine whose C compiler fails
+    source = tmp_path / "src"
+    shutil.copytree(
+        ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "*.so", "node_modules")
+    )
+    env = {**os.environ, "CC": "false", "LDSHARED": "false"}
+    # WHEN pip builds the wheel from source
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+    subprocess.run(
+        [*pip, "-w", str(tmp_path), str(source)],
+        check=True,
+        timeout=300,
+        env=env,
+        capture_output=True,
+    )
+    # THEN it still builds, without the extension, and the pure-Python scanner is in it
+    (built,) = tmp_path.glob("gpulake-*.whl")
+    names = zipfile.ZipFile(built).namelist()
+    assert not [n for n in names if n.endswith(".so")]
+    assert "gpulake/formats/_expo_scan.py" in names
+    assert "gpulake/formats/_expo_scan_c.c" not in names
 
 
 def test_every_subcommand_has_help_outside_the_checkout(venv: Path, workdir: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -142,6 +143,11 @@ def test_package_contains_handler_and_fits(tmp_path: Path, tree: hcl.Tree, capsy
     assert package_lambda.HANDLER in names
     assert "gpulake/alerts/rules.default.jsonl" in names  # settings.from_env() loads it at start
     assert not any(n.startswith(("pyarrow/", "numpy/", "aws_lambda_powertools/")) for n in names)
+    # the compiled dcgm scanner only as the arm64 build (the function's architecture), when it can be built
+    compiled = [n for n in names if n.endswith(".so")]
+    cross = shutil.which(package_lambda.AARCH64_CC)
+    assert compiled == ([package_lambda.SCANNER_ARCNAME.as_posix()] if cross else [])
+    assert [hcl.unquote(a) for a in _lambda(tree)["architectures"]] == ["arm64"]
 
 
 def _statements(doc: dict) -> dict[str, dict]:

@@ -1,0 +1,34 @@
+"""Keep pyarrow from importing pandas where nothing uses it (the ingest path).
+
+pyarrow imports pandas, when it is installed, on its first ``pa.array()`` just to ask whether
+an argument is a pandas object: ~0.5 s of start-up. The managed AWS SDK for pandas layer
+ships pandas, and the CLI's ``[cli]`` extra installs it. If that first import fails, pyarrow
+records pandas as absent for those optional checks; code that really needs pandas
+(``to_pandas``) still imports it, because pyarrow retries then.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+class _NoPandas:
+    """Import hook under which ``import pandas`` fails."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not used on the ingest path", name=name)
+
+
+def pyarrow_without_pandas() -> None:
+    """Make pyarrow's first pandas check, now, find no pandas (no-op once pandas is imported)."""
+    if "pandas" in sys.modules:
+        return
+    hook = _NoPandas()
+    sys.meta_path.insert(0, hook)
+    try:
+        import pyarrow as pa
+
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(hook)
