@@ -70,5 +70,7 @@ def ms_to_iso(ms: int) -> str:
 
 def iso_to_ms(text: str) -> int:
     """The inverse of :func:`ms_to_iso` (``2026-01-01T00:00:00.000Z`` -> epoch ms)."""
-    parsed = dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    parsed = dt.datetime.fromisoformat(text)  # C-fast (strptime cost ~1 s per 40k alerts in `process`)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
