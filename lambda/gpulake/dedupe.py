@@ -73,13 +73,13 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(data: bytes, settings: dict[str, object]) -> str:
-    """Identity of one processing: the raw bytes, the settings (zone, node, format, alert limits) and the code.
+def fingerprint(content: str, settings: dict[str, object]) -> str:
+    """Identity of one processing: the raw bytes' hash, the settings (zone, node, format, alert limits) and the code.
 
     The same bytes with another ``tz`` metadata, or after a new gpulake release, must be
     processed again; the same bytes with the same settings and code need not be.
     """
-    digest = hashlib.sha256(data)
+    digest = hashlib.sha256(content.encode())
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     digest.update(code_version().encode())
     return digest.hexdigest()

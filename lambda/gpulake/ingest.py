@@ -84,7 +84,7 @@ def ingest(
     ctx: SourceContext,
     sink: Sink,
     *,
-    version: str,
+    version: str | None = None,
     format_name: str | None = None,
     alert_config: AlertConfig | None = None,
     sequencer: str | None = None,
@@ -96,14 +96,16 @@ def ingest(
     A key has one set of outputs: a new version replaces the previous one's, the same
     bytes and settings again write nothing, and an older delivery (S3 ``sequencer``)
     than the one processed is ignored (:mod:`gpulake.dedupe`). ``version`` (ETag and
-    version id, or a content hash) is recorded in the manifest for people. With
+    version id; default: the content hash) is recorded in the manifest for people. With
     ``lifecycle``, each alert gains the ``episode_id`` of the stored episode it continues
     or opens, and ``result.events`` says what to notify. ``max_inflated`` caps the decompressed
     size, overall and per format (:mod:`gpulake.limits`; default: from this machine's or function's memory).
     """
     name = layout.object_name(ctx.key)
     settings = {"tz": ctx.tz, "node": ctx.node, "format": format_name, "alerts": alert_config}
-    identity = dedupe.fingerprint(data, settings)
+    content = layout.content_version(data)  # the one pass over the raw bytes' hash: fingerprint and local version
+    identity = dedupe.fingerprint(content, settings)
+    version = version or content
     previous = dedupe.load(sink, name)
     if previous and (previous.fingerprint == identity or dedupe.superseded(previous, sequencer)):
         return _unchanged(previous, name, sink)
@@ -122,7 +124,7 @@ def reject(exc: InputRejected, key: str, sink: Sink, *, version: str, sequencer:
     if previous and dedupe.superseded(previous, sequencer):
         return _unchanged(previous, name, sink)
     result = _reject(exc, key, sink, name)
-    _replace(sink, previous, result, dedupe.fingerprint(b"", {"rejected": exc.problem}), version, sequencer)
+    _replace(sink, previous, result, dedupe.fingerprint("", {"rejected": exc.problem}), version, sequencer)
     return result
 
 

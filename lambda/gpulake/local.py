@@ -18,7 +18,6 @@ from gpulake.context import SourceContext, local_node
 from gpulake.decode import too_large
 from gpulake.errors import InputRejected
 from gpulake.ingest import IngestResult, Lifecycle, ingest, reject, write_episode
-from gpulake.output import layout
 from gpulake.output.sink import LocalSink
 from gpulake.timeutil import check_zone
 
@@ -80,7 +79,6 @@ def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
         data,
         ctx,
         LocalSink(out),
-        version=layout.content_version(data),
         max_inflated=options.max_inflated,
         format_name=options.format_name,
         alert_config=options.alert_config,
