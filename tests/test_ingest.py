@@ -129,7 +129,7 @@ def test_real_file_in_one_command(tmp_path: Path) -> None:
 
 
 def test_lambda_cold_import_does_not_load_pandas() -> None:
-    # GIVEN the Lambda environment (the managed layer ships pandas; nothing on the ingest path uses it)
+    # GIVEN the Lambda environment, with pandas installed (as in the dev venv); nothing on the ingest path uses it
     env = os.environ | {"AWS_LAMBDA_FUNCTION_NAME": "gpulake-ingest", "GPULAKE_PROCESSED_BUCKET": "b"}
     code = "import sys, gpulake.handlers.ingest; print('pandas' in sys.modules)"
     # WHEN the handler module is imported THEN pyarrow has not pulled pandas in

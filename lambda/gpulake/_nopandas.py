@@ -1,8 +1,8 @@
 """Keep pyarrow from importing pandas where nothing uses it (the ingest path).
 
 pyarrow imports pandas, when it is installed, on its first ``pa.array()`` just to ask whether
-an argument is a pandas object: ~0.5 s of start-up. The managed AWS SDK for pandas layer
-ships pandas, and the CLI's ``[cli]`` extra installs it. If that first import fails, pyarrow
+an argument is a pandas object: ~0.5 s of start-up. The Lambda layers we build carry no pandas,
+but the CLI's ``[cli]`` extra installs it, so ``process`` calls this. If that first import fails, pyarrow
 records pandas as absent for those optional checks; code that really needs pandas
 (``to_pandas``) still imports it, because pyarrow retries then.
 """

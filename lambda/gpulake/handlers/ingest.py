@@ -8,7 +8,6 @@ S3, SNS and Powertools around :func:`gpulake.ingest.ingest`; it parses nothing.
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 from urllib.parse import unquote_plus
@@ -19,11 +18,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
-
-from gpulake._nopandas import pyarrow_without_pandas
-
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # in Lambda: the managed layer's pandas is never used here
-    pyarrow_without_pandas()
 
 from gpulake import settings as settings_mod
 from gpulake.alerts import notify
