@@ -57,6 +57,8 @@ def load(source: Source) -> Data:
     """
     frames, alerts = [], []
     for obj in source.list():
+        if obj.kind not in ("metrics", "alerts"):
+            continue  # closed episodes: the alert timeline draws the per-object alerts
         data = source.read(obj)
         if obj.kind == "metrics":
             columns = ["time", "node", "gpu", "gpu_model", "source", *CANONICAL, "throttle_reasons", "extra"]

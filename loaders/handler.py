@@ -37,9 +37,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
-from gpulake.errors import ConfigError, GpulakeError, InputRejected
+from gpulake.errors import ConfigError, InputRejected
 from loaders.config import TARGETS, open_target
-from loaders.errors import TargetUnavailable
+from loaders.errors import ObjectRejected, TargetUnavailable
 from loaders.source import ProcessedObject, kind_of
 from loaders.target import Target
 
@@ -49,10 +49,6 @@ metrics = Metrics(namespace="gpulake", service="loader")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 #: per container: boto3 clients, the secret's settings and the open target
 _cache: dict[str, Any] = {}
-
-
-class ObjectRejected(GpulakeError):
-    """A processed object cannot be loaded as it is; retrying will not help (it goes to the DLQ)."""
 
 
 def _client(name: str) -> Any:

@@ -24,7 +24,7 @@ METRIC_TAGS = ("gpu", "gpu_model", "gpu_uuid", "node", "source")
 ALERT_TAGS = ("gpu", "gpu_model", "kind", "metric", "node", "severity", "source")
 #: What ``tag_value`` percent-encodes: ``%`` itself, backslash, C0 controls and DEL.
 _TAG_UNSAFE = ("%", "\\", *map(chr, range(0x20)), "\x7f")
-_TAG_UNSAFE_RE = "[%\\\\\\x00-\\x1f\\x7f]"
+_TAG_UNSAFE_RE = "[" + "".join(f"\\x{ord(c):02x}" for c in _TAG_UNSAFE) + "]"  # RE2 hex escapes
 _KEY_ESCAPES = ((",", "\\,"), ("=", "\\="), (" ", "\\ "), ("\n", "\\n"), ("\t", "\\t"), ("\r", "\\r"))
 
 

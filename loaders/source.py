@@ -135,7 +135,8 @@ class S3Source(Source):
         return self._objects(self._items())
 
     def _partitioned_roots(self) -> list[str]:
-        """The folders whose children are ``date=`` partitions: ``metrics/source=<s>/`` (one LIST) and ``alerts/``."""
+        """The folders whose children are ``date=`` partitions: ``metrics/source=<s>/`` (one LIST), then every other
+        kind's folder (``alerts/``, ``episodes/``)."""
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=f"{self.prefix}metrics/", Delimiter="/"
@@ -143,13 +144,13 @@ class S3Source(Source):
             sources = [p["Prefix"][len(self.prefix) :] for page in pages for p in page.get("CommonPrefixes", [])]
         except Exception as exc:
             raise SourceUnavailable(f"cannot list {self.describe()}: {exc}") from exc
-        return [*sources, "alerts/"]
+        return [*sources, *(prefix for prefix in KINDS if prefix != "metrics/")]
 
     def list_since(self, day: str) -> list[ProcessedObject]:
         """One listing per partitioned folder, starting after its ``date=<day - 1>`` keys: LIST calls grow with the
         objects since ``day``, not with the bucket."""
         items = (item for root in self._partitioned_roots() for item in self._items(root, f"{root}date={day}"))
-        return [o for o in self._objects(items) if (partition_date(o.key) or day) >= day]
+        return self._objects(items)  # StartAfter already skipped the partitions before ``day``
 
     def all_keys(self) -> Iterator[str]:
         return (key for key, _ in self._items())

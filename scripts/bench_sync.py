@@ -35,7 +35,8 @@ from loaders.progress import QuietProgress
 from loaders.source import S3Source
 from loaders.sync import sync
 
-ROOTS = [f"metrics/source={s}/" for s in ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")] + ["alerts/"]
+ROOTS = [f"metrics/source={s}/" for s in ("dcgm", "gpuz", "nvidia-smi", "thermal-csv")] + ["alerts/", "episodes/"]
+SUFFIXES = {"alerts/": ".jsonl", "episodes/": ".json"}
 LAST_DAY = date(2026, 11, 30)
 
 
@@ -47,7 +48,7 @@ def keys(objects: int, days: int) -> list[str]:
     found = []
     for i in range(objects):
         root, day = partitions[i % len(partitions)]
-        suffix = ".jsonl" if root == "alerts/" else ".parquet"
+        suffix = SUFFIXES.get(root, ".parquet")
         found.append(f"{root}date={day}/obj-{i:06d}{suffix}")
     return found
 
