@@ -56,6 +56,11 @@ def _last(values: np.ndarray | None) -> float | None:
     return float(finite[-1]) if finite.size else None
 
 
+def model_row(model: str) -> tuple[str, float, float, float, str] | None:
+    """The model table's row for a GPU model name (first substring match), or None."""
+    return next((r for r in MODEL_LIMITS if r[0] in model), None)
+
+
 def resolve(
     model: str,
     temp: np.ndarray,
@@ -71,7 +76,7 @@ def resolve(
         derived = (temp + margin)[np.isfinite(temp + margin)]
         slowdown = float(np.median(derived)) if derived.size else None
     mem = _last(reported.get("mem_max"))
-    row = next((r for r in MODEL_LIMITS if r[0] in model), None)
+    row = model_row(model)
     if slowdown is not None:
         source = "reported"
         shutdown = shutdown if shutdown is not None else slowdown + shutdown_gap_c

@@ -58,3 +58,9 @@ def messages(events: list[Event]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def publish(sns: Any, topic_arn: str, messages: list[dict[str, Any]]) -> None:
+    """Send the grouped messages (from :func:`messages`) to the alerts topic; both handlers call this."""
+    for message in messages:
+        sns.publish(TopicArn=topic_arn, **message)

@@ -96,7 +96,7 @@ class _Gpu:
 
 def temp_limit(model: str, config: AlertConfig) -> float:
     """The slowdown temperature of a model (table) or the default, for reports without reported limits."""
-    row = next((r for r in limits_mod.MODEL_LIMITS if r[0] in model), None)
+    row = limits_mod.model_row(model)
     return row[1] if row else config.default_temp_limit_c
 
 

@@ -16,6 +16,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 from collections.abc import Callable
@@ -110,8 +111,13 @@ def _rule(raw: object, where: str, number: int) -> ThresholdRule:
     )
 
 
+@functools.cache
 def load(path: str | Path | None = None) -> tuple[ThresholdRule, ...]:
-    """The rules of ``path`` (default: the packaged ``rules.default.jsonl``)."""
+    """The rules of ``path`` (default: the packaged ``rules.default.jsonl``), read once per process.
+
+    Every ``AlertConfig()`` and every SQS record's settings ask for them; the file does not change under a
+    running process (a deployment is a new container).
+    """
     path = Path(path) if path else DEFAULT_FILE
     try:
         text = path.read_text(encoding="utf-8")

@@ -110,8 +110,7 @@ def _lifecycle(settings: settings_mod.Settings) -> Lifecycle | None:
 
 def publish_grouped(topic_arn: str, messages: list[dict[str, Any]]) -> None:
     """One SNS message per node group (gpulake.alerts.notify)."""
-    for message in messages:
-        _client("sns").publish(TopicArn=topic_arn, **message)
+    notify.publish(_client("sns"), topic_arn, messages)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(messages))
 
 

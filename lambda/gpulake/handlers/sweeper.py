@@ -47,8 +47,7 @@ def run(now_ms: int | None = None) -> dict[str, int]:
         write_episode(sink, episode)
     messages = notify.messages(events)
     if settings.alerts_topic_arn:
-        for message in messages:
-            _client("sns").publish(TopicArn=settings.alerts_topic_arn, **message)
+        notify.publish(_client("sns"), settings.alerts_topic_arn, messages)
     metrics.add_metric(name="EpisodesClosed", unit=MetricUnit.Count, value=len(closed))
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(messages))
     logger.info("sweep", extra={"closed": len(closed), "messages": len(messages), "reads": store.reads})
