@@ -51,7 +51,7 @@ def test_nothing_new_lists_one_page_per_partitioned_folder(loaded: tuple[Any, An
     real = target.versions
     monkeypatch.setattr(target, "versions", lambda keys: real(asked.extend(keys) or asked))
     report = _sync(client, target)
-    # 1 LIST for the source= folders, then 1 per folder (4 sources, alerts/, episodes/): independent of the bucket's size
+    # 1 LIST for the source= folders, then 1 per folder (4 sources, alerts/, episodes/), whatever the bucket's size
     assert client.lists == 1 + len(bench.ROOTS)
     assert report.loaded == 0 and report.listed == len(asked) == 4 * 10 * len(bench.ROOTS)  # mark - 3 days .. mark
 
