@@ -7,6 +7,7 @@ here is a breaking change (see ``docs/adr/0001-canonical-schema.md``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -125,6 +126,13 @@ def clean_text(col: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(col, CONTROL_CHARACTERS, CONTROL_REPLACEMENT)
 
 
+def _text_column(value: ColumnLike, n: int) -> pa.Array:
+    """A cleaned string column; a scalar (the object's node, source, key) is cleaned once, then broadcast."""
+    if isinstance(value, str):
+        return _column(re.sub(CONTROL_CHARACTERS, CONTROL_REPLACEMENT, value), n, pa.string())
+    return clean_text(_column(value, n, pa.string()))
+
+
 def _clean_map(col: pa.MapArray) -> pa.MapArray:
     """A map column with control characters replaced in its keys (and items, if strings)."""
     if col.offset:
@@ -158,12 +166,12 @@ def assemble(
     time = _column(time_ms, n, pa.int64()).cast(TIME_TYPE)
     arrays = [time]
     for name in IDENTITY_COLUMNS:
-        arrays.append(clean_text(_column(identity.get(name), n, pa.string())))
+        arrays.append(_text_column(identity.get(name), n))
     arrays.extend(_column(canonical.get(name), n, pa.float64()) for name in CANONICAL_COLUMNS)
     arrays.append(_column(throttle_reasons, n, pa.int64()))
     arrays.append(_clean_map(extra if extra is not None else numeric_map(n, {})))
     arrays.append(_clean_map(labels if labels is not None else string_map(n, {})))
-    arrays.append(clean_text(_column(source_object, n, pa.string())))
+    arrays.append(_text_column(source_object, n))
     return pa.RecordBatch.from_arrays(arrays, schema=METRICS_SCHEMA)
 
 
