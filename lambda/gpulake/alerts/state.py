@@ -22,23 +22,41 @@ Example
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gpulake.errors import GpulakeError, TransientError
 
 Item = dict[str, Any]
 #: Attributes kept as top-level DynamoDB attributes (keys, filters, TTL); the rest is in ``doc``.
 _TOP = ("pk", "sk", "version", "state", "node", "expires_at")
+MAX_ATTEMPTS = 12
+T = TypeVar("T")
 
 
 class Conflict(GpulakeError):
     """Another writer changed an item since it was read; re-read and retry."""
+
+
+def retrying(attempt: Callable[[], T]) -> T:
+    """Run a read-decide-write ``attempt`` until its conditional write wins (jittered backoff).
+
+    ``attempt`` must read what it decides on afresh each time: a :class:`Conflict`
+    means another writer got there first.
+    """
+    for number in range(MAX_ATTEMPTS):
+        try:
+            return attempt()
+        except Conflict:
+            time.sleep(random.uniform(0, 0.005 * 2**number))
+    raise TransientError(f"episode store: still conflicting after {MAX_ATTEMPTS} attempts; the message is retried")
 
 
 class EpisodeStore(ABC):
@@ -61,8 +79,12 @@ class EpisodeStore(ABC):
         """
 
     @abstractmethod
+    def items_in_state(self, *states: str) -> Iterator[Item]:
+        """Every item whose ``state`` is one of ``states`` (the sweeper's one pass over the table)."""
+
     def open_items(self) -> Iterator[Item]:
-        """Every item whose ``state`` is ``open`` (for the sweeper)."""
+        """Every item whose ``state`` is ``open`` (open episodes)."""
+        return self.items_in_state("open")
 
 
 def _bump(items: list[Item]) -> None:
@@ -129,10 +151,13 @@ class SqliteEpisodeStore(EpisodeStore):
         self.writes += len(items)
         _bump(items)
 
-    def open_items(self) -> Iterator[Item]:
+    def items_in_state(self, *states: str) -> Iterator[Item]:
+        marks = ", ".join("?" * len(states))
         with self._lock if self._shared is not None else _nolock:
             rows = (
-                self._conn().execute("SELECT doc, version FROM items WHERE state = 'open' ORDER BY pk, sk").fetchall()
+                self._conn()
+                .execute(f"SELECT doc, version FROM items WHERE state IN ({marks}) ORDER BY pk, sk", states)
+                .fetchall()
             )
         self.reads += 1
         for doc, version in rows:
@@ -228,14 +253,15 @@ class DynamoEpisodeStore(EpisodeStore):
         self.writes += len(items)
         _bump(items)
 
-    def open_items(self) -> Iterator[Item]:
+    def items_in_state(self, *states: str) -> Iterator[Item]:
         start = None
+        values = {f":s{i}": {"S": state} for i, state in enumerate(states)}
         while True:
             kwargs: dict[str, Any] = {
                 "TableName": self.table,
-                "FilterExpression": "#s = :open",
+                "FilterExpression": f"#s IN ({', '.join(values)})",
                 "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": {":open": {"S": "open"}},
+                "ExpressionAttributeValues": values,
                 # eventually consistent (half the cost): closing is a conditional write on the version
             }
             if start:
