@@ -71,7 +71,7 @@ def test_changes_within_one_interval_are_one_message(tmp_path: Path) -> None:
     assert sweep(store, int(T0 + 60 * MIN), CONFIG).notifications == []
 
 
-def test_a_critical_opening_does_not_wait_and_takes_what_is_pending(tmp_path: Path) -> None:
+def test_a_nodes_first_critical_does_not_wait_and_takes_what_is_pending(tmp_path: Path) -> None:
     store = SqliteEpisodeStore(tmp_path / "s.sqlite")
     obj(store, [on_gpu(1, "a", 1, 4.9)], 0)
     assert obj(store, [on_gpu(2, "b", 6, 9.9)], 5).notifications == []  # a warning waits
@@ -79,6 +79,10 @@ def test_a_critical_opening_does_not_wait_and_takes_what_is_pending(tmp_path: Pa
     assert sent(result.notifications) == [("firing", "2"), ("firing", "3")]
     (message,) = notify.messages(result.notifications)
     assert message["MessageAttributes"]["severity"]["StringValue"] == "critical"
+    # a second critical on the same node within the interval waits for the batch: the pager knows already
+    assert obj(store, [on_gpu(4, "d", 16, 19.9, severity="critical")], 15).notifications == []
+    later = sweep(store, int(T0 + 30 * MIN), CONFIG).notifications  # with what resolved meanwhile
+    assert sent(later) == [("firing", "4"), ("resolved", "1"), ("resolved", "2")]
 
 
 def test_without_a_group_interval_each_object_sends_its_own_changes(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Each node has one *group* item in the episode store, beside its node item
 (``pk`` = ``node#<node>``, ``sk`` = ``group``): the changes not sent yet
-(``pending``) and when the group last sent (``last_sent_ms``). See ADR 0005.
+(``pending``), when the group last sent (``last_sent_ms``) and when it last
+paged for a critical episode (``last_critical_ms``). See ADR 0005.
 
 - :func:`stage` appends events to the pending batch. The caller saves the group
   in the same conditional write that decided the events (the episode's), so an
@@ -42,7 +43,7 @@ PENDING, IDLE = "pending", "idle"
 #: A batch this large is sent at once: it bounds the item (DynamoDB's 400 KB) and the SNS message (256 KB);
 #: an entry is one episode as published, about 1 KB.
 MAX_BATCH = 100
-#: Changes that page at once instead of waiting for the group interval.
+#: Changes of a critical episode that may page before the group interval has passed.
 URGENT_STATES = ("firing", "escalated")
 
 
@@ -78,25 +79,32 @@ def stage(group: Item, events: list[Event]) -> Item:
     return {**group, "pending": pending, "state": PENDING if pending else IDLE}
 
 
+def _urgent(pending: list[dict[str, Any]]) -> bool:
+    return any(p["state"] in URGENT_STATES and p["episode"].get("severity") == "critical" for p in pending)
+
+
+def _elapsed(since: Any, now_ms: int, interval_ms: int) -> bool:
+    return since is None or now_ms - int(since) >= interval_ms
+
+
 def due(group: Item, now_ms: int, interval_ms: int) -> bool:
     """Whether the pending batch goes out now.
 
-    It does when the group has never sent or sent ``interval_ms`` ago or more
-    (a quiet node's first change is not delayed: one object is already one
-    evaluation, so Alertmanager's ``group_wait`` has nothing to wait for), when
-    it opens or escalates a critical episode (a pager does not wait for the
-    interval; what else is pending goes with it), or when it holds
+    It does when the group has not sent for ``interval_ms`` (a quiet node's
+    first change is not delayed: one object is already one evaluation, so
+    Alertmanager's ``group_wait`` has nothing to wait for); when it opens or
+    escalates a critical episode and the group has not paged for a critical one
+    within ``interval_ms`` (a pager learns of a node's first critical at once;
+    more criticals on that node wait for the batch); or when it holds
     :data:`MAX_BATCH` changes.
     """
     pending = group["pending"]
     if not pending:
         return False
-    last = group.get("last_sent_ms")
     return (
-        last is None
-        or now_ms - int(last) >= interval_ms
+        _elapsed(group.get("last_sent_ms"), now_ms, interval_ms)
+        or (_urgent(pending) and _elapsed(group.get("last_critical_ms"), now_ms, interval_ms))
         or len(pending) >= MAX_BATCH
-        or any(p["state"] in URGENT_STATES and p["episode"].get("severity") == "critical" for p in pending)
     )
 
 
@@ -113,9 +121,15 @@ def flush(store: EpisodeStore, node: str, now_ms: int, interval_ms: int, known: 
         latest[0] = None
         if not due(group, now_ms, interval_ms):
             return []
-        last = group.get("last_sent_ms")
-        claimed = {**group, "pending": [], "state": IDLE, "last_sent_ms": max(now_ms, int(last or now_ms))}
+        claimed = {**group, "pending": [], "state": IDLE, "last_sent_ms": _later(group.get("last_sent_ms"), now_ms)}
+        if _urgent(group["pending"]):
+            claimed["last_critical_ms"] = _later(group.get("last_critical_ms"), now_ms)
         store.save([claimed])
         return [Event(p["state"], p["episode"]) for p in group["pending"]]
 
     return retrying(attempt)
+
+
+def _later(stamp: Any, now_ms: int) -> int:
+    """``now_ms``, unless the stored time is later (offline, the clock is data time and objects come in any order)."""
+    return max(now_ms, int(stamp if stamp is not None else now_ms))
