@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from gpulake.alerts.lifecycle import NOTIFIED
 from gpulake.local import iter_files
 from gpulake_cli import analytics, demo_serve, report, uploader
 from gpulake_cli.alerts_view import episodes as read_episodes
@@ -101,6 +102,7 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             "rejected_objects": processed["rejected_objects"],
             "alerts_by_kind": per_kind,
             "episodes_by_kind": dict(sorted(Counter(e["kind"] for e in episodes).items())),
+            "episodes_notified": sum(e["severity"] in NOTIFIED for e in episodes),
             "sns_messages": notifications.messages,
             # messages carrying each state, and episodes named with each state across all messages
             "sns_states": dict(sorted(notifications.messages_with.items())),
@@ -146,7 +148,10 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
     say(f"  episodes: {sum(episodes.values())}: " + ", ".join(f"{k} {v}" for k, v in episodes.items()))
     states = ", ".join(f"{k} {v}" for k, v in s["sns_episode_states"].items())
     before = s["sns_messages_per_object"]
-    say(f"  SNS:      {s['sns_messages']} messages naming {states} episode(s); one per per-object alert would be {before}")
+    say(
+        f"  SNS:      {s['sns_messages']} messages naming {states} of {s['episodes_notified']} warning/critical "
+        f"episodes; one message per per-object alert would be {before}"
+    )
     say(f"  DLQ:      {s['dlq_depth']} messages")
     say(f"  report:   {s['report']}")
     say(f"  data:     {s['processed_copy']} (try: gpulake alerts --from it --since 6h)")
