@@ -42,6 +42,7 @@ XID_COUNT_PREFIX = 'DCGM_EXP_XID_ERRORS_COUNT{xid="'
 _LIMIT_KEYS = {
     "slowdown": limits_mod.SLOWDOWN_KEYS,
     "shutdown": limits_mod.SHUTDOWN_KEYS,
+    "gpu_max": limits_mod.GPU_MAX_OP_KEYS,
     "mem_max": limits_mod.MEM_MAX_OP_KEYS,
     "margin": limits_mod.MARGIN_KEYS,
 }
@@ -53,7 +54,8 @@ class AlertConfig:
 
     ``default_temp_limit_c`` is the slowdown temperature of a GPU that reports none and is not in
     :data:`gpulake.alerts.limits.MODEL_LIMITS`; ``over_temperature`` warns within
-    ``slowdown_margin_c`` of slowdown and is critical within ``shutdown_margin_c`` of shutdown.
+    ``slowdown_margin_c`` of the first limit that slows the GPU down (slowdown or GPU max operating,
+    :attr:`gpulake.alerts.limits.Limits.warn_c`) and is critical within ``shutdown_margin_c`` of shutdown.
     """
 
     default_temp_limit_c: float = 85.0
@@ -95,9 +97,8 @@ class _Gpu:
 
 
 def temp_limit(model: str, config: AlertConfig) -> float:
-    """The slowdown temperature of a model (table) or the default, for reports without reported limits."""
-    row = limits_mod.model_row(model)
-    return row[1] if row else config.default_temp_limit_c
+    """The warning limit of a model (table) or the default, for reports without reported limits."""
+    return limits_mod.resolve(model, np.empty(0), {}, config.default_temp_limit_c, config.hbm_temp_limit_c).warn_c
 
 
 def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
@@ -237,8 +238,12 @@ class Rule:
     condition: Callable[[_Gpu, AlertConfig], np.ndarray]
     peak_of: str
     severity: Callable[[float | None, _Gpu, AlertConfig], str]
-    #: The limit used and where it came from (reported | model | default).
-    threshold: Callable[[_Gpu, AlertConfig], tuple[float | None, str | None]] = lambda g, c: (None, None)
+    #: The limit used, where it came from (reported | model | default) and which it is (limits.LIMIT_NAMES).
+    threshold: Callable[[_Gpu, AlertConfig], tuple[float | None, str | None, str | None]] = lambda g, c: (
+        None,
+        None,
+        None,
+    )
 
 
 def _fixed(level: str) -> Callable[[float | None, _Gpu, AlertConfig], str]:
@@ -246,7 +251,7 @@ def _fixed(level: str) -> Callable[[float | None, _Gpu, AlertConfig], str]:
 
 
 def _gpu_hot(g: _Gpu, c: AlertConfig) -> np.ndarray:
-    return np.nan_to_num(g.temp, nan=-1e9) >= g.limits(c).slowdown_c - c.slowdown_margin_c
+    return np.nan_to_num(g.temp, nan=-1e9) >= g.limits(c).warn_c - c.slowdown_margin_c
 
 
 def _gpu_hot_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
@@ -281,7 +286,7 @@ RULES = (
         _gpu_hot,
         "temp",
         _gpu_hot_severity,
-        lambda g, c: (g.limits(c).slowdown_c, g.limits(c).source),
+        lambda g, c: (g.limits(c).warn_c, g.limits(c).source, g.limits(c).warn_limit),
     ),
     Rule(
         "over_temperature",
@@ -289,7 +294,7 @@ RULES = (
         lambda g, c: np.nan_to_num(g.mem_temp, nan=-1e9) > g.limits(c).mem_max_c,
         "mem_temp",
         _hbm_severity,
-        lambda g, c: (g.limits(c).mem_max_c, g.limits(c).mem_source),
+        lambda g, c: (g.limits(c).mem_max_c, g.limits(c).mem_source, "mem_max_op"),
     ),
     Rule("thermal_failure", "thermal_failed", lambda g, c: np.nan_to_num(g.failed) > 0, "temp", _fixed("critical")),
     Rule("ecc_dbe", "ecc_dbe", lambda g, c: _increase(g.dbe), "dbe", _fixed("critical")),
@@ -377,13 +382,15 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
             hit = rule.condition(g, config)
             if not hit.any():
                 continue
-            threshold, source = rule.threshold(g, config)
+            threshold, source, limit = rule.threshold(g, config)
             for first, last in _episodes(g.time, hit, config.gap_factor):
                 window = slice(first, last + 1)
                 peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
-                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold)
+                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold, limit)
                 record["severity"] = rule.severity(peak, g, config)
                 record["threshold_source"] = source
+                if limit:
+                    record["threshold_limit"] = limit
                 alerts.append(record)
         for code, hit in _xid_hits(g).items():
             if not hit.any():
@@ -400,12 +407,20 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
 
 
 def _record(
-    g: _Gpu, rule: Rule, first: int, last: int, samples: int, peak: float | None, threshold: float | None
+    g: _Gpu,
+    rule: Rule,
+    first: int,
+    last: int,
+    samples: int,
+    peak: float | None,
+    threshold: float | None,
+    limit: str | None = None,
 ) -> dict[str, object]:
     start, end = int(g.time[first]), int(g.time[last])
     identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
     peak_text = f", peak {peak:g}" if peak is not None else ""
-    limit_text = f" (limit {threshold:g})" if threshold is not None else ""
+    named = f", {limits_mod.LIMIT_NAMES[limit]}" if limit else ""
+    limit_text = f" (limit {threshold:g}{named})" if threshold is not None else ""
     return {
         "alert_id": hashlib.sha256(identity.encode()).hexdigest()[:24],
         "kind": rule.kind,
