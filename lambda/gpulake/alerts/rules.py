@@ -9,9 +9,10 @@ are not alerts. This module is the only place that decides what is an alert.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,9 @@ from gpulake.alerts import thresholds
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.timeutil import ms_to_iso
+
+if TYPE_CHECKING:
+    from gpulake.alerts.carryover import Carried
 
 SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, HW_POWER_BRAKE = 0x4, 0x8, 0x20, 0x40, 0x80
 #: The NVML clock event reasons that slow a GPU down, by the names reports and dashboards show.
@@ -89,6 +93,8 @@ class _Gpu:
     xid_counts: dict[int, np.ndarray]
     #: Values of the threshold rules' fields, and ``power_limit``.
     fields: dict[str, np.ndarray]
+    #: The last XID gauge and DBE count of the GPU's previous object (gpulake.alerts.carryover), if known.
+    carried: Carried | None = None
 
     def limits(self, config: AlertConfig) -> limits_mod.Limits:
         return limits_mod.resolve(
@@ -197,7 +203,7 @@ def _counter_seen(values: np.ndarray) -> np.ndarray:
 def _xid_hits(g: _Gpu) -> dict[int, np.ndarray]:
     """Per XID code, the samples where it newly appeared (last-XID gauge or the windowed counter)."""
     hits: dict[int, np.ndarray] = {}
-    gauge_new = _new_xid(g.xid)
+    gauge_new = _new_xid(g.xid, g.carried.xid if g.carried else None)
     for code in sorted({int(v) for v in g.xid[gauge_new]}):
         hits[code] = gauge_new & (g.xid == code)
     for code, counts in g.xid_counts.items():
@@ -205,10 +211,10 @@ def _xid_hits(g: _Gpu) -> dict[int, np.ndarray]:
     return hits
 
 
-def _increase(values: np.ndarray) -> np.ndarray:
-    """True where a counter rose against the previous known value."""
+def _increase(values: np.ndarray, before: float | None = None) -> np.ndarray:
+    """True where a counter rose against the previous known value (``before``: the previous object's last)."""
     out = np.zeros(len(values), dtype=bool)
-    last = np.nan
+    last = np.nan if before is None else before
     for i, v in enumerate(values):
         if not np.isnan(v):
             out[i] = not np.isnan(last) and v > last
@@ -216,10 +222,11 @@ def _increase(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _new_xid(values: np.ndarray) -> np.ndarray:
-    """True where the last-XID gauge shows a non-zero code different from before."""
+def _new_xid(values: np.ndarray, before: float | None = None) -> np.ndarray:
+    """True where the last-XID gauge shows a non-zero code different from before (``before``: the previous
+    object's last value, so a gauge carried over from it is not new)."""
     out = np.zeros(len(values), dtype=bool)
-    last = 0.0
+    last = 0.0 if before is None else before
     for i, v in enumerate(values):
         if not np.isnan(v):
             out[i] = v != 0 and v != last
@@ -297,7 +304,13 @@ RULES = (
         lambda g, c: (g.limits(c).mem_max_c, g.limits(c).mem_source, "mem_max_op"),
     ),
     Rule("thermal_failure", "thermal_failed", lambda g, c: np.nan_to_num(g.failed) > 0, "temp", _fixed("critical")),
-    Rule("ecc_dbe", "ecc_dbe", lambda g, c: _increase(g.dbe), "dbe", _fixed("critical")),
+    Rule(
+        "ecc_dbe",
+        "ecc_dbe",
+        lambda g, c: _increase(g.dbe, g.carried.dbe if g.carried else None),
+        "dbe",
+        _fixed("critical"),
+    ),
 )
 
 
@@ -372,11 +385,18 @@ def _peak(values: np.ndarray) -> float | None:
     return float(finite.max()) if finite.size else None
 
 
-def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str, object]]:
-    """All alert episodes in ``table`` (canonical metrics), in a deterministic order."""
+def detect(
+    table: pa.Table, config: AlertConfig | None = None, carried: Mapping[tuple[str, str], Carried] | None = None
+) -> list[dict[str, object]]:
+    """All alert episodes in ``table`` (canonical metrics), in a deterministic order.
+
+    ``carried``: per (node, GPU identity — UUID, else ``gpu``), what the GPU's previous object ended with
+    (:func:`gpulake.alerts.carryover.exchange`), so gauges and counters continue across objects.
+    """
     config = config or AlertConfig()
     alerts = []
     for g in _gpus(table, {r.field for r in config.rules}):
+        g.carried = (carried or {}).get((g.node, g.uuid or g.gpu))
         alerts += _threshold_alerts(g, config)
         for rule in RULES:
             hit = rule.condition(g, config)
