@@ -38,8 +38,8 @@ from gpulake.alerts.rules import ECC_DBE_KEYS, extra_values
 from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.formats.dcgm_fields import XID_NAMES
 
-#: Objects kept per GPU (about 50 bytes each): enough for uploads that arrive a few objects out of order.
-RECENT_OBJECTS = 8
+#: Objects kept per GPU (about 50 bytes each; 8 GPUs x 4 is about 2 KB: one read unit, 2-3 write units).
+RECENT_OBJECTS = 4
 #: Objects are contiguous when the gap between them is at most this many sample steps (rules' gap_factor).
 GAP_FACTOR = 3.0
 
