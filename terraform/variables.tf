@@ -327,9 +327,9 @@ variable "repeat_interval_s" {
 }
 
 variable "group_interval_s" {
-  description = "A node's alert changes are sent together at most this often, in seconds (0 = each upload's at once; critical openings never wait; Alertmanager's group_interval)."
+  description = "A node's alert changes are sent together at most this often, in seconds (0 = each upload's at once; a node's first critical in an interval does not wait; Alertmanager's group_interval)."
   type        = number
-  default     = 900
+  default     = 1800
 
   validation {
     condition     = var.group_interval_s >= 0

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake import dedupe, formats, schema
-from gpulake.alerts import AlertConfig, detect
+from gpulake.alerts import AlertConfig, carryover, detect
 from gpulake.alerts.grouping import Event
 from gpulake.alerts.lifecycle import LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
@@ -210,7 +210,8 @@ def _parse_and_write(
     result.spans = spans(table)
     if table.num_rows:
         _write_metrics(sink, result, table, fmt.name, name)
-        result.alerts = detect(table, alert_config)
+        carried = carryover.exchange(lifecycle.store, carryover.ends(table)) if lifecycle is not None else None
+        result.alerts = detect(table, alert_config, carried)
         if lifecycle is not None:
             _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)

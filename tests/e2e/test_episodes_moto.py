@@ -126,7 +126,7 @@ def run_fleet(stack: dict[str, Any], tmp_path: Path, order: str = "in-order") ->
             result = upload(stack, root, path, clock)
             alerts_before += sum(1 for a in result.alerts if a["severity"] in ("warning", "critical"))
         stack["sweeper"].run(clock)
-    for k in range(1, 7):  # the fleet stops uploading; the sweeper keeps running every 5 minutes
+    for k in range(1, 25):  # the fleet stops uploading; the sweeper keeps running every 5 minutes (2 hours)
         stack["sweeper"].run(clock + k * UPLOAD_S * 1000)
     return {"objects": len(files), "per_object_alerts": alerts_before, "messages": inbox(stack)}
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gpulake.alerts.state import EpisodeStore, Item, retrying
+from gpulake.alerts.state import EpisodeStore, Item, retry
 
 SK = "group"
 #: The group item's ``state`` while it holds changes (the sweeper scans for it) and once it is empty.
@@ -127,7 +127,7 @@ def flush(store: EpisodeStore, node: str, now_ms: int, interval_ms: int, known: 
         store.save([claimed])
         return [Event(p["state"], p["episode"]) for p in group["pending"]]
 
-    return retrying(attempt)
+    return retry(attempt)
 
 
 def _later(stamp: Any, now_ms: int) -> int:

@@ -37,7 +37,7 @@ from typing import Any
 
 from gpulake.alerts import grouping
 from gpulake.alerts.grouping import Event
-from gpulake.alerts.state import EpisodeStore, Item, retrying
+from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.timeutil import iso_to_ms, ms_to_iso
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -57,8 +57,10 @@ class LifecycleConfig:
     resolve_factor: float = 3.0
     repeat_interval_s: float = 4 * 3600.0
     closed_ttl_days: float = 30.0
-    #: A node's changes are sent together at most this often (0: each object's changes at once).
-    group_interval_s: float = 900.0
+    #: A node's changes are sent together at most this often (0: each object's changes at once). 30 minutes:
+    #: Alertmanager's defaults wait 5 rule evaluations (group_interval 5m, Prometheus evaluation_interval 1m);
+    #: here one evaluation is one 5-minute upload, rounded up to 6 (twice the resolve delay). ADR 0005.
+    group_interval_s: float = 1800.0
 
     @property
     def group_interval_ms(self) -> int:
@@ -132,7 +134,7 @@ def _update_node(
         store.save([item])
         return interval_ms(all_starts[source], config), missing, group
 
-    return retrying(attempt)
+    return retry(attempt)
 
 
 def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> Item:
@@ -277,7 +279,7 @@ def _apply_fingerprint(
         closed = [public(e) for e in changed.values() if e["state"] == "closed"]
         return episode_of, events, closed, group
 
-    return retrying(attempt)
+    return retry(attempt)
 
 
 def apply(
@@ -401,4 +403,4 @@ def _close(store: EpisodeStore, scanned: Item, now_ms: int, config: LifecycleCon
         store.save([ep, *group])
         return public(ep), event
 
-    return retrying(attempt)
+    return retry(attempt)

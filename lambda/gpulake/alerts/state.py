@@ -34,23 +34,20 @@ from typing import Any, TypeVar
 
 from gpulake.errors import GpulakeError, TransientError
 
+T = TypeVar("T")
+
 Item = dict[str, Any]
 #: Attributes kept as top-level DynamoDB attributes (keys, filters, TTL); the rest is in ``doc``.
 _TOP = ("pk", "sk", "version", "state", "node", "expires_at")
 MAX_ATTEMPTS = 12
-T = TypeVar("T")
 
 
 class Conflict(GpulakeError):
     """Another writer changed an item since it was read; re-read and retry."""
 
 
-def retrying(attempt: Callable[[], T]) -> T:
-    """Run a read-decide-write ``attempt`` until its conditional write wins (jittered backoff).
-
-    ``attempt`` must read what it decides on afresh each time: a :class:`Conflict`
-    means another writer got there first.
-    """
+def retry(attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` (read, change, conditional save) again after each :class:`Conflict`, with jitter."""
     for number in range(MAX_ATTEMPTS):
         try:
             return attempt()
