@@ -15,10 +15,10 @@ import pytest
 
 from gpulake.alerts import grouping, notify
 from gpulake.alerts.grouping import Event
-from gpulake.alerts.lifecycle import LifecycleConfig, apply, sweep
+from gpulake.alerts.lifecycle import LifecycleConfig, sweep
 from gpulake.alerts.state import EpisodeStore, SqliteEpisodeStore
 from gpulake.errors import ConfigError
-from tests.test_lifecycle import MIN, T0, part
+from tests.test_lifecycle import MIN, T0, fold, part
 
 CONFIG = LifecycleConfig(upload_interval_s=300, repeat_interval_s=3600, group_interval_s=900)
 
@@ -29,16 +29,7 @@ def on_gpu(gpu: int, aid: str, start_min: float, end_min: float, severity: str =
 
 def obj(store: EpisodeStore, alerts: list[dict[str, Any]], start_min: float, config: LifecycleConfig = CONFIG):
     """One 5-minute object of node n1 starting at ``start_min``, processed when it ends."""
-    return apply(
-        store,
-        alerts,
-        node="n1",
-        source="dcgm",
-        start_ms=int(T0 + start_min * MIN),
-        gpus={f"GPU-{g}" for g in range(1, 9)},
-        now_ms=int(T0 + (start_min + 5) * MIN),
-        config=config,
-    )
+    return fold(store, alerts, start_min, start_min + 5, config)
 
 
 def sent(events: list[Event]) -> list[tuple[str, str]]:

@@ -39,7 +39,7 @@ def part(aid: str, start_min: float, end_min: float, samples: int = 5, severity:
     }
 
 
-def fold(store, alerts, obj_start_min: float, now_min: float):
+def fold(store, alerts, obj_start_min: float, now_min: float, config: LifecycleConfig = CONFIG):
     return apply(
         store,
         alerts,
@@ -48,7 +48,7 @@ def fold(store, alerts, obj_start_min: float, now_min: float):
         start_ms=int(T0 + obj_start_min * MIN),
         gpus={"GPU-1"},
         now_ms=int(T0 + now_min * MIN),
-        config=CONFIG,
+        config=config,
     )
 
 

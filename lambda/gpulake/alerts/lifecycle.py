@@ -383,7 +383,9 @@ def _stale(ep: Item, now_ms: int, config: LifecycleConfig) -> bool:
     return now_ms - int(ep["last_extended_ms"]) > int(ep["interval_ms"]) * config.resolve_factor
 
 
-def _close(store: EpisodeStore, scanned: Item, now_ms: int, config: LifecycleConfig) -> tuple[Item | None, Event | None]:
+def _close(
+    store: EpisodeStore, scanned: Item, now_ms: int, config: LifecycleConfig
+) -> tuple[Item | None, Event | None]:
     """Close one episode and stage its ``resolved`` change in the node's group, in one conditional write.
 
     The scan is eventually consistent: after a conflict the episode is read again and
