@@ -363,17 +363,16 @@ def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> SweepRes
     and the firings that waited for its group interval.
     """
     result = SweepResult()
-    groups: dict[str, Item | None] = {}
-    for item in list(store.items_in_state("open", grouping.PENDING)):
-        if item["sk"] == grouping.SK:
-            groups[item["node"]] = item
-        elif item["pk"].startswith(EPISODE_PREFIX) and item["state"] == "open" and _stale(item, now_ms, config):
-            closed, event = _close(store, item, now_ms, config)
+    items = list(store.items_in_state("open", grouping.PENDING))
+    groups: dict[str, Item | None] = {i["node"]: i for i in items if i["sk"] == grouping.SK}
+    for ep in items:
+        if ep["pk"].startswith(EPISODE_PREFIX) and ep["state"] == "open" and _stale(ep, now_ms, config):
+            closed, event = _close(store, ep, now_ms, config)
             if closed is not None:
                 result.closed.append(closed)
             if event is not None:
                 result.events.append(event)
-                groups[item["node"]] = None  # staged just now: the scanned copy is stale
+                groups[ep["node"]] = None  # staged just now: the scanned copy is stale
     for node in sorted(groups):
         result.notifications += grouping.flush(store, node, now_ms, config.group_interval_ms, known=groups[node])
     return result
