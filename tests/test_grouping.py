@@ -15,7 +15,7 @@ import pytest
 
 from gpulake.alerts import grouping, notify
 from gpulake.alerts.grouping import Event
-from gpulake.alerts.lifecycle import LifecycleConfig, sweep
+from gpulake.alerts.lifecycle import LifecycleConfig, SweepResult, sweep
 from gpulake.alerts.state import EpisodeStore, SqliteEpisodeStore
 from gpulake.errors import ConfigError
 from tests.test_lifecycle import MIN, T0, fold, part
@@ -32,6 +32,19 @@ def obj(store: EpisodeStore, alerts: list[dict[str, Any]], start_min: float, con
     return fold(store, alerts, start_min, start_min + 5, config)
 
 
+def sweep_sent(store: EpisodeStore, now_ms: int, config: LifecycleConfig = CONFIG) -> SweepResult:
+    """One sweep, its batches sent as the sweeper does."""
+    result = sweep(store, now_ms, config)
+    grouping.confirm(store, result.claims)
+    return result
+
+
+def flush_sent(store: EpisodeStore, now_ms: int, known: dict[str, Any]) -> list[Event]:
+    batch = grouping.flush(store, "n1", now_ms, CONFIG.group_interval_ms, known=known)
+    grouping.confirm(store, [batch.claim])
+    return batch.events
+
+
 def sent(events: list[Event]) -> list[tuple[str, str]]:
     return sorted((e.state, e.episode["gpu"]) for e in events)
 
@@ -44,11 +57,11 @@ def test_changes_within_one_interval_are_one_message(tmp_path: Path) -> None:
     for start, alerts in ((5, [on_gpu(2, "b", 6, 9.9)]), (10, [on_gpu(3, "c", 11, 14.9)])):
         result = obj(store, alerts, start)
         assert [e.state for e in result.events] == ["firing"] and result.notifications == []
-        assert sweep(store, int(T0 + (start + 5) * MIN), CONFIG).notifications == []
+        assert sweep_sent(store, int(T0 + (start + 5) * MIN), CONFIG).notifications == []
     again = obj(store, [on_gpu(3, "c", 11, 14.9)], 10)  # the same object delivered again
     assert again.events == [] and again.notifications == []
     # THEN when the interval has passed, the sweeper sends both firings and GPU 1's resolution together
-    swept = sweep(store, int(T0 + 21 * MIN), CONFIG)
+    swept = sweep_sent(store, int(T0 + 21 * MIN), CONFIG)
     assert [e.state for e in swept.events] == ["resolved"]
     assert sent(swept.notifications) == [("firing", "2"), ("firing", "3"), ("resolved", "1")]
     (message,) = notify.messages(swept.notifications)
@@ -57,9 +70,9 @@ def test_changes_within_one_interval_are_one_message(tmp_path: Path) -> None:
     assert [e["state"] for e in json.loads(message["Message"])["episodes"]] == ["firing", "firing", "resolved"]
     assert grouping.load(store, "n1")["pending"] == []
     # AND GPUs 2 and 3 resolve together in the next message, after which nothing is left to send
-    later = sweep(store, int(T0 + 40 * MIN), CONFIG).notifications
+    later = sweep_sent(store, int(T0 + 40 * MIN), CONFIG).notifications
     assert sent(later) == [("resolved", "2"), ("resolved", "3")]
-    assert sweep(store, int(T0 + 60 * MIN), CONFIG).notifications == []
+    assert sweep_sent(store, int(T0 + 60 * MIN), CONFIG).notifications == []
 
 
 def test_a_nodes_first_critical_does_not_wait_and_takes_what_is_pending(tmp_path: Path) -> None:
@@ -72,7 +85,7 @@ def test_a_nodes_first_critical_does_not_wait_and_takes_what_is_pending(tmp_path
     assert message["MessageAttributes"]["severity"]["StringValue"] == "critical"
     # a second critical on the same node within the interval waits for the batch: the pager knows already
     assert obj(store, [on_gpu(4, "d", 16, 19.9, severity="critical")], 15).notifications == []
-    later = sweep(store, int(T0 + 30 * MIN), CONFIG).notifications  # with what resolved meanwhile
+    later = sweep_sent(store, int(T0 + 30 * MIN), CONFIG).notifications  # with what resolved meanwhile
     assert sent(later) == [("firing", "4"), ("resolved", "1"), ("resolved", "2")]
 
 
@@ -116,7 +129,7 @@ def race_on_one_group(make_store: Any) -> None:
     store = make_store()
     # GIVEN eight handlers opening eight episodes of one quiet node at once, while two sweepers run
     handlers = [lambda g=g: obj(make_store(), [on_gpu(g, f"p{g}", 1, 4.9)], 0).notifications for g in range(1, 9)]
-    sweepers = [lambda: sweep(make_store(), int(T0 + 5 * MIN), CONFIG).notifications] * 2
+    sweepers = [lambda: sweep_sent(make_store(), int(T0 + 5 * MIN), CONFIG).notifications] * 2
     first = _together(*handlers, *sweepers)
     # THEN exactly one of them sent (the node was quiet); what the others staged waits for the interval
     assert sum(1 for batch in first if batch) == 1
@@ -125,8 +138,8 @@ def race_on_one_group(make_store: Any) -> None:
     stale = grouping.load(store, "n1")
     assert stale["pending"]
     now = int(T0 + 20 * MIN)
-    flushers = [lambda: grouping.flush(make_store(), "n1", now, CONFIG.group_interval_ms, known=stale)] * 4
-    second = _together(*flushers, lambda: sweep(make_store(), now, CONFIG).notifications)
+    flushers = [lambda: flush_sent(make_store(), now, stale)] * 4
+    second = _together(*flushers, lambda: sweep_sent(make_store(), now, CONFIG).notifications)
     # THEN one of them sends the batch, and over both rounds no change is lost or sent twice
     assert sum(1 for batch in second if batch) == 1
     everything = [e for batch in first + second for e in batch]

@@ -7,6 +7,7 @@ import random
 import threading
 from pathlib import Path
 
+from gpulake.alerts import grouping
 from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, pending, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext
@@ -40,7 +41,8 @@ def part(aid: str, start_min: float, end_min: float, samples: int = 5, severity:
 
 
 def fold(store, alerts, obj_start_min: float, now_min: float, config: LifecycleConfig = CONFIG):
-    return apply(
+    """One object of node n1 through the lifecycle, its batch (if any) sent as the handler does."""
+    result = apply(
         store,
         alerts,
         node="n1",
@@ -50,6 +52,8 @@ def fold(store, alerts, obj_start_min: float, now_min: float, config: LifecycleC
         now_ms=int(T0 + now_min * MIN),
         config=config,
     )
+    grouping.confirm(store, result.claims)
+    return result
 
 
 def episodes(store) -> list[dict]:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from gpulake import dedupe, formats, schema
 from gpulake.alerts import AlertConfig, carryover, detect
-from gpulake.alerts.grouping import Event
+from gpulake.alerts.grouping import Claim, Event
 from gpulake.alerts.lifecycle import LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
 from gpulake.context import SourceContext
@@ -62,6 +62,8 @@ class IngestResult:
     events: list[Event] = field(default_factory=list)
     #: What to send now: the batches of the object's node groups that were due (gpulake.alerts.grouping).
     notifications: list[Event] = field(default_factory=list)
+    #: The claims to confirm once ``notifications`` are published (gpulake.alerts.grouping.confirm).
+    claims: list[Claim] = field(default_factory=list)
 
     @property
     def failed(self) -> str | None:
@@ -287,6 +289,7 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
                 alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
         result.events += applied.events
         result.notifications += applied.notifications
+        result.claims += applied.claims
         for episode in applied.closed:
             write_episode(sink, episode)
 

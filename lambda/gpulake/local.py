@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpulake import limits
-from gpulake.alerts import AlertConfig
+from gpulake.alerts import AlertConfig, grouping
 from gpulake.alerts.grouping import Event
 from gpulake.alerts.lifecycle import LifecycleConfig, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
@@ -76,15 +76,19 @@ def process_file(path: Path, out: Path, options: LocalOptions) -> IngestResult:
         tz=check_zone(options.tz),
         node=local_node(key, options.node),
     )
-    return ingest(
+    lifecycle = Lifecycle(episode_store(out), options.lifecycle) if options.lifecycle else None
+    result = ingest(
         data,
         ctx,
         LocalSink(out),
         max_inflated=options.max_inflated,
         format_name=options.format_name,
         alert_config=options.alert_config,
-        lifecycle=Lifecycle(episode_store(out), options.lifecycle) if options.lifecycle else None,
+        lifecycle=lifecycle,
     )
+    if lifecycle is not None:
+        grouping.confirm(lifecycle.store, result.claims)  # offline, returning them is sending them
+    return result
 
 
 def finish(out: Path, options: LocalOptions) -> list[Event]:
@@ -103,4 +107,5 @@ def finish(out: Path, options: LocalOptions) -> list[Event]:
     sink = LocalSink(out)
     for episode in swept.closed:
         write_episode(sink, episode)
+    grouping.confirm(store, swept.claims)
     return swept.notifications

@@ -9,6 +9,7 @@ objects again (three times, shuffled) add no episode and no message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections import Counter
@@ -18,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from gpulake.alerts.lifecycle import SEVERITY_RANK
@@ -108,6 +110,25 @@ def inbox(stack: dict[str, Any]) -> list[dict[str, Any]]:
             stack["sqs"].delete_message(QueueUrl=stack["inbox"], ReceiptHandle=m["ReceiptHandle"])
 
 
+def sweep(stack: dict[str, Any], now_ms: int) -> None:
+    """One scheduled sweep; a failed one is simply followed by the next (EventBridge, 5 minutes later)."""
+    with contextlib.suppress(EndpointConnectionError):
+        stack["sweeper"].run(now_ms)
+
+
+def failing_publishes(stack: dict[str, Any], count: int) -> None:
+    """The next ``count`` SNS publishes fail as an unreachable endpoint does."""
+    left = [count]
+
+    def fail(**kwargs: Any) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise EndpointConnectionError(endpoint_url="https://sns.us-east-1.amazonaws.com")
+
+    for module in (stack["ingest"], stack["sweeper"]):
+        module._client("sns").meta.events.register("before-call.sns.Publish", fail)
+
+
 def run_fleet(stack: dict[str, Any], tmp_path: Path, order: str = "in-order") -> dict[str, Any]:
     root = tmp_path / "raw"
     files = sorted(simulate(root, SPEC), key=lambda p: (p.name, p.parent.name))
@@ -123,33 +144,23 @@ def run_fleet(stack: dict[str, Any], tmp_path: Path, order: str = "in-order") ->
         if order == "redelivered-shuffled":
             batch = random.Random(i).sample(batch * 3, len(batch) * 3)
         for path in batch:
-            result = upload(stack, root, path, clock)
+            try:
+                result = upload(stack, root, path, clock)
+            except EndpointConnectionError:  # SNS unreachable: the record fails and SQS delivers it again
+                result = upload(stack, root, path, clock + 60_000)
             alerts_before += sum(1 for a in result.alerts if a["severity"] in ("warning", "critical"))
-        stack["sweeper"].run(clock)
+        sweep(stack, clock)
     for k in range(1, 25):  # the fleet stops uploading; the sweeper keeps running every 5 minutes (2 hours)
-        stack["sweeper"].run(clock + k * UPLOAD_S * 1000)
+        sweep(stack, clock + k * UPLOAD_S * 1000)
     return {"objects": len(files), "per_object_alerts": alerts_before, "messages": inbox(stack)}
 
 
-def test_six_hour_fleet_one_firing_and_one_resolved_per_true_episode(stack: dict[str, Any], tmp_path: Path) -> None:
-    # GIVEN a 6-hour fleet of 2 nodes x 4 GPUs uploading every 5 minutes, with the simulator's ground truth
-    truth = ground_truth(SPEC, merge_within_s=2 * UPLOAD_S)
-    # WHEN every upload goes through the handler and the sweeper runs every 5 minutes
-    run = run_fleet(stack, tmp_path)
-    messages = run["messages"]
-    # THEN each message is one node's group, with filterable attributes
-    for m in messages:
-        assert m["attributes"]["node"]["Value"] == m["node"]
-        assert m["attributes"]["severity"]["Value"] == max(
-            (e["severity"] for e in m["episodes"]), key=SEVERITY_RANK.__getitem__
-        )
-        assert set(json.loads(m["attributes"]["state"]["Value"])) == {e["state"] for e in m["episodes"]}
-        assert m["subject"].startswith(("[FIRING] gpulake ", "[RESOLVED] gpulake "))
+def notified_once(truth: list[dict[str, Any]], messages: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per notified episode, its changes in message order; asserts the truth maps one to one onto them."""
     events: dict[str, list[dict[str, Any]]] = {}
     for m in messages:
         for e in m["episodes"]:
             events.setdefault(e["episode_id"], []).append(e)
-    # AND each true episode matches exactly one notified episode, and each notified one a true episode
     matched: dict[str, int] = Counter()
     for t in truth:
         hits = [
@@ -170,6 +181,25 @@ def test_six_hour_fleet_one_firing_and_one_resolved_per_true_episode(stack: dict
         duration_h = (iso_to_ms(evs[-1]["end"]) - iso_to_ms(evs[0]["start"])) / 3_600_000
         assert states.count("firing") == 1 and states.count("resolved") == 1 and states[-1] == "resolved", states
         assert states.count("repeat") <= duration_h // 4 + 1
+    return events
+
+
+def test_six_hour_fleet_one_firing_and_one_resolved_per_true_episode(stack: dict[str, Any], tmp_path: Path) -> None:
+    # GIVEN a 6-hour fleet of 2 nodes x 4 GPUs uploading every 5 minutes, with the simulator's ground truth
+    truth = ground_truth(SPEC, merge_within_s=2 * UPLOAD_S)
+    # WHEN every upload goes through the handler and the sweeper runs every 5 minutes
+    run = run_fleet(stack, tmp_path)
+    messages = run["messages"]
+    # THEN each message is one node's group, with filterable attributes
+    for m in messages:
+        assert m["attributes"]["node"]["Value"] == m["node"]
+        assert m["attributes"]["severity"]["Value"] == max(
+            (e["severity"] for e in m["episodes"]), key=SEVERITY_RANK.__getitem__
+        )
+        assert set(json.loads(m["attributes"]["state"]["Value"])) == {e["state"] for e in m["episodes"]}
+        assert m["subject"].startswith(("[FIRING] gpulake ", "[RESOLVED] gpulake "))
+    # AND each true episode matches exactly one notified episode (one firing, one resolved), none extra
+    events = notified_once(truth, messages)
     # AND at least 10x fewer messages than one per per-object warning/critical alert (the behaviour before
     # episodes); one message per node per object that changed something was 415 -> 61 here (6.8x)
     calls = stack["calls"]
@@ -189,3 +219,13 @@ def test_redelivered_three_times_and_shuffled_send_nothing_extra(stack: dict[str
     truth = ground_truth(SPEC, merge_within_s=2 * UPLOAD_S)
     states = Counter(e["state"] for m in run["messages"] for e in m["episodes"])
     assert states["firing"] == states["resolved"] == len(truth)
+
+
+def test_a_batch_sns_refuses_is_sent_later_not_lost(stack: dict[str, Any], tmp_path: Path) -> None:
+    # GIVEN SNS unreachable for the first three publishes (the handler's record fails and is redelivered;
+    # the sweeper's run fails and the next one comes 5 minutes later)
+    failing_publishes(stack, 3)
+    # WHEN the 6-hour fleet goes through
+    run = run_fleet(stack, tmp_path)
+    # THEN the refused batches went out later: still one firing and one resolved per true episode
+    notified_once(ground_truth(SPEC, merge_within_s=2 * UPLOAD_S), run["messages"])

@@ -10,10 +10,13 @@ paged for a critical episode (``last_critical_ms``). See ADR 0005.
   event is recorded exactly once or not at all, and a redelivered object, which
   decides nothing, adds nothing.
 - :func:`flush` claims the batch when the group is *due* (:func:`due`): a
-  conditional write empties it and records the send time, so of two racing
-  Lambdas exactly one sends it. The ingest Lambda flushes after each object, the
-  sweeper every 5 minutes (so a node that stops uploading still gets its
-  resolutions and the firings that waited).
+  conditional write moves it to ``sending`` under a claim id and records the send
+  time, so of two racing Lambdas exactly one sends it. The ingest Lambda flushes
+  after each object, the sweeper every 5 minutes (so a node that stops uploading
+  still gets its resolutions and the firings that waited).
+- :func:`confirm`, once the batch is published, empties ``sending``. A batch whose
+  sender failed (SNS refused, the Lambda died) stays there and is claimed again by
+  the first flush after :data:`LEASE_MS`: delivery is at least once, never lost.
 
 Example
 -------
@@ -21,12 +24,14 @@ Example
 >>> store = SqliteEpisodeStore(":memory:")
 >>> event = Event("firing", {"node": "n1", "episode_id": "e1", "severity": "warning"})
 >>> store.save([stage(load(store, "n1"), [event])])
->>> [e.state for e in flush(store, "n1", now_ms=0, interval_ms=900_000)]
+>>> batch = flush(store, "n1", now_ms=0, interval_ms=900_000)
+>>> [e.state for e in batch.events]
 ['firing']
+>>> confirm(store, [batch.claim])  # published
 >>> store.save([stage(load(store, "n1"), [Event("resolved", event.episode)])])
->>> flush(store, "n1", now_ms=60_000, interval_ms=900_000)  # sent a minute ago: it waits
+>>> flush(store, "n1", now_ms=60_000, interval_ms=900_000).events  # sent a minute ago: it waits
 []
->>> [e.state for e in flush(store, "n1", now_ms=900_000, interval_ms=900_000)]
+>>> [e.state for e in flush(store, "n1", now_ms=900_000, interval_ms=900_000).events]
 ['resolved']
 """
 
@@ -45,6 +50,9 @@ PENDING, IDLE = "pending", "idle"
 MAX_BATCH = 100
 #: Changes of a critical episode that may page before the group interval has passed.
 URGENT_STATES = ("firing", "escalated")
+#: A claimed batch not confirmed within this long is claimed again: longer than a Lambda can run
+#: (15 minutes), so a live sender is never raced; a dead one delays its batch by at most this plus a sweep.
+LEASE_MS = 15 * 60_000
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,22 @@ class Event:
 
     state: str  # firing | escalated | repeat | resolved
     episode: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch taken for sending: :func:`confirm` it once published."""
+
+    node: str
+    claim_id: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one :func:`flush` took: the events to publish, and the claim to confirm (None: nothing taken)."""
+
+    events: list[Event]
+    claim: Claim | None = None
 
 
 def node_pk(node: str) -> str:
@@ -76,7 +100,12 @@ def load(store: EpisodeStore, node: str) -> Item:
 def stage(group: Item, events: list[Event]) -> Item:
     """A copy of ``group`` with ``events`` added to its pending batch (save it with the episodes they came from)."""
     pending = [*group["pending"], *({"state": e.state, "episode": e.episode} for e in events)]
-    return {**group, "pending": pending, "state": PENDING if pending else IDLE}
+    return {**group, "pending": pending, "state": _state(pending, group.get("sending"))}
+
+
+def _state(pending: list[Any], sending: list[Any] | None) -> str:
+    """PENDING while anything is unsent or unconfirmed (the sweeper scans for it), else IDLE."""
+    return PENDING if pending or sending else IDLE
 
 
 def _urgent(pending: list[dict[str, Any]]) -> bool:
@@ -108,26 +137,53 @@ def due(group: Item, now_ms: int, interval_ms: int) -> bool:
     )
 
 
-def flush(store: EpisodeStore, node: str, now_ms: int, interval_ms: int, known: Item | None = None) -> list[Event]:
-    """Claim and return the node's pending batch if it is due (else nothing); exactly one caller gets it.
+def flush(store: EpisodeStore, node: str, now_ms: int, interval_ms: int, known: Item | None = None) -> Batch:
+    """Claim the node's pending batch if it is due, or a claimed batch never confirmed (older than
+    :data:`LEASE_MS`) with whatever is pending; exactly one caller gets it.
 
     ``known`` is the group as last read or written by this caller (saves a read); after a
     conflict the group is read again.
     """
     latest = [known]
 
-    def attempt() -> list[Event]:
+    def attempt() -> Batch:
         group = latest[0] if latest[0] is not None else load(store, node)
         latest[0] = None
-        if not due(group, now_ms, interval_ms):
-            return []
-        claimed = {**group, "pending": [], "state": IDLE, "last_sent_ms": _later(group.get("last_sent_ms"), now_ms)}
-        if _urgent(group["pending"]):
+        sending = group.get("sending") or []
+        if sending and not _elapsed(group.get("sending_since_ms"), now_ms, LEASE_MS):
+            return Batch([])  # a sender has it
+        if not sending and not due(group, now_ms, interval_ms):
+            return Batch([])
+        entries = [*sending, *group["pending"]]
+        claim = Claim(node, f"{now_ms}-{group['version']}")
+        claimed = {
+            **group,
+            "pending": [],
+            "sending": entries,
+            "claim": claim.claim_id,
+            "sending_since_ms": now_ms,
+            "state": PENDING,
+            "last_sent_ms": _later(group.get("last_sent_ms"), now_ms),
+        }
+        if _urgent(entries):
             claimed["last_critical_ms"] = _later(group.get("last_critical_ms"), now_ms)
         store.save([claimed])
-        return [Event(p["state"], p["episode"]) for p in group["pending"]]
+        return Batch([Event(p["state"], p["episode"]) for p in entries], claim)
 
     return retry(attempt)
+
+
+def confirm(store: EpisodeStore, claims: list[Claim | None]) -> None:
+    """Mark claimed batches as published (a claim taken over after its lease is left to its new sender)."""
+    for claim in filter(None, claims):
+
+        def attempt(claim: Claim = claim) -> None:
+            group = load(store, claim.node)
+            if group.get("claim") != claim.claim_id:
+                return
+            store.save([{**group, "sending": [], "claim": None, "state": _state(group["pending"], None)}])
+
+        retry(attempt)
 
 
 def _later(stamp: Any, now_ms: int) -> int:

@@ -74,6 +74,8 @@ class ApplyResult:
     events: list[Event] = field(default_factory=list)
     #: What to send now: the node's group batch, when it was due (may hold earlier objects' changes).
     notifications: list[Event] = field(default_factory=list)
+    #: The claims to confirm once ``notifications`` are published (gpulake.alerts.grouping.confirm).
+    claims: list[grouping.Claim] = field(default_factory=list)
     #: Closed episodes whose record changed (a late part), to rewrite under episodes/.
     closed: list[dict[str, Any]] = field(default_factory=list)
     #: Synthetic alerts of the lifecycle itself (gpu_missing).
@@ -329,7 +331,8 @@ def apply(
         result.events += events
         result.closed += closed
         group = staged or group
-    result.notifications = grouping.flush(store, node, now_ms, config.group_interval_ms, known=group)
+    batch = grouping.flush(store, node, now_ms, config.group_interval_ms, known=group)
+    result.notifications, result.claims = batch.events, [batch.claim] if batch.claim else []
     return result
 
 
@@ -353,6 +356,8 @@ class SweepResult:
     events: list[Event] = field(default_factory=list)
     #: What to send now: every group batch that was due (resolutions and changes that waited).
     notifications: list[Event] = field(default_factory=list)
+    #: The claims to confirm once ``notifications`` are published (gpulake.alerts.grouping.confirm).
+    claims: list[grouping.Claim] = field(default_factory=list)
 
 
 def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> SweepResult:
@@ -374,7 +379,9 @@ def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> SweepRes
                 result.events.append(event)
                 groups[ep["node"]] = None  # staged just now: the scanned copy is stale
     for node in sorted(groups):
-        result.notifications += grouping.flush(store, node, now_ms, config.group_interval_ms, known=groups[node])
+        batch = grouping.flush(store, node, now_ms, config.group_interval_ms, known=groups[node])
+        result.notifications += batch.events
+        result.claims += [batch.claim] if batch.claim else []
     return result
 
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from gpulake import settings as settings_mod
-from gpulake.alerts import notify
+from gpulake.alerts import grouping, notify
 from gpulake.alerts.state import DynamoEpisodeStore
 from gpulake.context import SourceContext, resolve_node
 from gpulake.errors import ConfigError, InputRejected
@@ -81,6 +81,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
         tz=tz,
         node=resolve_node(key, obj.metadata.get("node")),
     )
+    lifecycle = _lifecycle(settings)
     result = ingest(
         obj.data,
         ctx,
@@ -90,12 +91,13 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
         format_name=obj.metadata.get("format") or obj.metadata.get("source") or None,
         alert_config=settings.alert_config,
         sequencer=sequencer,
-        lifecycle=_lifecycle(settings),
+        lifecycle=lifecycle,
     )
     _report(result)
-    if settings.episodes_table:
+    if lifecycle is not None:
         if settings.alerts_topic_arn:
             publish_grouped(settings.alerts_topic_arn, notify.messages(result.notifications))
+        grouping.confirm(lifecycle.store, result.claims)  # not reached when SNS fails: claimed again later
     elif result.alerts_changed and settings.alerts_topic_arn:
         _publish(settings.alerts_topic_arn, result)
     return result

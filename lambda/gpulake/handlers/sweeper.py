@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from gpulake import settings as settings_mod
-from gpulake.alerts import notify
+from gpulake.alerts import grouping, notify
 from gpulake.alerts.lifecycle import sweep
 from gpulake.alerts.state import DynamoEpisodeStore
 from gpulake.errors import ConfigError
@@ -49,6 +49,7 @@ def run(now_ms: int | None = None) -> dict[str, int]:
     messages = notify.messages(swept.notifications)
     if settings.alerts_topic_arn:
         notify.publish(_client("sns"), settings.alerts_topic_arn, messages)
+    grouping.confirm(store, swept.claims)  # not reached when SNS fails: claimed again after the lease
     closed = len(swept.closed)
     metrics.add_metric(name="EpisodesClosed", unit=MetricUnit.Count, value=closed)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(messages))
