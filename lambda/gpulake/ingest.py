@@ -264,26 +264,29 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
     uuids = pc.if_else(
         pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
     )
-    for node in sorted(set(nodes.to_pylist())):
-        mask = pc.equal(nodes, node)
-        node_times = times.filter(mask)
-        now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
-        applied = apply(
-            lifecycle.store,
-            [a for a in result.alerts if a["node"] == node],
-            node=node,
-            source=source,
-            start_ms=pc.min(node_times).as_py(),
-            gpus=set(uuids.filter(mask).to_pylist()),
-            now_ms=now,
-            config=lifecycle.config,
-        )
-        for alert in result.alerts:
-            if alert["node"] == node:
+    by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for alert in result.alerts:
+        by_node[str(alert["node"])].append(alert)
+    with lifecycle.store.batch():  # one transaction per object where the store has them (SQLite)
+        for node in sorted(set(nodes.to_pylist())):
+            mask = pc.equal(nodes, node)
+            node_times = times.filter(mask)
+            now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
+            applied = apply(
+                lifecycle.store,
+                by_node[node],
+                node=node,
+                source=source,
+                start_ms=pc.min(node_times).as_py(),
+                gpus=set(uuids.filter(mask).to_pylist()),
+                now_ms=now,
+                config=lifecycle.config,
+            )
+            for alert in by_node[node]:
                 alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
-        result.events += applied.events
-        for episode in applied.closed:
-            write_episode(sink, episode)
+            result.events += applied.events
+            for episode in applied.closed:
+                write_episode(sink, episode)
 
 
 def write_episode(sink: Sink, episode: dict[str, object]) -> str:
