@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,6 @@ import pyarrow as pa
 
 from gpulake import schema
 from gpulake.context import SourceContext
-from gpulake.decode import to_utf8
 from gpulake.formats import _expo_scan
 from gpulake.formats import dcgm_fields as f
 from gpulake.formats._expo_scan import BLANK_MIN, BLANK_SENTINELS, MARKER, ScanFunction, Scanned, is_blank
@@ -220,9 +220,13 @@ class DcgmFormat(Format):
     def sniff(self, head: str) -> bool:
         return bool(_SNIFF.search(head))
 
-    def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
+    def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
+        return self.parse_chunks([text], ctx)
+
+    def parse_chunks(self, chunks: Iterable[bytes], ctx: SourceContext) -> ParseResult:
+        """Scan the pieces as they come: only the scanner's buffers (one float per sample) are kept."""
         scrape = _Scrape(ctx)
-        scanned = self.scan([to_utf8(data)], scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
+        scanned = self.scan(chunks, scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
         result = ParseResult(bad_rows=[BadRow(*bad) for bad in scanned.bad])
         if len(scanned.row_time):
             result.batches.append(scrape.batch(scanned))

@@ -82,7 +82,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
         node=resolve_node(key, obj.metadata.get("node")),
     )
     result = ingest(
-        obj.data,
+        obj.open,
         ctx,
         sink,
         version=obj.version,
