@@ -56,6 +56,8 @@ class Inflating:
         self.source = source
         self.limit = limit
         self.size = 0
+        #: Whether the stream is gzip (known once iterating; only gzip can end early).
+        self.gzip = False
         #: Why the stream ended early, once iterated (None: it ended properly).
         self.truncated: str | None = None
 
@@ -66,7 +68,8 @@ class Inflating:
             if len(first) >= len(GZIP_MAGIC):
                 break
         pieces = itertools.chain([first], self._raw)
-        yield from (self._gunzip(pieces) if first.startswith(GZIP_MAGIC) else self._plain(pieces))
+        self.gzip = first.startswith(GZIP_MAGIC)
+        yield from (self._gunzip(pieces) if self.gzip else self._plain(pieces))
 
     def _count(self, piece: bytes) -> bytes:
         self.size += len(piece)
@@ -122,7 +125,9 @@ class Utf8Lines:
     at the first invalid byte, so the caller reads the object again with ``encoding="cp1252"``
     (what :func:`to_utf8` would have chosen). After iterating: ``rest`` is the text after the
     last newline when the stream was ``truncated`` (otherwise it was yielded as the last
-    piece), ``lines`` the newlines yielded, ``size`` the text bytes seen.
+    piece), ``lines`` the newlines yielded (counted for gzip, the only stream that can be cut
+    off), ``size`` the text bytes seen. Pieces are ``bytes`` or, for whole lines of a larger
+    piece, a ``memoryview`` of it (no copy).
     """
 
     def __init__(self, inflating: Inflating, encoding: str | None = None) -> None:
@@ -138,23 +143,26 @@ class Utf8Lines:
         return self.inflating.truncated
 
     def __iter__(self) -> Iterator[bytes]:
-        carry: list[bytes] = []
+        carry = b""  # the start of a line that continues in the next piece
         for piece in self._text():
             self.size += len(piece)
-            cut = piece.rfind(b"\n") + 1
-            if not cut:
-                carry.append(piece)
+            end = piece.rfind(b"\n") + 1
+            if not end:
+                carry += piece
                 continue
-            carry.append(piece[:cut])
-            chunk = b"".join(carry)
-            self.lines += chunk.count(b"\n")
-            carry = [piece[cut:]] if cut < len(piece) else []
-            yield chunk
-        rest = b"".join(carry)
+            start = 0
+            if carry:
+                start = piece.find(b"\n") + 1
+                yield carry + piece[:start]
+            if start < end:
+                yield memoryview(piece)[start:end]  # the whole lines inside, without a copy
+            if self.inflating.gzip:  # only gzip can be cut off and need the cut's line number
+                self.lines += piece.count(b"\n")
+            carry = piece[end:]
         if self.truncated is not None:
-            self.rest = rest
-        elif rest:
-            yield rest
+            self.rest = carry
+        elif carry:
+            yield carry
 
     def _text(self) -> Iterator[bytes]:
         pieces = iter(self.inflating)

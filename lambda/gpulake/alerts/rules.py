@@ -22,7 +22,7 @@ from gpulake.alerts import limits as limits_mod
 from gpulake.alerts import series, thresholds
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
-from gpulake.timeutil import ms_to_iso
+from gpulake.timeutil import ms_to_iso_many
 
 SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, HW_POWER_BRAKE = 0x4, 0x8, 0x20, 0x40, 0x80
 #: The NVML clock event reasons that slow a GPU down, by the names reports and dashboards show.
@@ -98,6 +98,11 @@ class _Gpu:
             )
             self._limits = (config, resolved)
         return self._limits[1]
+
+    @cached_property
+    def iso(self) -> list[str]:
+        """The sample times as ISO 8601 text (alert start and end), formatted once per GPU."""
+        return ms_to_iso_many(self.time)
 
     @cached_property
     def step(self) -> float:
@@ -365,8 +370,8 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
 def _record(
     g: _Gpu, rule: Rule, first: int, last: int, samples: int, peak: float | None, threshold: float | None
 ) -> dict[str, object]:
-    start, end = int(g.time[first]), int(g.time[last])
-    start_iso, end_iso = ms_to_iso(start), ms_to_iso(end)
+    start = int(g.time[first])
+    start_iso, end_iso = g.iso[first], g.iso[last]
     identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
     peak_text = f", peak {peak:g}" if peak is not None else ""
     limit_text = f" (limit {threshold:g})" if threshold is not None else ""
