@@ -33,7 +33,7 @@ from gpulake.context import SourceContext
 from gpulake.decode import Inflating, NotUtf8, Utf8Lines, too_large
 from gpulake.errors import InputRejected
 from gpulake.formats.base import BadRow, Format, ParseResult
-from gpulake.identity import SORT_KEYS, Span, drop_duplicate_times, drop_rows_without_values, spans
+from gpulake.identity import Span, drop_duplicate_times, drop_rows_without_values, sort_rows, spans
 from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
@@ -237,7 +237,7 @@ def _parse_and_write(
             f"{ctx.key}:{text.lines + 1}: {text.truncated}; the complete lines before it landed, upload the file again"
         )
         parsed.bad_rows.append(BadRow(text.lines + 1, TRUNCATED, text.rest.decode("utf-8", "replace")))
-    table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)  # stable
+    table = sort_rows(pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA))
     table, empty = drop_rows_without_values(table, ctx.key)
     table, replaced = drop_duplicate_times(table, ctx.key)
     replaced = empty + replaced
@@ -305,9 +305,10 @@ def _put(sink: Sink, result: IngestResult, key: str, body: bytes, content_type: 
 def _write_metrics(sink: Sink, result: IngestResult, table: pa.Table, source: str, name: str) -> None:
     # UTC days by integer division (pc.strftime loads the zone database and formats every row)
     days = pc.divide(table.column("time").cast(pa.int64()), pa.scalar(86_400_000, pa.int64()))
-    for number in sorted(pc.unique(days).to_pylist()):
+    numbers = sorted(pc.unique(days).to_pylist())
+    for number in numbers:
         day = (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat()
-        part = table.filter(pc.equal(days, number))
+        part = table.filter(pc.equal(days, number)) if len(numbers) > 1 else table
         _put(
             sink,
             result,

@@ -144,10 +144,15 @@ def clean_text(col: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(col, CONTROL_CHARACTERS, CONTROL_REPLACEMENT)
 
 
+def clean_name(value: str) -> str:
+    """One string as :func:`clean_text` stores it (control characters replaced)."""
+    return re.sub(CONTROL_CHARACTERS, CONTROL_REPLACEMENT, value)
+
+
 def _text_column(value: ColumnLike, n: int) -> pa.Array:
     """A cleaned string column; a scalar (the object's node, source, key) is cleaned once, then broadcast."""
     if isinstance(value, str):
-        return _column(re.sub(CONTROL_CHARACTERS, CONTROL_REPLACEMENT, value), n, pa.string())
+        return _column(clean_name(value), n, pa.string())
     return clean_text(_column(value, n, pa.string()))
 
 

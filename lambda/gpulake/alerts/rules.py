@@ -22,6 +22,7 @@ from gpulake.alerts import limits as limits_mod
 from gpulake.alerts import series, thresholds
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
+from gpulake.identity import sort_rows
 from gpulake.timeutil import ms_to_iso_many
 
 SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, HW_POWER_BRAKE = 0x4, 0x8, 0x20, 0x40, 0x80
@@ -131,16 +132,8 @@ def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) ->
     return out
 
 
-def _sorted(table: pa.Table) -> pa.Table:
-    """``table`` by node, GPU and time (stable); ingest hands it over sorted already, so usually no copy."""
-    order = pc.sort_indices(table, [("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])
-    if np.array_equal(order.to_numpy(), np.arange(table.num_rows)):
-        return table
-    return table.take(order)
-
-
 def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # type: ignore[assignment]
-    table = _sorted(table)
+    table = sort_rows(table)
     col = {
         name: table.column(name).to_numpy(zero_copy_only=False)
         for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")

@@ -169,7 +169,23 @@ class _Scrape:
                 group.labels.setdefault(key, value)
         return labels, gid
 
+    def _in_table_order(self, scanned: Scanned) -> Scanned:
+        """Rows ordered as ingest sorts them (node, GPU, time; stable on the stored, cleaned names): no copy there."""
+        cleaned = [(schema.clean_name(g.node), schema.clean_name(g.gpu)) for g in self.groups]
+        rank = np.empty(len(cleaned), dtype=np.int64)
+        rank[sorted(range(len(cleaned)), key=cleaned.__getitem__)] = np.arange(len(cleaned))
+        order = np.lexsort((scanned.row_time, rank[scanned.row_group]))  # stable, like Arrow's sort
+        new_index = np.empty(len(order), dtype=np.int64)
+        new_index[order] = np.arange(len(order))
+        return scanned._replace(
+            row_time=scanned.row_time[order],
+            row_group=scanned.row_group[order],
+            values=scanned.values[:, order],
+            extra_row=new_index[scanned.extra_row],
+        )
+
     def batch(self, scanned: Scanned) -> pa.RecordBatch:
+        scanned = self._in_table_order(scanned)
         n = len(scanned.row_time)
         groups = [self.groups[g] for g in scanned.row_group.tolist()]
         slots = dict(zip(_SLOTS, scanned.values))
@@ -196,11 +212,12 @@ class _Scrape:
         """One column per ``extra`` key; of several samples of a key in one row the last wins."""
         if not len(scanned.extra_key):
             return {}
-        # last occurrence of each (key, row): unique over the reversed samples
-        pair = scanned.extra_key.astype(np.int64)[::-1] * n + scanned.extra_row[::-1]
-        _, first = np.unique(pair, return_index=True)
-        keep = len(pair) - 1 - first
-        keys, rows, values = scanned.extra_key[keep], scanned.extra_row[keep], scanned.extra_value[keep]
+        keys, rows, values = scanned.extra_key, scanned.extra_row, scanned.extra_value
+        pair = keys.astype(np.int64) * n + rows
+        if np.bincount(pair).max() > 1:  # a key sampled twice in one row: the last occurrence wins
+            _, first = np.unique(pair[::-1], return_index=True)
+            keep = len(pair) - 1 - first
+            keys, rows, values = keys[keep], rows[keep], values[keep]
         columns = {}
         for key in np.unique(keys).tolist():
             column = np.full(n, np.nan)
