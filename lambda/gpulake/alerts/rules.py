@@ -296,7 +296,8 @@ def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
         known = np.isfinite(values) & np.isfinite(limit)
         if not known.any():
             continue
-        hit = known & np.asarray(thresholds.OPS[rule.op](np.nan_to_num(values), np.nan_to_num(limit)), dtype=bool)
+        with np.errstate(invalid="ignore"):  # NaN compares false, and ``known`` masks it anyway
+            hit = known & np.asarray(thresholds.OPS[rule.op](values, limit), dtype=bool)
         spec = Rule("threshold", rule.name, lambda g, c, hit=hit: hit, rule.field, _fixed(rule.severity))
         for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
             window = slice(first, last + 1)
