@@ -233,7 +233,6 @@ class InfluxTarget(Target):
     def __init__(self, writer: Writer, read_only: bool = False) -> None:
         """``read_only`` (for ``status``) does not create the database."""
         self.writer = writer
-        self._entries: dict[str, dict[str, Any]] | None = None
         self._scoped: dict[str, dict[str, Any] | None] = {}
         if not read_only:
             writer.prepare()
@@ -243,11 +242,6 @@ class InfluxTarget(Target):
             f'SELECT last("version") AS version, last("ranges") AS ranges FROM "{LEDGER}"{where} GROUP BY "object_key"'
         )
         return {s["tags"]["object_key"]: {"version": s["values"][0][1], "ranges": s["values"][0][2]} for s in series}
-
-    def _ledger(self) -> dict[str, dict[str, Any]]:
-        if self._entries is None:
-            self._entries = self._query_ledger()
-        return self._entries
 
     def versions(self, keys: Iterable[str]) -> dict[str, str]:
         wanted = sorted(set(keys))
@@ -265,15 +259,10 @@ class InfluxTarget(Target):
         return max(filter(None, map(partition_date, keys)), default=None)
 
     def _previous(self, key: str) -> dict[str, Any] | None:
-        """The ledger entry of ``key``: from the keys :meth:`versions` asked about, else the whole ledger."""
+        """The ledger entry of ``key``: from the keys :meth:`versions` last asked about, else asked for alone."""
         if key in self._scoped:
             return self._scoped[key]
-        return self._ledger().get(key)
-
-    def loaded(self) -> dict[str, str]:
-        self._entries = None
-        self._scoped = {}
-        return {key: entry["version"] for key, entry in self._ledger().items()}
+        return self._query_ledger(f' WHERE "object_key" = {_quote(key)}').get(key)
 
     def last_loaded(self) -> str | None:
         try:
@@ -317,11 +306,8 @@ class InfluxTarget(Target):
             "ranges": json.dumps(prepared.ranges),
         }
         self.writer.write(self.writer.encode(_ledger_line(record, prepared.points).encode()))
-        entry = {"version": obj.version, "ranges": record["ranges"]}
-        if self._entries is not None:
-            self._entries[obj.key] = entry
         if obj.key in self._scoped:
-            self._scoped[obj.key] = entry
+            self._scoped[obj.key] = {"version": obj.version, "ranges": record["ranges"]}
         return prepared.points
 
     def _delete(self, measurement: str, tags: tuple[str, ...], ranges: list[list[Any]]) -> None:

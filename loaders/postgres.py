@@ -117,9 +117,6 @@ class PostgresTarget(Target):
         self._partitions: set[str] = set()
         self._warnings: list[str] = []
 
-    def loaded(self) -> dict[str, str]:
-        return dict(self.conn.execute("SELECT object_key, version FROM gpulake_ledger").fetchall())
-
     def versions(self, keys: Iterable[str]) -> dict[str, str]:
         wanted = list(keys)
         query = "SELECT object_key, version FROM gpulake_ledger WHERE object_key = ANY(%s)"

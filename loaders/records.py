@@ -34,7 +34,6 @@ ALERTS_SCHEMA = pa.schema(
         ("threshold_source", pa.string()),
     ]
 )
-ALERT_FIELDS = tuple(ALERTS_SCHEMA.names)
 #: A closed episode (``episodes/date=…/<id>.json``, ADR 0005): the alert fields plus its lifecycle.
 EPISODES_SCHEMA = (
     ALERTS_SCHEMA.append(pa.field("state", pa.string()))
@@ -68,13 +67,8 @@ def read_alerts(data: bytes, key: str) -> pa.Table:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputRejected(key, f"invalid JSON ({exc.msg})", number) from exc
-        rows.append({name: record.get(name) for name in ALERT_FIELDS})
-    columns = {name: [r[name] for r in rows] for name in ALERT_FIELDS}
-    arrays = [
-        _iso_ms(columns[f.name]) if pa.types.is_timestamp(f.type) else pa.array(columns[f.name], f.type)
-        for f in ALERTS_SCHEMA
-    ]
-    return pa.Table.from_arrays(arrays, schema=ALERTS_SCHEMA)
+        rows.append(record)
+    return _table(rows, ALERTS_SCHEMA)
 
 
 def read_episode(data: bytes, key: str) -> pa.Table:
@@ -83,12 +77,17 @@ def read_episode(data: bytes, key: str) -> pa.Table:
         record = json.loads(data)
     except json.JSONDecodeError as exc:
         raise InputRejected(key, f"invalid JSON ({exc.msg})") from exc
-    record = {**record, "alert_id": record.get("episode_id"), "source_object": key}
+    return _table([{**record, "alert_id": record.get("episode_id"), "source_object": key}], EPISODES_SCHEMA)
+
+
+def _table(records: list[dict], schema: pa.Schema) -> pa.Table:
+    """Records as a table of ``schema`` (absent fields null, ISO times parsed)."""
+    columns = [[r.get(f.name) for r in records] for f in schema]
     arrays = [
-        _iso_ms([record.get(f.name)]) if pa.types.is_timestamp(f.type) else pa.array([record.get(f.name)], f.type)
-        for f in EPISODES_SCHEMA
+        _iso_ms(values) if pa.types.is_timestamp(f.type) else pa.array(values, f.type)
+        for f, values in zip(schema, columns)
     ]
-    return pa.Table.from_arrays(arrays, schema=EPISODES_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _iso_ms(values: list[str | None]) -> pa.Array:

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
-from loaders.source import ProcessedObject, partition_date
+from loaders.source import ProcessedObject
 
 
 class Target(ABC):
@@ -20,17 +20,12 @@ class Target(ABC):
     name: str
 
     @abstractmethod
-    def loaded(self) -> dict[str, str]:
-        """``{object key: version}`` of everything loaded so far (the ledger)."""
-
     def versions(self, keys: Iterable[str]) -> dict[str, str]:
         """``{object key: version}`` of those of ``keys`` the ledger holds (only those keys are asked for)."""
-        wanted = set(keys)
-        return {key: version for key, version in self.loaded().items() if key in wanted}
 
+    @abstractmethod
     def high_water_mark(self) -> str | None:
         """The newest ``date=`` partition (``YYYY-MM-DD``) in the ledger, None when it holds none."""
-        return max(filter(None, map(partition_date, self.loaded())), default=None)
 
     @abstractmethod
     def prepare(self, obj: ProcessedObject, data: bytes) -> Any:

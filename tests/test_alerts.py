@@ -52,16 +52,18 @@ def test_idle_and_application_clocks_are_not_alerts() -> None:
 
 def test_model_limits_and_default_limit() -> None:
     hot = [{"t": t, "temp": 88} for t in range(3)]
-    (h100,) = detect(table(hot))  # no reported limits: the model table's slowdown 89, warning from 84
+    # no reported limits: the model table's max operating 87 (slowdown 89), warning from 82
+    (h100,) = detect(table(hot))
     assert (h100["kind"], h100["threshold"], h100["threshold_source"], h100["severity"]) == (
         "over_temperature",
-        89.0,
+        87.0,
         "model",
         "warning",
     )
+    assert h100["threshold_limit"] == "gpu_max_op" and "GPU max operating temperature" in h100["message"]
     (hotter,) = detect(table([{"t": 0, "temp": 91}]))  # within 2 °C of shutdown (92): critical
     assert hotter["severity"] == "critical"
-    assert detect(table(hot, "Tesla T4"), AlertConfig(default_temp_limit_c=95)) == []
+    assert detect(table(hot, "NVIDIA L40S"), AlertConfig(default_temp_limit_c=95)) == []  # not in the table
     (b200,) = detect(table(hot, "NVIDIA B200"))  # not in the table (no verified source): the default
     assert (b200["threshold"], b200["threshold_source"]) == (85.0, "default")
 
@@ -105,9 +107,9 @@ def test_limits_reported_through_the_parsers() -> None:
     def limits(fmt: str, data: bytes) -> list[tuple[float, str]]:
         parsed = formats.get(fmt).parse(data, SourceContext(key="x", object_time_ms=0))
         gpus = _gpus(pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA))
-        return [(g.limits(AlertConfig()).slowdown_c, g.limits(AlertConfig()).source) for g in gpus]
+        return [(g.limits(AlertConfig()).warn_c, g.limits(AlertConfig()).source) for g in gpus]
 
-    # a real nvidia-smi capture of an H100 (driver 590.48.01): 59 °C with a 26 °C tlimit margin -> slowdown at 85
+    # a real nvidia-smi capture of an H100 (driver 590.48.01): 59 °C with a 26 °C tlimit margin -> max op at 85
     capture = (
         "nvidia_smi/utkuozdemir__nvidia_gpu_exporter__captures__linux-x86_64__"
         "nvidia-h100-80gb-hbm3__590.48.01__load_query-gpu.csv"

@@ -56,8 +56,8 @@ def loop_episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float) -> list[
     return out
 
 
-def loop_increase(values: np.ndarray) -> np.ndarray:
-    out, last = np.zeros(len(values), dtype=bool), np.nan
+def loop_increase(values: np.ndarray, before: float | None = None) -> np.ndarray:
+    out, last = np.zeros(len(values), dtype=bool), np.nan if before is None else before
     for i, v in enumerate(values):
         if not np.isnan(v):
             out[i] = not np.isnan(last) and v > last
@@ -74,8 +74,8 @@ def loop_counter_seen(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def loop_new_xid(values: np.ndarray) -> np.ndarray:
-    out, last = np.zeros(len(values), dtype=bool), 0.0
+def loop_new_xid(values: np.ndarray, before: float | None = None) -> np.ndarray:
+    out, last = np.zeros(len(values), dtype=bool), 0.0 if before is None else before
     for i, v in enumerate(values):
         if not np.isnan(v):
             out[i] = v != 0 and v != last
@@ -101,11 +101,11 @@ def test_runs_split_like_the_loop(gaps: list[int], hits: list[bool], factor: flo
 
 
 @settings(max_examples=300, deadline=None)
-@given(values=readings)
-def test_counter_helpers_match_the_loops(values: np.ndarray) -> None:
-    assert np.array_equal(rises(values), loop_increase(values))
+@given(values=readings, before=st.sampled_from([None, 0.0, 1.0, 3.0, 79.0]))
+def test_counter_helpers_match_the_loops(values: np.ndarray, before: float | None) -> None:
+    assert np.array_equal(rises(values, before), loop_increase(values, before))
     assert np.array_equal(rises_from_zero(values), loop_counter_seen(values))
-    assert np.array_equal(changes_to_nonzero(values), loop_new_xid(values))
+    assert np.array_equal(changes_to_nonzero(values, before), loop_new_xid(values, before))
 
 
 @settings(max_examples=200, deadline=None)

@@ -14,6 +14,7 @@ whole object (see ``docs/architecture.md``, "Streaming ingest").
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake import dedupe, formats, schema
-from gpulake.alerts import AlertConfig, detect
+from gpulake.alerts import AlertConfig, carryover, detect
 from gpulake.alerts.lifecycle import Event, LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
 from gpulake.context import SourceContext
@@ -246,9 +247,12 @@ def _parse_and_write(
     result.spans = spans(table)
     if table.num_rows:
         _write_metrics(sink, result, table, fmt.name, name)
-        result.alerts = detect(table, alert_config)
-        if lifecycle is not None:
-            _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
+        # one transaction per object where the store has them (SQLite): carried ends and every episode
+        with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
+            carried = carryover.exchange(lifecycle.store, carryover.ends(table)) if lifecycle is not None else None
+            result.alerts = detect(table, alert_config, carried)
+            if lifecycle is not None:
+                _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)
     if parsed.bad_rows or replaced:
         lines = [row.to_record(ctx.key) for row in parsed.bad_rows] + replaced
@@ -328,26 +332,25 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
     by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
     for alert in result.alerts:
         by_node[str(alert["node"])].append(alert)
-    with lifecycle.store.batch():  # one transaction per object where the store has them (SQLite)
-        for node in sorted(set(nodes.to_pylist())):
-            mask = pc.equal(nodes, node)
-            node_times = times.filter(mask)
-            now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
-            applied = apply(
-                lifecycle.store,
-                by_node[node],
-                node=node,
-                source=source,
-                start_ms=pc.min(node_times).as_py(),
-                gpus=set(uuids.filter(mask).to_pylist()),
-                now_ms=now,
-                config=lifecycle.config,
-            )
-            for alert in by_node[node]:
-                alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
-            result.events += applied.events
-            for episode in applied.closed:
-                write_episode(sink, episode)
+    for node in sorted(set(nodes.to_pylist())):
+        mask = pc.equal(nodes, node)
+        node_times = times.filter(mask)
+        now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
+        applied = apply(
+            lifecycle.store,
+            by_node[node],
+            node=node,
+            source=source,
+            start_ms=pc.min(node_times).as_py(),
+            gpus=set(uuids.filter(mask).to_pylist()),
+            now_ms=now,
+            config=lifecycle.config,
+        )
+        for alert in by_node[node]:
+            alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
+        result.events += applied.events
+        for episode in applied.closed:
+            write_episode(sink, episode)
 
 
 def write_episode(sink: Sink, episode: dict[str, object]) -> str:

@@ -38,9 +38,9 @@ def test_health_score_follows_the_documented_formula() -> None:
     capped = _gpu("b", "NVIDIA A100-SXM4-80GB", [60.0] * 10, [0x4] * 10, [0.0] * 9 + [1.0])
     alerts = pd.DataFrame({"node": ["b"], "gpu": ["0"], "kind": ["xid"]})
     health = analytics.health(analytics.Data(pd.concat([hot, capped], ignore_index=True), alerts))
-    # hot: 89 °C slowdown (H100, gpulake.alerts.limits) - p95 85 °C = 4 °C headroom -> 3 x (10 - 4) = 18; half the
-    # samples thermally throttled -> min(30, 100 x 0.5) = 30; no errors, constant readings -> 100 - 18 - 30 = 52
-    assert health.loc["a / GPU 0", ["temp_penalty", "throttle_penalty", "score"]].tolist() == [18.0, 30.0, 52.0]
+    # hot: 87 °C max operating (H100, gpulake.alerts.limits) - p95 85 °C = 2 °C headroom -> 3 x (10 - 2) = 24; half
+    # the samples thermally throttled -> min(30, 100 x 0.5) = 30; no errors, constant readings -> 100 - 24 - 30 = 46
+    assert health.loc["a / GPU 0", ["temp_penalty", "throttle_penalty", "score"]].tolist() == [24.0, 30.0, 46.0]
     # capped: 25 °C headroom -> 0; power cap on every sample -> 25 x 1 = 25; a DBE (20) and an XID alert (10)
     assert health.loc["b / GPU 0", ["temp_penalty", "throttle_penalty", "error_penalty", "score"]].tolist() == [
         0.0,

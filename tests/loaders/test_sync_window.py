@@ -46,7 +46,14 @@ def _sync(client: Any, target: PostgresTarget, lookback_days: int | None = 3) ->
 
 def test_nothing_new_lists_one_page_per_partitioned_folder(loaded: tuple[Any, Any], monkeypatch) -> None:
     client, target = loaded
-    monkeypatch.setattr(target, "loaded", lambda: pytest.fail("the whole ledger was read"))
+    execute = target.conn.execute
+
+    def scoped_only(query: str, *args: Any, **kwargs: Any) -> Any:
+        if "FROM gpulake_ledger" in query and "WHERE" not in query and "max(" not in query:
+            pytest.fail(f"the whole ledger was read: {query}")
+        return execute(query, *args, **kwargs)
+
+    monkeypatch.setattr(target.conn, "execute", scoped_only)
     asked: list[str] = []
     real = target.versions
     monkeypatch.setattr(target, "versions", lambda keys: real(asked.extend(keys) or asked))

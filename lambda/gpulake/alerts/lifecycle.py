@@ -26,14 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import random
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpulake.alerts.state import Conflict, EpisodeStore, Item
-from gpulake.errors import TransientError
+from gpulake.alerts.state import Conflict, EpisodeStore, Item, retry
 from gpulake.timeutil import iso_to_ms, ms_to_iso
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -41,7 +38,6 @@ NOTIFIED = ("warning", "critical")
 #: Sources whose objects list every GPU of the node (thermal CSVs list only hot ones, GPU-Z one GPU).
 FULL_INVENTORY_SOURCES = ("dcgm", "nvidia-smi")
 RECENT_OBJECTS = 16
-MAX_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -87,15 +83,6 @@ def _node_pk(node: str) -> str:
     return f"node#{node}"
 
 
-def _retry(fn: Any) -> Any:
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return fn()
-        except Conflict:
-            time.sleep(random.uniform(0, 0.005 * 2**attempt))
-    raise TransientError(f"episode store: still conflicting after {MAX_ATTEMPTS} attempts; the message is retried")
-
-
 def interval_ms(starts: list[int], config: LifecycleConfig) -> int:
     """The upload interval: the smallest gap between recent objects' starts, at most the configured one.
 
@@ -135,7 +122,7 @@ def _update_node(
         store.save([item])
         return interval_ms(all_starts[source], config), missing
 
-    return _retry(attempt)
+    return retry(attempt)
 
 
 def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> Item:
@@ -278,7 +265,7 @@ def _apply_fingerprint(
         closed = [public(e) for e in changed.values() if e["state"] == "closed"]
         return episode_of, events, closed
 
-    return _retry(attempt)
+    return retry(attempt)
 
 
 def apply(

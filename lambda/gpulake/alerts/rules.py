@@ -9,10 +9,11 @@ are not alerts. This module is the only place that decides what is an alert.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,9 @@ from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.identity import sort_rows
 from gpulake.timeutil import ms_to_iso_many
+
+if TYPE_CHECKING:
+    from gpulake.alerts.carryover import Carried
 
 SW_POWER_CAP, HW_SLOWDOWN, SW_THERMAL, HW_THERMAL, HW_POWER_BRAKE = 0x4, 0x8, 0x20, 0x40, 0x80
 #: The NVML clock event reasons that slow a GPU down, by the names reports and dashboards show.
@@ -44,6 +48,7 @@ XID_COUNT_PREFIX = 'DCGM_EXP_XID_ERRORS_COUNT{xid="'
 _LIMIT_KEYS = {
     "slowdown": limits_mod.SLOWDOWN_KEYS,
     "shutdown": limits_mod.SHUTDOWN_KEYS,
+    "gpu_max": limits_mod.GPU_MAX_OP_KEYS,
     "mem_max": limits_mod.MEM_MAX_OP_KEYS,
     "margin": limits_mod.MARGIN_KEYS,
 }
@@ -55,7 +60,8 @@ class AlertConfig:
 
     ``default_temp_limit_c`` is the slowdown temperature of a GPU that reports none and is not in
     :data:`gpulake.alerts.limits.MODEL_LIMITS`; ``over_temperature`` warns within
-    ``slowdown_margin_c`` of slowdown and is critical within ``shutdown_margin_c`` of shutdown.
+    ``slowdown_margin_c`` of the first limit that slows the GPU down (slowdown or GPU max operating,
+    :attr:`gpulake.alerts.limits.Limits.warn_c`) and is critical within ``shutdown_margin_c`` of shutdown.
     """
 
     default_temp_limit_c: float = 85.0
@@ -89,6 +95,8 @@ class _Gpu:
     xid_counts: dict[int, np.ndarray]
     #: Values of the threshold rules' fields, and ``power_limit``.
     fields: dict[str, np.ndarray]
+    #: The last XID gauge and DBE count of the GPU's previous object (gpulake.alerts.carryover), if known.
+    carried: Carried | None = None
     _limits: tuple[AlertConfig, limits_mod.Limits] | None = field(default=None, repr=False, compare=False)
 
     def limits(self, config: AlertConfig) -> limits_mod.Limits:
@@ -112,9 +120,8 @@ class _Gpu:
 
 
 def temp_limit(model: str, config: AlertConfig) -> float:
-    """The slowdown temperature of a model (table) or the default, for reports without reported limits."""
-    row = limits_mod.model_row(model)
-    return row[1] if row else config.default_temp_limit_c
+    """The warning limit of a model (table) or the default, for reports without reported limits."""
+    return limits_mod.resolve(model, np.empty(0), {}, config.default_temp_limit_c, config.hbm_temp_limit_c).warn_c
 
 
 def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
@@ -197,7 +204,7 @@ def _xid_counts(extra: series.ExtraIndex) -> dict[int, np.ndarray]:
 def _xid_hits(g: _Gpu) -> dict[int, np.ndarray]:
     """Per XID code, the samples where it newly appeared (last-XID gauge or the windowed counter)."""
     hits: dict[int, np.ndarray] = {}
-    gauge_new = series.changes_to_nonzero(g.xid)
+    gauge_new = series.changes_to_nonzero(g.xid, g.carried.xid if g.carried else None)
     for code in sorted({int(v) for v in g.xid[gauge_new]}):
         hits[code] = gauge_new & (g.xid == code)
     for code, counts in g.xid_counts.items():
@@ -216,8 +223,12 @@ class Rule:
     condition: Callable[[_Gpu, AlertConfig], np.ndarray]
     peak_of: str
     severity: Callable[[float | None, _Gpu, AlertConfig], str]
-    #: The limit used and where it came from (reported | model | default).
-    threshold: Callable[[_Gpu, AlertConfig], tuple[float | None, str | None]] = lambda g, c: (None, None)
+    #: The limit used, where it came from (reported | model | default) and which it is (limits.LIMIT_NAMES).
+    threshold: Callable[[_Gpu, AlertConfig], tuple[float | None, str | None, str | None]] = lambda g, c: (
+        None,
+        None,
+        None,
+    )
 
 
 def _fixed(level: str) -> Callable[[float | None, _Gpu, AlertConfig], str]:
@@ -225,7 +236,7 @@ def _fixed(level: str) -> Callable[[float | None, _Gpu, AlertConfig], str]:
 
 
 def _gpu_hot(g: _Gpu, c: AlertConfig) -> np.ndarray:
-    return np.nan_to_num(g.temp, nan=-1e9) >= g.limits(c).slowdown_c - c.slowdown_margin_c
+    return np.nan_to_num(g.temp, nan=-1e9) >= g.limits(c).warn_c - c.slowdown_margin_c
 
 
 def _gpu_hot_severity(peak: float | None, g: _Gpu, c: AlertConfig) -> str:
@@ -260,7 +271,7 @@ RULES = (
         _gpu_hot,
         "temp",
         _gpu_hot_severity,
-        lambda g, c: (g.limits(c).slowdown_c, g.limits(c).source),
+        lambda g, c: (g.limits(c).warn_c, g.limits(c).source, g.limits(c).warn_limit),
     ),
     Rule(
         "over_temperature",
@@ -268,10 +279,16 @@ RULES = (
         lambda g, c: np.nan_to_num(g.mem_temp, nan=-1e9) > g.limits(c).mem_max_c,
         "mem_temp",
         _hbm_severity,
-        lambda g, c: (g.limits(c).mem_max_c, g.limits(c).mem_source),
+        lambda g, c: (g.limits(c).mem_max_c, g.limits(c).mem_source, "mem_max_op"),
     ),
     Rule("thermal_failure", "thermal_failed", lambda g, c: np.nan_to_num(g.failed) > 0, "temp", _fixed("critical")),
-    Rule("ecc_dbe", "ecc_dbe", lambda g, c: series.rises(g.dbe), "dbe", _fixed("critical")),
+    Rule(
+        "ecc_dbe",
+        "ecc_dbe",
+        lambda g, c: series.rises(g.dbe, g.carried.dbe if g.carried else None),
+        "dbe",
+        _fixed("critical"),
+    ),
 )
 
 
@@ -329,23 +346,32 @@ def _peak(values: np.ndarray) -> float | None:
     return float(finite.max()) if finite.size else None
 
 
-def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str, object]]:
-    """All alert episodes in ``table`` (canonical metrics), in a deterministic order."""
+def detect(
+    table: pa.Table, config: AlertConfig | None = None, carried: Mapping[tuple[str, str], Carried] | None = None
+) -> list[dict[str, object]]:
+    """All alert episodes in ``table`` (canonical metrics), in a deterministic order.
+
+    ``carried``: per (node, GPU identity — UUID, else ``gpu``), what the GPU's previous object ended with
+    (:func:`gpulake.alerts.carryover.exchange`), so gauges and counters continue across objects.
+    """
     config = config or AlertConfig()
     alerts = []
     for g in _gpus(table, {r.field for r in config.rules}):
+        g.carried = (carried or {}).get((g.node, g.uuid or g.gpu))
         alerts += _threshold_alerts(g, config)
         for rule in RULES:
             hit = rule.condition(g, config)
             if not hit.any():
                 continue
-            threshold, source = rule.threshold(g, config)
+            threshold, source, limit = rule.threshold(g, config)
             for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
                 window = slice(first, last + 1)
                 peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
-                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold)
+                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold, limit)
                 record["severity"] = rule.severity(peak, g, config)
                 record["threshold_source"] = source
+                if limit:
+                    record["threshold_limit"] = limit
                 alerts.append(record)
         for code, hit in _xid_hits(g).items():
             if not hit.any():
@@ -362,13 +388,21 @@ def detect(table: pa.Table, config: AlertConfig | None = None) -> list[dict[str,
 
 
 def _record(
-    g: _Gpu, rule: Rule, first: int, last: int, samples: int, peak: float | None, threshold: float | None
+    g: _Gpu,
+    rule: Rule,
+    first: int,
+    last: int,
+    samples: int,
+    peak: float | None,
+    threshold: float | None,
+    limit: str | None = None,
 ) -> dict[str, object]:
     start = int(g.time[first])
     start_iso, end_iso = g.iso[first], g.iso[last]
     identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
     peak_text = f", peak {peak:g}" if peak is not None else ""
-    limit_text = f" (limit {threshold:g})" if threshold is not None else ""
+    named = f", {limits_mod.LIMIT_NAMES[limit]}" if limit else ""
+    limit_text = f" (limit {threshold:g}{named})" if threshold is not None else ""
     return {
         "alert_id": hashlib.sha256(identity.encode()).hexdigest()[:24],
         "kind": rule.kind,

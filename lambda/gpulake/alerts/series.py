@@ -39,11 +39,13 @@ def _known(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, values[idx]
 
 
-def rises(values: np.ndarray) -> np.ndarray:
-    """True where a value is above the previous known (non-NaN) value; the first known value never is."""
+def rises(values: np.ndarray, before: float | None = None) -> np.ndarray:
+    """True where a counter is above the previous known (non-NaN) value; ``before``: the value known before
+    the first sample (the previous object's last), else the first known value never is."""
     out = np.zeros(len(values), dtype=bool)
     idx, known = _known(values)
-    out[idx[1:]] = known[1:] > known[:-1]
+    previous = np.concatenate([[np.nan if before is None else before], known[:-1]])
+    out[idx] = known > previous  # NaN compares false
     return out
 
 
@@ -55,11 +57,12 @@ def rises_from_zero(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def changes_to_nonzero(values: np.ndarray) -> np.ndarray:
-    """True where a last-value gauge shows a non-zero value different from the previous known one (0 before)."""
+def changes_to_nonzero(values: np.ndarray, before: float | None = None) -> np.ndarray:
+    """True where a last-value gauge shows a non-zero value different from the previous known one
+    (``before`` the first sample: the previous object's last value, else 0)."""
     out = np.zeros(len(values), dtype=bool)
     idx, known = _known(values)
-    out[idx] = (known != 0) & (known != np.concatenate([[0.0], known[:-1]]))
+    out[idx] = (known != 0) & (known != np.concatenate([[0.0 if before is None else before], known[:-1]]))
     return out
 
 

@@ -26,24 +26,39 @@ Example
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gpulake.errors import GpulakeError, TransientError
+
+T = TypeVar("T")
 
 Item = dict[str, Any]
 #: Attributes kept as top-level DynamoDB attributes (keys, filters, TTL); the rest is in ``doc``.
 _TOP = ("pk", "sk", "version", "state", "node", "expires_at")
+MAX_ATTEMPTS = 12
 
 
 class Conflict(GpulakeError):
     """Another writer changed an item since it was read; re-read and retry."""
+
+
+def retry(attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` (read, change, conditional save) again after each :class:`Conflict`, with jitter."""
+    for number in range(MAX_ATTEMPTS):
+        try:
+            return attempt()
+        except Conflict:
+            time.sleep(random.uniform(0, 0.005 * 2**number))
+    raise TransientError(f"episode store: still conflicting after {MAX_ATTEMPTS} attempts; the message is retried")
 
 
 class EpisodeStore(ABC):

@@ -1,0 +1,130 @@
+"""Gauges and counters across object boundaries: what each GPU's previous object ended with.
+
+``DCGM_FI_DEV_XID_ERRORS`` is a gauge of the *last* XID: it keeps its value until the next XID, so
+every upload after one starts with it. ``DCGM_FI_DEV_ECC_DBE_VOL_TOTAL`` (and nvidia-smi's
+``ecc.errors.uncorrected.volatile.total``) is a counter: a rise between the last sample of one
+object and the first of the next happens between files. Looked at one object at a time, the first
+re-fires a stale XID at every upload and the second misses the rise. So, per node, one store item
+(``pk`` = ``carry#<node>``, ``sk`` = ``gpus``) keeps, per GPU identity (UUID when known, else
+``gpu``), the recent objects' ``[start_ms, end_ms, last XID gauge, last DBE count, sample step]``
+(:data:`RECENT_OBJECTS`, newest by start). :func:`exchange` reads what came before this object
+(:class:`Carried`; ``detect`` starts its gauge and counter there) and records this object's end, in
+one conditional write retried on conflict, like the episodes:
+
+- the XID gauge: the last value of the latest earlier object, however long ago (a gauge that did not
+  change over an outage is still the old XID);
+- the DBE counter: the last value of the object just before, only when it ends within
+  :data:`GAP_FACTOR` sample steps of this start (contiguous). A rise inside an object that has not
+  arrived yet is that object's to report when it comes; a counter carried across the hole would
+  report it a second time.
+
+The same object again (redelivery, or a new version of the key with the same start) finds the
+objects before it unchanged, so it gets the same :class:`Carried` and its alerts stay the same.
+Limits: an object that arrives before its predecessor has no contiguous counter (a rise exactly at
+that boundary is missed) and compares its gauge with an older object (an XID of the missing object is
+reported at this start too, in the same episode when within ``continue_within``); objects of a single
+sample (no step) are never contiguous, so boundary rises between them are missed as before.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gpulake.alerts.rules import ECC_DBE_KEYS, extra_values
+from gpulake.alerts.state import EpisodeStore, Item, retry
+from gpulake.formats.dcgm_fields import XID_NAMES
+
+#: Objects kept per GPU (about 50 bytes each; 8 GPUs x 4 is about 2 KB: one read unit, 2-3 write units).
+RECENT_OBJECTS = 4
+#: Objects are contiguous when the gap between them is at most this many sample steps (rules' gap_factor).
+GAP_FACTOR = 3.0
+
+Key = tuple[str, str]
+
+
+class Carried(NamedTuple):
+    """What a GPU's earlier objects ended with (None: unknown)."""
+
+    xid: float | None
+    dbe: float | None
+
+
+class End(NamedTuple):
+    """What one object shows of one GPU: its time span, the last known gauge and counter, its sample step."""
+
+    start_ms: int
+    end_ms: int
+    xid: float | None
+    dbe: float | None
+    step_ms: int
+
+
+def _last_known(values: np.ndarray) -> float | None:
+    known = values[np.isfinite(values)]
+    return float(known[-1]) if known.size else None
+
+
+def ends(table: pa.Table) -> dict[Key, End]:
+    """Per (node, GPU identity) with an XID gauge or DBE counter, the object's :class:`End`."""
+    xid, dbe = extra_values(table, XID_NAMES), extra_values(table, ECC_DBE_KEYS)
+    known = np.isfinite(xid) | np.isfinite(dbe)
+    if not known.any():
+        return {}
+    uuid = pc.fill_null(table.column("gpu_uuid"), "")
+    identity = pc.if_else(pc.equal(uuid, ""), table.column("gpu"), uuid).to_numpy(zero_copy_only=False)
+    node = table.column("node").to_numpy(zero_copy_only=False)
+    time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    keys = np.array([f"{n}\0{i}" for n, i in zip(node, identity)], dtype=object)
+    groups, inverse = np.unique(keys, return_inverse=True)
+    order = np.lexsort((time, inverse))
+    out = {}
+    for code, rows in enumerate(np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)):
+        if not known[rows].any():
+            continue
+        n, i = str(groups[code]).split("\0", 1)
+        steps = np.diff(time[rows])
+        step = int(np.median(steps[steps > 0])) if (steps > 0).any() else 0
+        out[(n, i)] = End(int(time[rows[0]]), int(time[rows[-1]]), _last_known(xid[rows]), _last_known(dbe[rows]), step)
+    return out
+
+
+def _before(history: list[list], end: End) -> Carried:
+    """The gauge of the latest earlier object, and the counter of the contiguous one before ``end``."""
+    earlier = sorted((h for h in history if h[0] < end.start_ms), key=lambda h: h[0])
+    xid = next((h[2] for h in reversed(earlier) if h[2] is not None), None)
+    if not earlier:
+        return Carried(xid, None)
+    _, prev_end, _, prev_dbe, prev_step = earlier[-1]
+    contiguous = end.start_ms - prev_end <= GAP_FACTOR * max(end.step_ms, prev_step, 1000)
+    return Carried(xid, prev_dbe if contiguous else None)
+
+
+def exchange(store: EpisodeStore, object_ends: dict[Key, End]) -> dict[Key, Carried]:
+    """Per GPU, what its earlier objects ended with; records this object's ends (one item per node)."""
+    carried: dict[Key, Carried] = {}
+    for node in sorted({n for n, _ in object_ends}):
+        mine = {gpu: end for (n, gpu), end in object_ends.items() if n == node}
+
+        def attempt(node: str = node, mine: dict[str, End] = mine) -> dict[Key, Carried]:
+            items = store.load(f"carry#{node}")
+            item: Item = items[0] if items else {"pk": f"carry#{node}", "sk": "gpus", "version": 0, "node": node}
+            gpus = dict(item.get("gpus", {}))
+            out = {}
+            for gpu, end in sorted(mine.items()):
+                history = [list(h) for h in gpus.get(gpu, [])]
+                out[(node, gpu)] = _before(history, end)
+                entry = list(end)
+                if entry not in history:
+                    kept = [h for h in history if h[0] != end.start_ms] + [entry]
+                    gpus[gpu] = sorted(kept, key=lambda h: h[0])[-RECENT_OBJECTS:]
+            if gpus != item.get("gpus", {}):
+                item["gpus"] = gpus
+                store.save([item])
+            return out
+
+        carried.update(retry(attempt))
+    return carried
