@@ -76,7 +76,10 @@ elif kind == "import":
     import gpulake.handlers.ingest  # noqa: F401
     samples = rows = 0
 elapsed = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # this program's own peak: ru_maxrss keeps the forking parent's across exec
+    rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 mb = (len(data) if kind != "import" and not kind.startswith("dcgm-process") else Path(path).stat().st_size) / 1e6
 print(json.dumps({"seconds": elapsed, "mb": mb if kind != "import" else 0.0, "samples": samples, "rows": rows,
                   "rss_mb": rss}))
