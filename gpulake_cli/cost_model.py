@@ -27,10 +27,16 @@ ALARMS = 7
 EMF_METRICS = 6
 LOG_BYTES_PER_OBJECT = 1000
 SQS_POLLS = 5 * 3 * 730 * 60  # 5 Lambda pollers long-polling (20 s) all month
-# Alert episodes (ADR 0005). Measured on a 6-hour simulated fleet (tests/e2e/test_episodes_moto.py): 7.53 Query
-# and 7.53 PutItem per object at 4 GPUs per node = 1 node item + 1.63 per GPU.
-DDB_CALLS_PER_GPU = 1.63
+# Alert episodes (ADR 0005). Measured on a 6-hour simulated fleet that flaps (tests/e2e/test_episodes_moto.py):
+# 14.76 PutItem per object at 4 GPUs per node = 1 node item + 3.44 per GPU (episodes, the carry item, group sends),
+# and as many Query.
+DDB_CALLS_PER_GPU = 3.44
 DDB_WRU_PER_PUT = 2  # items are 1-2 KB (an episode keeps ~40 B per object it spans)
+# Notification groups (gpulake.alerts.grouping): 0.33 per object on the same fleet change what a node is told; each
+# reads the node's group (1 Query) and writes it with the episode in one TransactWriteItems: 2 items of ~2 KB at
+# the transactional rate of 2 WRU per KB = 8 WRU.
+GROUP_STAGES_PER_OBJECT = 0.33
+WRU_PER_GROUP_STAGE = 8
 EPISODE_ITEMS_PER_GPU = 32  # a few open plus ~30 closed kept by the 30-day TTL (assumed: one episode a day)
 EPISODE_ITEM_KB = 2
 SWEEPS = 12 * 730  # every 5 minutes
@@ -154,13 +160,16 @@ def _episodes(fleet: Fleet, e: Estimate) -> None:
     p = PRICES
     per_node = min(fleet.gpus, GPUS_PER_NODE)
     calls = fleet.objects * (1 + DDB_CALLS_PER_GPU * per_node)
+    stages = fleet.objects * GROUP_STAGES_PER_OBJECT
     # the sweeper's Scan is eventually consistent: 1 RRU per 8 KB
     scan_rru = SWEEPS * math.ceil(fleet.gpus * EPISODE_ITEMS_PER_GPU * EPISODE_ITEM_KB / 8)
-    usd = (calls + scan_rru) * p["ddb_rru"] + calls * DDB_WRU_PER_PUT * p["ddb_wru"]
+    wru = calls * DDB_WRU_PER_PUT + stages * WRU_PER_GROUP_STAGE
+    usd = (calls + stages + scan_rru) * p["ddb_rru"] + wru * p["ddb_wru"]
     e.add(
         "DynamoDB episodes",
-        f"{calls:,.0f} queries + {scan_rru:,} sweep RRU x ${p['ddb_rru'] * 1e6:.3f}/M + {calls:,.0f} puts x "
-        f"{DDB_WRU_PER_PUT} WRU x ${p['ddb_wru'] * 1e6:.3f}/M (${usd / fleet.gpus:.4f} per GPU-month)",
+        f"{calls + stages:,.0f} queries + {scan_rru:,} sweep RRU x ${p['ddb_rru'] * 1e6:.3f}/M + {calls:,.0f} puts x "
+        f"{DDB_WRU_PER_PUT} WRU + {stages:,.0f} group transactions x {WRU_PER_GROUP_STAGE} WRU x "
+        f"${p['ddb_wru'] * 1e6:.3f}/M (${usd / fleet.gpus:.4f} per GPU-month)",
         usd,
     )
     gb_s = SWEEPS * SWEEP_S * SWEEPER_GB

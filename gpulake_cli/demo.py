@@ -2,8 +2,10 @@
 
 A local S3/SQS endpoint (moto's server) with the buckets, queue and notification
 ``terraform/`` creates; a simulated fleet plus the samples in ``gpulake_cli/samples`` uploaded
-through the real S3 API; the real ingest handler consuming the queue; a throwaway
-PostgreSQL cluster the loader syncs into; an HTML report. Everything started here
+through the real S3 API; the real ingest handler consuming the queue; the real
+sweeper run on the schedule EventBridge keeps once the uploads stop (its clock
+advanced 5 minutes a run, so episodes resolve and grouped notifications go out
+without waiting); a throwaway PostgreSQL cluster the loader syncs into; an HTML report. Everything started here
 is stopped on the way out, Ctrl-C included.
 """
 
@@ -20,11 +22,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from gpulake.alerts.lifecycle import NOTIFIED
 from gpulake.local import iter_files
 from gpulake_cli import analytics, demo_serve, report, uploader
 from gpulake_cli.alerts_view import episodes as read_episodes
 from gpulake_cli.alerts_view import read as read_alerts
-from gpulake_cli.local_aws import IngestRunner, LocalAws, count_messages
+from gpulake_cli.local_aws import IngestRunner, LocalAws, count_messages, sweep_until_quiet
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from gpulake_cli.status import dlq_depth, processed_counts
 from loaders.local_postgres import LocalPostgres
@@ -69,6 +72,9 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
         with (out / "lambda.log").open("w") as lambda_log:
             handled = IngestRunner(aws, stack, log=lambda_log).drain()
         say(f"ingest handler consumed {handled} S3 notifications (its logs and EMF metrics: {out / 'lambda.log'})")
+        with (out / "lambda.log").open("a") as lambda_log:
+            sweeps = sweep_until_quiet(aws, stack, log=lambda_log)
+        say(f"sweeper ran {sweeps} times, as its 5-minute schedule would after the last upload (clock advanced)")
         pg = LocalPostgres().start()
         target = PostgresTarget(pg.dsn)
         try:
@@ -88,6 +94,7 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
         summary = {
             "files_uploaded": len(files),
             "notifications_handled": handled,
+            "sweeps": sweeps,
             "processed_objects": processed["objects"],
             "rows_in_postgres": rows,
             "rows_loaded": loaded.rows,
@@ -95,8 +102,11 @@ def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], No
             "rejected_objects": processed["rejected_objects"],
             "alerts_by_kind": per_kind,
             "episodes_by_kind": dict(sorted(Counter(e["kind"] for e in episodes).items())),
-            "sns_messages": notifications["messages"],
-            "sns_states": {k: v for k, v in sorted(notifications.items()) if k != "messages"},
+            "episodes_notified": sum(e["severity"] in NOTIFIED for e in episodes),
+            "sns_messages": notifications.messages,
+            # messages carrying each state, and episodes named with each state across all messages
+            "sns_states": dict(sorted(notifications.messages_with.items())),
+            "sns_episode_states": dict(sorted(notifications.episodes_with.items())),
             # what the handler sent before episodes: one message per warning/critical per-object alert
             "sns_messages_per_object": sum(a["severity"] in ("warning", "critical") for a in raw_alerts),
             "dlq_depth": dlq_depth(aws.client("sqs"), stack.dlq_url),
@@ -136,9 +146,12 @@ def _print_summary(s: dict[str, Any], say: Callable[[str], None]) -> None:
     say(f"  alerts:   {sum(alerts.values())} per-object: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
     episodes = s["episodes_by_kind"]
     say(f"  episodes: {sum(episodes.values())}: " + ", ".join(f"{k} {v}" for k, v in episodes.items()))
-    states = ", ".join(f"{k} {v}" for k, v in s["sns_states"].items())
+    states = ", ".join(f"{k} {v}" for k, v in s["sns_episode_states"].items())
     before = s["sns_messages_per_object"]
-    say(f"  SNS:      {s['sns_messages']} messages ({states}); one per per-object alert would be {before}")
+    say(
+        f"  SNS:      {s['sns_messages']} messages naming {states} of {s['episodes_notified']} warning/critical "
+        f"episodes; one message per per-object alert would be {before}"
+    )
     say(f"  DLQ:      {s['dlq_depth']} messages")
     say(f"  report:   {s['report']}")
     say(f"  data:     {s['processed_copy']} (try: gpulake alerts --from it --since 6h)")

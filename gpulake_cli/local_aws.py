@@ -6,7 +6,8 @@ creates what ``terraform/`` creates (raw and processed buckets with versioning, 
 ingest queue with its dead-letter queue, the raw bucket's notification, the alerts
 topic); :class:`IngestRunner` plays the SQS event source mapping: it receives
 batches, calls the real handler (its log lines and EMF metrics, which Lambda would send
-to CloudWatch, go to ``log``) and deletes what the handler did not report as failed.
+to CloudWatch, go to ``log``) and deletes what the handler did not report as failed;
+:func:`sweep_until_quiet` plays the sweeper's 5-minute schedule.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import boto3
@@ -117,19 +118,53 @@ class LocalAws:
         return Stack(raw, processed, queue_url, queue_arn, dlq_url, topic, table, inbox_url)
 
 
-def count_messages(sqs: Any, url: str) -> Counter[str]:
-    """Drain a queue subscribed to the alerts topic: messages by their ``state`` attribute values."""
-    counts: Counter[str] = Counter()
+@dataclass
+class Inbox:
+    """What a queue subscribed to the alerts topic received."""
+
+    messages: int = 0
+    #: Messages whose ``state`` attribute lists each state (``per-object``: a message without one).
+    messages_with: Counter[str] = field(default_factory=Counter)
+    #: Episode entries with each state, over all messages (a grouped message names several).
+    episodes_with: Counter[str] = field(default_factory=Counter)
+
+
+def count_messages(sqs: Any, url: str) -> Inbox:
+    """Drain a queue subscribed to the alerts topic and count what it received."""
+    inbox = Inbox()
     while True:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         if not got:
-            return counts
+            return inbox
         for message in got:
-            attributes = json.loads(message["Body"]).get("MessageAttributes", {})
-            state = attributes.get("state", {}).get("Value")
-            counts.update(json.loads(state) if state else ["per-object"])
-            counts["messages"] += 1
+            envelope = json.loads(message["Body"])
+            state = envelope.get("MessageAttributes", {}).get("state", {}).get("Value")
+            inbox.messages_with.update(json.loads(state) if state else ["per-object"])
+            body = json.loads(envelope["Message"])
+            inbox.episodes_with.update(e["state"] for e in body.get("episodes", []))
+            inbox.messages += 1
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def sweep_until_quiet(aws: LocalAws, stack: Stack, log: TextIO | None = None, max_runs: int = 24) -> int:
+    """Run the real sweeper as its 5-minute schedule would after the last upload, the clock advanced each run.
+
+    Stops once no episode is open and no node group has changes to send (at most
+    ``max_runs``, two hours); returns the number of runs.
+    """
+    from gpulake.alerts.grouping import PENDING
+    from gpulake.alerts.state import DynamoEpisodeStore
+    from gpulake.handlers import sweeper
+
+    sweeper._clients.clear()
+    store = DynamoEpisodeStore(aws.client("dynamodb"), stack.episodes_table)
+    start_ms = int(time.time() * 1000)
+    for run in range(1, max_runs + 1):
+        with contextlib.redirect_stdout(log) if log else contextlib.nullcontext():
+            sweeper.run(start_ms + run * 300_000)
+        if next(store.items_in_state("open", PENDING), None) is None:
+            return run
+    return max_runs
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

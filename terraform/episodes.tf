@@ -1,5 +1,5 @@
 # Alert episodes across uploads: the table both functions share, the sweeper
-# that resolves episodes every 5 minutes, its schedule and its least-privilege role.
+# that resolves episodes and sends due node groups every 5 minutes, its schedule and its least-privilege role.
 locals {
   sweeper_name = "${var.name}-sweeper"
 }
@@ -52,7 +52,7 @@ resource "aws_lambda_function" "sweeper" {
   #checkov:skip=CKV_AWS_173:The environment holds a table and bucket name, a topic ARN and factors, no secrets; Lambda encrypts it at rest with an AWS-managed key.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile the operator owns; the zip is built reproducibly by scripts/package_lambda.py.
   function_name    = local.sweeper_name
-  description      = "gpulake: resolve alert episodes not extended for resolve_factor upload intervals"
+  description      = "gpulake: resolve alert episodes and send the node groups whose group interval has passed"
   role             = aws_iam_role.sweeper.arn
   handler          = "gpulake.handlers.sweeper.handler"
   runtime          = var.python_runtime
@@ -79,6 +79,7 @@ resource "aws_lambda_function" "sweeper" {
       GPULAKE_CONTINUE_FACTOR      = tostring(var.continue_factor)
       GPULAKE_RESOLVE_FACTOR       = tostring(var.resolve_factor)
       GPULAKE_REPEAT_INTERVAL_S    = tostring(var.repeat_interval_s)
+      GPULAKE_GROUP_INTERVAL_S     = tostring(var.group_interval_s)
       GPULAKE_EPISODE_TTL_DAYS     = tostring(var.episode_ttl_days)
       GPULAKE_RULES_FILE           = var.rules_file
       POWERTOOLS_SERVICE_NAME      = "gpulake-sweeper"
@@ -126,6 +127,9 @@ resource "aws_iam_role" "sweeper" {
 }
 
 data "aws_iam_policy_document" "sweeper" {
+  # Closing an episode and staging its resolution in the node's group is one TransactWriteItems of two
+  # conditional Puts, which IAM authorizes as dynamodb:PutItem per item
+  # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
   statement {
     sid       = "SweepEpisodes"
     effect    = "Allow"
@@ -141,7 +145,7 @@ data "aws_iam_policy_document" "sweeper" {
   }
 
   statement {
-    sid       = "PublishResolved"
+    sid       = "PublishGroups"
     effect    = "Allow"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alerts.arn]

@@ -40,6 +40,7 @@ resource "aws_lambda_function" "ingest" {
       GPULAKE_CONTINUE_FACTOR      = tostring(var.continue_factor)
       GPULAKE_RESOLVE_FACTOR       = tostring(var.resolve_factor)
       GPULAKE_REPEAT_INTERVAL_S    = tostring(var.repeat_interval_s)
+      GPULAKE_GROUP_INTERVAL_S     = tostring(var.group_interval_s)
       GPULAKE_EPISODE_TTL_DAYS     = tostring(var.episode_ttl_days)
       GPULAKE_RULES_FILE           = var.rules_file
       POWERTOOLS_SERVICE_NAME      = "gpulake-ingest"

@@ -326,6 +326,17 @@ variable "repeat_interval_s" {
   }
 }
 
+variable "group_interval_s" {
+  description = "A node's alert changes are sent together at most this often, in seconds (0 = each upload's at once; a node's first critical in an interval does not wait; Alertmanager's group_interval)."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.group_interval_s >= 0
+    error_message = "group_interval_s must be 0 (send each upload's changes at once) or a number of seconds."
+  }
+}
+
 variable "episode_ttl_days" {
   description = "Days a closed episode stays in the table (DynamoDB TTL); episodes/ in the processed bucket keeps it."
   type        = number

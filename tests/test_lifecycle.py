@@ -38,7 +38,7 @@ def part(aid: str, start_min: float, end_min: float, samples: int = 5, severity:
     }
 
 
-def fold(store, alerts, obj_start_min: float, now_min: float):
+def fold(store, alerts, obj_start_min: float, now_min: float, config: LifecycleConfig = CONFIG):
     return apply(
         store,
         alerts,
@@ -47,7 +47,7 @@ def fold(store, alerts, obj_start_min: float, now_min: float):
         start_ms=int(T0 + obj_start_min * MIN),
         gpus={"GPU-1"},
         now_ms=int(T0 + now_min * MIN),
-        config=CONFIG,
+        config=config,
     )
 
 
@@ -93,10 +93,10 @@ def test_repeat_and_resolve(tmp_path: Path) -> None:
     for i in range(0, 24):  # two hours of 5-minute objects, repeat every hour
         states += [e.state for e in fold(store, [part(f"p{i}", i * 5, i * 5 + 4.9)], i * 5, i * 5 + 5).events]
     assert states == ["firing", "repeat"]  # at 5 and 65 minutes (the next would be at 125)
-    closed, events = sweep(store, T0 + 125 * MIN, CONFIG)
-    assert closed == [] and events == []  # 5 minutes since the last extension: not yet
-    closed, events = sweep(store, T0 + 136 * MIN, CONFIG)
-    assert [e.state for e in events] == ["resolved"] and closed[0]["notifications"] == 2
+    early = sweep(store, T0 + 125 * MIN, CONFIG)
+    assert early.closed == [] and early.events == []  # 5 minutes since the last extension: not yet
+    swept = sweep(store, T0 + 136 * MIN, CONFIG)
+    assert [e.state for e in swept.events] == ["resolved"] and swept.closed[0]["notifications"] == 2
 
 
 def test_racing_handlers_lose_no_extension(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 
 from gpulake import dedupe, formats, schema
 from gpulake.alerts import AlertConfig, carryover, detect
-from gpulake.alerts.lifecycle import Event, LifecycleConfig, apply
+from gpulake.alerts.grouping import Event
+from gpulake.alerts.lifecycle import LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
 from gpulake.context import SourceContext
 from gpulake.decode import Inflating, NotUtf8, Utf8Lines, too_large
@@ -70,8 +71,10 @@ class IngestResult:
     spans: list[Span] = field(default_factory=list)
     #: Nothing was written: these bytes and settings (or a newer version of the key) were processed before.
     unchanged: bool = False
-    #: Episode lifecycle changes to notify (firing, escalated, repeat), when a store is used.
+    #: Episode lifecycle changes this object made (firing, escalated, repeat), when a store is used.
     events: list[Event] = field(default_factory=list)
+    #: What to send now: the batches of the object's node groups that were due (gpulake.alerts.grouping).
+    notifications: list[Event] = field(default_factory=list)
 
     @property
     def failed(self) -> str | None:
@@ -349,6 +352,7 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
         for alert in by_node[node]:
             alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
         result.events += applied.events
+        result.notifications += applied.notifications
         for episode in applied.closed:
             write_episode(sink, episode)
 

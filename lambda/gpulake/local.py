@@ -13,7 +13,8 @@ from pathlib import Path
 from gpulake import limits
 from gpulake._nopandas import pyarrow_without_pandas
 from gpulake.alerts import AlertConfig
-from gpulake.alerts.lifecycle import Event, LifecycleConfig, sweep
+from gpulake.alerts.grouping import Event
+from gpulake.alerts.lifecycle import LifecycleConfig, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext, local_node
 from gpulake.decode import too_large
@@ -95,7 +96,10 @@ def read_pieces(path: Path) -> Iterator[bytes]:
 
 
 def finish(out: Path, options: LocalOptions) -> list[Event]:
-    """Close the episodes the data shows ended (offline the clock is data time: the latest extension seen)."""
+    """Close the episodes the data shows ended and flush due groups (offline the clock is data time).
+
+    The clock is the latest extension seen; returns what the groups would send.
+    """
     if not options.lifecycle or not (Path(out) / STATE_FILE).exists():
         return []
     store = episode_store(out)
@@ -103,8 +107,8 @@ def finish(out: Path, options: LocalOptions) -> list[Event]:
     if not open_items:
         return []
     now = max(int(e["last_extended_ms"]) for e in open_items)
-    closed, events = sweep(store, now, options.lifecycle)
+    swept = sweep(store, now, options.lifecycle)
     sink = LocalSink(out)
-    for episode in closed:
+    for episode in swept.closed:
         write_episode(sink, episode)
-    return events
+    return swept.notifications

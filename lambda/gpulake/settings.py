@@ -58,6 +58,7 @@ def from_env() -> Settings:
             resolve_factor=_positive("GPULAKE_RESOLVE_FACTOR", LifecycleConfig.resolve_factor),
             repeat_interval_s=_float("GPULAKE_REPEAT_INTERVAL_S", LifecycleConfig.repeat_interval_s),
             closed_ttl_days=_positive("GPULAKE_EPISODE_TTL_DAYS", LifecycleConfig.closed_ttl_days),
+            group_interval_s=_not_negative("GPULAKE_GROUP_INTERVAL_S", LifecycleConfig.group_interval_s),
         ),
         max_inflated=limits.size_limit(),
     )
@@ -68,6 +69,13 @@ def _rules(path: str) -> tuple[thresholds.ThresholdRule, ...]:
     if path and not os.path.isabs(path):
         path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), path)
     return thresholds.load(path or None)
+
+
+def _not_negative(name: str, default: float) -> float:
+    value = _float(name, default)
+    if value < 0:
+        raise ConfigError(f"{name}={value:g} must be 0 or more seconds")
+    return value
 
 
 def _positive(name: str, default: float) -> float:

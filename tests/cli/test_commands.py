@@ -81,17 +81,18 @@ def test_cost_reproduces_a_hand_computed_case() -> None:
         "S3 processed storage": 0.0063072 * 0.023 + 0.0693792 * 0.0125,
         "CloudWatch": 7 * 0.10 + 6 * 0.30 + 0.00073 * 0.50,
         "KMS key (alerts topic)": 1.00,
-        # 730 objects x (1 node item + 1.63 x 8 GPUs) = 10,249.2 queries and puts (2 WRU each);
+        # 730 objects x (1 node item + 3.44 x 8 GPUs) = 20,819.6 queries and puts (2 WRU each);
+        # 730 x 0.33 = 240.9 group stages (a query and a 2-item transaction of 8 WRU);
         # sweeps: 8,760 x ceil(8 GPUs x 32 items x 2 KB / 8 KB) = 560,640 RRU
-        "DynamoDB episodes": (10_249.2 + 560_640) * 0.125 / 1e6 + 10_249.2 * 2 * 0.625 / 1e6,
+        "DynamoDB episodes": (20_819.6 + 240.9 + 560_640) * 0.125 / 1e6 + (20_819.6 * 2 + 240.9 * 8) * 0.625 / 1e6,
         "Sweeper Lambda": 8760 * 0.5 * 0.25 * 0.0000133334 + 8760 * 0.20 / 1e6,
     }
     assert lines.keys() == expected.keys()
     for item, usd in expected.items():
         assert lines[item] == pytest.approx(usd, rel=1e-9), item
-    assert json.loads(result.stdout)["gpulake"]["total"] == 3.89
+    assert json.loads(result.stdout)["gpulake"]["total"] == 3.90
     text = run("cost", "--gpus", "8", "--interval", "60", "--upload-every", "60").stdout
-    assert "gpulake: $3.89/month" in text and "730 objects x 0.320 s x 2.5 GB = 583 GB-s" in text
+    assert "gpulake: $3.90/month" in text and "730 objects x 0.320 s x 2.5 GB = 583 GB-s" in text
     assert "per GPU-month" in text
     assert "Amazon Managed Prometheus" in text and "CloudWatch custom metrics" in text
 

@@ -28,18 +28,27 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     simulated = 2 * 3 + 1  # dcgm, gpuz, nvidia-smi per node + one fleet thermal CSV
     assert summary["files_uploaded"] == simulated + SAMPLE_FILES
     assert summary["notifications_handled"] == summary["files_uploaded"] + 1  # + the s3:TestEvent
-    assert summary["processed_objects"] == {"alerts": 10, "metrics": 10, "quarantine": 1}
+    processed = dict(summary["processed_objects"])
+    # every episode is closed by the sweeper and written (those shorter than a rule's minimum too)
+    assert processed.pop("episodes") >= sum(summary["episodes_by_kind"].values())
+    assert processed == {"alerts": 10, "metrics": 10, "quarantine": 1}
     assert summary["quarantined_rows"] == 1  # the thermal sample's unreadable timestamp
     assert summary["rejected_objects"] == 0 and summary["dlq_depth"] == 0
     # dcgm and nvidia-smi: 2 nodes x 2 GPUs x 240 samples; GPU-Z logs one GPU per node; thermal rows on top;
     # the samples: 3 GPU-Z, 4 nvidia-smi and 5 thermal rows
     assert summary["rows_in_postgres"] > 2 * 2 * 240 * 2 + 2 * 240 + 12
-    assert summary["rows_loaded"] == summary["rows_in_postgres"] + sum(summary["alerts_by_kind"].values())
+    alerts, closed = sum(summary["alerts_by_kind"].values()), summary["processed_objects"]["episodes"]
+    assert summary["rows_loaded"] == summary["rows_in_postgres"] + alerts + closed  # gpu_episodes too
     assert summary["alerts_by_kind"]["thermal_failure"] >= 1  # the thermal sample's "Thermally Failed" row
-    # episodes: grouped notifications, far fewer than one per per-object alert
-    assert sum(summary["episodes_by_kind"].values()) > 0
-    assert 0 < summary["sns_messages"] < summary["sns_messages_per_object"]
+    # episodes: grouped notifications, and none missed: the sweeper (run on its schedule) resolves them all,
+    # each named once firing and once resolved
+    assert sum(summary["episodes_by_kind"].values()) > 0 and summary["sweeps"] >= 1
+    # 6 nodes alert (2 simulated, 4 in the samples), each object carrying hours: per node one message when it
+    # first fires and one when the sweeper resolves it with what waited (the default demo fleet: 163 -> 14)
+    assert summary["sns_messages"] == 2 * 6 < summary["sns_messages_per_object"] / 6
     assert summary["sns_states"]["firing"] >= 1
+    states = summary["sns_episode_states"]
+    assert states["firing"] == states["resolved"] == summary["episodes_notified"] > 0
     report = Path(summary["report"])
     assert report.is_file() and report.read_text().count("Plotly.newPlot(") == 8  # every chart, alert timeline too
     assert (tmp_path / "lambda.log").read_text().count('"CloudWatchMetrics"') >= 1

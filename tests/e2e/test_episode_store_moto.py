@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from gpulake.alerts.lifecycle import fingerprint
 from gpulake.alerts.state import Conflict, DynamoEpisodeStore
+from tests.test_grouping import race_on_one_group
 from tests.test_lifecycle import fold, part
 
 TABLE = "episodes"
@@ -77,3 +78,7 @@ def test_racing_handlers_lose_no_extension(ddb: Any) -> None:
     assert errors == []
     (ep,) = [e for e in store.load(fingerprint(part("x", 0, 0))) if e["state"] != "merged"]
     assert ep["samples"] == 7 and len(ep["parts"]) == 7 and ep["notifications"] == 1
+
+
+def test_racing_handlers_and_sweepers_on_one_group_lose_nothing_and_send_once(ddb: Any) -> None:
+    race_on_one_group(lambda: DynamoEpisodeStore(ddb, TABLE))

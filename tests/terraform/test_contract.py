@@ -200,6 +200,6 @@ def test_episode_iam_is_least_privilege(tree: hcl.Tree) -> None:
         assert "aws_dynamodb_table.episodes" in hcl.references(str(statement["resources"]))
     assert [hcl.unquote(a) for a in sweeper["WriteClosedEpisodes"]["actions"]] == ["s3:PutObject"]
     assert "processed_prefixes.episodes" in str(sweeper["WriteClosedEpisodes"]["resources"])
-    assert [hcl.unquote(a) for a in sweeper["PublishResolved"]["actions"]] == ["sns:Publish"]
+    assert [hcl.unquote(a) for a in sweeper["PublishGroups"]["actions"]] == ["sns:Publish"]
     everything = [hcl.unquote(a) for s in sweeper.values() for a in s["actions"]]
     assert not any(a.endswith("*") for a in everything)

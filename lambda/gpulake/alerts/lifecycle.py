@@ -20,6 +20,11 @@ sends each: ``firing`` when a warning/critical episode opens, ``escalated`` when
 its severity rises, ``repeat`` every ``repeat_interval_s`` (0: never) while it is
 extended. :func:`sweep` closes episodes not extended for ``resolve_factor`` x the
 interval and reports ``resolved`` for those that were notified.
+
+Every event is staged, in that same write, into its node's notification group
+(:mod:`gpulake.alerts.grouping`); what is sent is the group's batch, at most once
+per ``group_interval_s`` per node (:attr:`ApplyResult.notifications`,
+:attr:`SweepResult.notifications`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpulake.alerts.state import Conflict, EpisodeStore, Item, retry
+from gpulake.alerts import grouping
+from gpulake.alerts.grouping import Event
+from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.timeutil import iso_to_ms, ms_to_iso
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -38,6 +45,7 @@ NOTIFIED = ("warning", "critical")
 #: Sources whose objects list every GPU of the node (thermal CSVs list only hot ones, GPU-Z one GPU).
 FULL_INVENTORY_SOURCES = ("dcgm", "nvidia-smi")
 RECENT_OBJECTS = 16
+EPISODE_PREFIX = "ep#"
 
 
 @dataclass(frozen=True)
@@ -49,20 +57,23 @@ class LifecycleConfig:
     resolve_factor: float = 3.0
     repeat_interval_s: float = 4 * 3600.0
     closed_ttl_days: float = 30.0
+    #: A node's changes are sent together at most this often (0: each object's changes at once). 30 minutes:
+    #: Alertmanager's defaults wait 5 rule evaluations (group_interval 5m, Prometheus evaluation_interval 1m);
+    #: here one evaluation is one 5-minute upload, rounded up to 6 (twice the resolve delay). ADR 0005.
+    group_interval_s: float = 1800.0
 
-
-@dataclass(frozen=True)
-class Event:
-    """One notification-worthy change of one episode."""
-
-    state: str  # firing | escalated | repeat | resolved
-    episode: dict[str, Any]
+    @property
+    def group_interval_ms(self) -> int:
+        return int(self.group_interval_s * 1000)
 
 
 @dataclass
 class ApplyResult:
     episode_of: dict[str, str] = field(default_factory=dict)
+    #: The changes this object made (each staged into its node's group).
     events: list[Event] = field(default_factory=list)
+    #: What to send now: the node's group batch, when it was due (may hold earlier objects' changes).
+    notifications: list[Event] = field(default_factory=list)
     #: Closed episodes whose record changed (a late part), to rewrite under episodes/.
     closed: list[dict[str, Any]] = field(default_factory=list)
     #: Synthetic alerts of the lifecycle itself (gpu_missing).
@@ -76,11 +87,7 @@ def gpu_identity(alert: dict[str, Any]) -> str:
 def fingerprint(alert: dict[str, Any]) -> str:
     """The episode identity: a hash of node, GPU identity, kind and metric (the label set)."""
     labels = f"{alert['node']}\0{gpu_identity(alert)}\0{alert['kind']}\0{alert['metric']}"
-    return "ep#" + hashlib.sha256(labels.encode()).hexdigest()[:24]
-
-
-def _node_pk(node: str) -> str:
-    return f"node#{node}"
+    return EPISODE_PREFIX + hashlib.sha256(labels.encode()).hexdigest()[:24]
 
 
 def interval_ms(starts: list[int], config: LifecycleConfig) -> int:
@@ -98,12 +105,17 @@ def interval_ms(starts: list[int], config: LifecycleConfig) -> int:
 
 def _update_node(
     store: EpisodeStore, node: str, source: str, start_ms: int, gpus: set[str], config: LifecycleConfig
-) -> tuple[int, list[str]]:
-    """Record the object on the node's item; the source's upload interval and the GPUs that vanished."""
+) -> tuple[int, list[str], Item]:
+    """Record the object on the node's item; the source's upload interval, the GPUs that vanished, the group.
 
-    def attempt() -> tuple[int, list[str]]:
-        items = store.load(_node_pk(node))
-        item = items[0] if items else {"pk": _node_pk(node), "sk": "node", "version": 0, "node": node}
+    The node's notification group shares the partition, so the same read returns it.
+    """
+
+    def attempt() -> tuple[int, list[str], Item]:
+        items = store.load(grouping.node_pk(node))
+        group = grouping.find(items, node)
+        pk = grouping.node_pk(node)
+        item = next((i for i in items if i["sk"] == "node"), {"pk": pk, "sk": "node", "version": 0, "node": node})
         all_starts = dict(item.get("starts", {}))
         starts = [int(s) for s in all_starts.get(source, [])]
         known = dict(item.get("gpus", {}))
@@ -115,12 +127,12 @@ def _update_node(
                 missing = sorted(before - gpus)
             known[source] = sorted(before | gpus)
         if start_ms in starts and known == item.get("gpus", {}):
-            return interval_ms(starts, config), missing  # seen before: nothing to write
+            return interval_ms(starts, config), missing, group  # seen before: nothing to write
         all_starts[source] = sorted(set(starts) | {start_ms})[-RECENT_OBJECTS:]
         latest[source] = max(int(latest.get(source, 0)), start_ms)
         item.update(starts=all_starts, gpus=known, latest_start=latest)
         store.save([item])
-        return interval_ms(all_starts[source], config), missing
+        return interval_ms(all_starts[source], config), missing, group
 
     return retry(attempt)
 
@@ -223,10 +235,10 @@ def _notify(ep: Item, now_ms: int, config: LifecycleConfig) -> str | None:
 
 def _apply_fingerprint(
     store: EpisodeStore, pk: str, parts: list[dict[str, Any]], now_ms: int, every_ms: int, config: LifecycleConfig
-) -> tuple[dict[str, str], list[Event], list[dict[str, Any]]]:
+) -> tuple[dict[str, str], list[Event], list[dict[str, Any]], Item | None]:
     within = int(every_ms * config.continue_factor)
 
-    def attempt() -> tuple[dict[str, str], list[Event], list[dict[str, Any]]]:
+    def attempt() -> tuple[dict[str, str], list[Event], list[dict[str, Any]], Item | None]:
         episodes = store.load(pk)
         live = [e for e in episodes if e["state"] != "merged"]
         by_id = {e["sk"]: e for e in episodes}
@@ -261,9 +273,11 @@ def _apply_fingerprint(
             state = _notify(ep, now_ms, config)
             if state:
                 events.append(Event(state, public(ep)))
-        store.save(list(changed.values()))
+        # the events go into the node's group in the same conditional write that decided them
+        group = grouping.stage(grouping.load(store, parts[0]["node"]), events) if events else None
+        store.save([*changed.values(), *([group] if group else [])])
         closed = [public(e) for e in changed.values() if e["state"] == "closed"]
-        return episode_of, events, closed
+        return episode_of, events, closed, group
 
     return retry(attempt)
 
@@ -279,8 +293,8 @@ def apply(
     now_ms: int,
     config: LifecycleConfig,
 ) -> ApplyResult:
-    """Fold one object's alerts into the stored episodes; the notifications this sends."""
-    every_ms, missing = _update_node(store, node, source, start_ms, gpus, config)
+    """Fold one object's alerts into the stored episodes; the node's batch to send if it is due."""
+    every_ms, missing, group = _update_node(store, node, source, start_ms, gpus, config)
     result = ApplyResult()
     parts = list(alerts)
     for gpu in missing:
@@ -310,10 +324,12 @@ def apply(
     for alert in parts:
         grouped[fingerprint(alert)].append(alert)
     for pk in sorted(grouped):
-        episode_of, events, closed = _apply_fingerprint(store, pk, grouped[pk], now_ms, every_ms, config)
+        episode_of, events, closed, staged = _apply_fingerprint(store, pk, grouped[pk], now_ms, every_ms, config)
         result.episode_of.update(episode_of)
         result.events += events
         result.closed += closed
+        group = staged or group
+    result.notifications = grouping.flush(store, node, now_ms, config.group_interval_ms, known=group)
     return result
 
 
@@ -329,20 +345,63 @@ def public(ep: Item) -> dict[str, Any]:
     return out
 
 
-def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> tuple[list[dict[str, Any]], list[Event]]:
-    """Close open episodes not extended for ``resolve_factor`` x their node's interval."""
-    closed, events = [], []
-    for ep in list(store.open_items()):
-        if ep.get("sk") == "node":
-            continue
-        if now_ms - int(ep["last_extended_ms"]) <= int(ep["interval_ms"]) * config.resolve_factor:
-            continue
-        ep.update(state="closed", closed_ms=now_ms, expires_at=now_ms // 1000 + int(config.closed_ttl_days * 86400))
-        try:
-            store.save([ep])
-        except Conflict:
-            continue  # extended (or closed) meanwhile: the next sweep looks again
-        closed.append(public(ep))
-        if ep.get("notifications", 0) > 0:
-            events.append(Event("resolved", public(ep)))
-    return closed, events
+@dataclass
+class SweepResult:
+    #: Episodes closed by this sweep (to write under episodes/).
+    closed: list[dict[str, Any]] = field(default_factory=list)
+    #: ``resolved`` changes this sweep made (each staged into its node's group).
+    events: list[Event] = field(default_factory=list)
+    #: What to send now: every group batch that was due (resolutions and changes that waited).
+    notifications: list[Event] = field(default_factory=list)
+
+
+def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> SweepResult:
+    """Close open episodes not extended for ``resolve_factor`` x their node's interval; flush due groups.
+
+    One pass over the store finds both the open episodes and the groups with
+    pending changes, so a node that stopped uploading still gets its resolutions
+    and the firings that waited for its group interval.
+    """
+    result = SweepResult()
+    items = list(store.items_in_state("open", grouping.PENDING))
+    groups: dict[str, Item | None] = {i["node"]: i for i in items if i["sk"] == grouping.SK}
+    for ep in items:
+        if ep["pk"].startswith(EPISODE_PREFIX) and ep["state"] == "open" and _stale(ep, now_ms, config):
+            closed, event = _close(store, ep, now_ms, config)
+            if closed is not None:
+                result.closed.append(closed)
+            if event is not None:
+                result.events.append(event)
+                groups[ep["node"]] = None  # staged just now: the scanned copy is stale
+    for node in sorted(groups):
+        result.notifications += grouping.flush(store, node, now_ms, config.group_interval_ms, known=groups[node])
+    return result
+
+
+def _stale(ep: Item, now_ms: int, config: LifecycleConfig) -> bool:
+    return now_ms - int(ep["last_extended_ms"]) > int(ep["interval_ms"]) * config.resolve_factor
+
+
+def _close(
+    store: EpisodeStore, scanned: Item, now_ms: int, config: LifecycleConfig
+) -> tuple[Item | None, Event | None]:
+    """Close one episode and stage its ``resolved`` change in the node's group, in one conditional write.
+
+    The scan is eventually consistent: after a conflict the episode is read again and
+    left alone if it was extended (or closed) meanwhile.
+    """
+    latest: list[Item | None] = [scanned]
+
+    def attempt() -> tuple[Item | None, Event | None]:
+        ep = latest[0] or next((e for e in store.load(scanned["pk"]) if e["sk"] == scanned["sk"]), None)
+        latest[0] = None
+        if ep is None or ep["state"] != "open" or not _stale(ep, now_ms, config):
+            return None, None
+        ep = {**ep, "state": "closed", "closed_ms": now_ms}
+        ep["expires_at"] = now_ms // 1000 + int(config.closed_ttl_days * 86400)
+        event = Event("resolved", public(ep)) if ep.get("notifications", 0) > 0 else None
+        group = [grouping.stage(grouping.load(store, ep["node"]), [event])] if event else []
+        store.save([ep, *group])
+        return public(ep), event
+
+    return retry(attempt)

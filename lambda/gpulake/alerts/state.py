@@ -81,8 +81,12 @@ class EpisodeStore(ABC):
         """
 
     @abstractmethod
+    def items_in_state(self, *states: str) -> Iterator[Item]:
+        """Every item whose ``state`` is one of ``states`` (the sweeper's one pass over the table)."""
+
     def open_items(self) -> Iterator[Item]:
-        """Every item whose ``state`` is ``open`` (for the sweeper)."""
+        """Every item whose ``state`` is ``open`` (open episodes)."""
+        return self.items_in_state("open")
 
     def batch(self) -> AbstractContextManager[None]:
         """Group the loads and saves of one object where the store can (default: nothing to group)."""
@@ -176,10 +180,13 @@ class SqliteEpisodeStore(EpisodeStore):
         self.writes += len(items)
         _bump(items)
 
-    def open_items(self) -> Iterator[Item]:
+    def items_in_state(self, *states: str) -> Iterator[Item]:
+        marks = ", ".join("?" * len(states))
         with self._lock if self._shared is not None else _nolock:
             rows = (
-                self._conn().execute("SELECT doc, version FROM items WHERE state = 'open' ORDER BY pk, sk").fetchall()
+                self._conn()
+                .execute(f"SELECT doc, version FROM items WHERE state IN ({marks}) ORDER BY pk, sk", states)
+                .fetchall()
             )
         self.reads += 1
         for doc, version in rows:
@@ -275,14 +282,15 @@ class DynamoEpisodeStore(EpisodeStore):
         self.writes += len(items)
         _bump(items)
 
-    def open_items(self) -> Iterator[Item]:
+    def items_in_state(self, *states: str) -> Iterator[Item]:
         start = None
+        values = {f":s{i}": {"S": state} for i, state in enumerate(states)}
         while True:
             kwargs: dict[str, Any] = {
                 "TableName": self.table,
-                "FilterExpression": "#s = :open",
+                "FilterExpression": f"#s IN ({', '.join(values)})",
                 "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": {":open": {"S": "open"}},
+                "ExpressionAttributeValues": values,
                 # eventually consistent (half the cost): closing is a conditional write on the version
             }
             if start:

@@ -99,7 +99,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
     _report(result)
     if settings.episodes_table:
         if settings.alerts_topic_arn:
-            publish_grouped(settings.alerts_topic_arn, notify.messages(result.events))
+            publish_grouped(settings.alerts_topic_arn, notify.messages(result.notifications))
     elif result.alerts_changed and settings.alerts_topic_arn:
         _publish(settings.alerts_topic_arn, result)
     return result

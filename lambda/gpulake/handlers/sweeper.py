@@ -2,8 +2,9 @@
 
 Closes open episodes not extended for ``GPULAKE_RESOLVE_FACTOR`` x their node's
 upload interval, writes each to ``episodes/date=<start date>/<episode_id>.json``
-in the processed bucket and publishes one ``resolved`` message per node. It
-wires DynamoDB, S3 and SNS around :func:`gpulake.alerts.lifecycle.sweep`.
+in the processed bucket, and publishes every node group whose batch is due
+(``GPULAKE_GROUP_INTERVAL_S``): the resolutions and the changes that waited, one
+message per node. It wires DynamoDB, S3 and SNS around :func:`gpulake.alerts.lifecycle.sweep`.
 """
 
 from __future__ import annotations
@@ -41,17 +42,18 @@ def run(now_ms: int | None = None) -> dict[str, int]:
         raise ConfigError("GPULAKE_EPISODES_TABLE is not set: the sweeper needs the episodes table")
     store = DynamoEpisodeStore(_client("dynamodb"), settings.episodes_table)
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    closed, events = sweep(store, now, settings.lifecycle)
+    swept = sweep(store, now, settings.lifecycle)
     sink = S3Sink(_client("s3"), settings.processed_bucket, settings.processed_prefix)
-    for episode in closed:
+    for episode in swept.closed:
         write_episode(sink, episode)
-    messages = notify.messages(events)
+    messages = notify.messages(swept.notifications)
     if settings.alerts_topic_arn:
         notify.publish(_client("sns"), settings.alerts_topic_arn, messages)
-    metrics.add_metric(name="EpisodesClosed", unit=MetricUnit.Count, value=len(closed))
+    closed = len(swept.closed)
+    metrics.add_metric(name="EpisodesClosed", unit=MetricUnit.Count, value=closed)
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=len(messages))
-    logger.info("sweep", extra={"closed": len(closed), "messages": len(messages), "reads": store.reads})
-    return {"closed": len(closed), "messages": len(messages)}
+    logger.info("sweep", extra={"closed": closed, "messages": len(messages), "reads": store.reads})
+    return {"closed": closed, "messages": len(messages)}
 
 
 @metrics.log_metrics
