@@ -44,9 +44,6 @@ class _DeprecatedAlias(argparse.Action):
 
 
 def _cmd_process(args: argparse.Namespace) -> int:
-    from gpulake._nopandas import pyarrow_without_pandas
-
-    pyarrow_without_pandas()  # before any pa.array(): process never uses pandas (0.5 s of start-up)
     from gpulake import limits
     from gpulake.alerts import AlertConfig
     from gpulake.identity import CollisionCheck

@@ -14,7 +14,6 @@ from gpulake.alerts.lifecycle import fingerprint
 from gpulake.alerts.state import DynamoEpisodeStore, EpisodeStore, SqliteEpisodeStore
 from gpulake.context import SourceContext
 from gpulake.ingest import IngestResult, Lifecycle, ingest
-from gpulake.output import layout
 from gpulake.output.sink import LocalSink
 from tests.e2e.test_episode_store_moto import TABLE, ddb  # noqa: F401  (the moto table fixture)
 from tests.test_lifecycle import CONFIG, MIN, T0
@@ -38,7 +37,7 @@ def scrape(start_ms: int, xid: list[int], dbe: list[int]) -> bytes:
 
 def put(out: Path, store: EpisodeStore, name: str, data: bytes) -> IngestResult:
     ctx = SourceContext(key=f"n1/{name}.prom", object_time_ms=0, node="n1")
-    return ingest(data, ctx, LocalSink(out), version=layout.content_version(data), lifecycle=Lifecycle(store, CONFIG))
+    return ingest(data, ctx, LocalSink(out), lifecycle=Lifecycle(store, CONFIG))
 
 
 def live(store: EpisodeStore, kind: str, metric: str) -> list[dict]:

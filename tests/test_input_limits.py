@@ -16,7 +16,7 @@ import pytest
 
 from gpulake import formats, limits, schema
 from gpulake.context import SourceContext
-from gpulake.decode import complete_lines, decompress, to_utf8
+from gpulake.decode import Inflating, to_utf8
 from gpulake.errors import ConfigError, InputRejected
 from gpulake.identity import SORT_KEYS, drop_duplicate_times, drop_rows_without_values
 from gpulake.ingest import TRUNCATED, ingest
@@ -97,13 +97,20 @@ def test_a_detected_format_gets_its_own_cap(tmp_path: Path) -> None:
     assert result.rejected and "smi.csv: object is larger than the 1000 byte limit" in result.rejected
 
 
-def test_decompress_stops_at_the_cap_and_reads_concatenated_members() -> None:
-    two = gzip.compress(b"a\n" * 10) + gzip.compress(b"b\n" * 10)
-    assert decompress(two, "k", 100).data == b"a\n" * 10 + b"b\n" * 10
+def inflate(pieces: list[bytes], limit: int) -> bytes:
+    return b"".join(Inflating(pieces, "k", limit))
+
+
+def test_inflating_stops_at_the_cap_and_reads_concatenated_members() -> None:
+    two = gzip.compress(b"a\n" * 10) + gzip.compress(b"b\n" * 10) + b"\x00" * 7
+    assert inflate([two], 100) == b"a\n" * 10 + b"b\n" * 10
+    # the same stream in pieces of every size, split inside members, headers and the NUL padding
+    for size in (1, 2, 3, 7, 19, len(two) - 1):
+        assert inflate([two[i : i + size] for i in range(0, len(two), size)], 100) == b"a\n" * 10 + b"b\n" * 10
     with pytest.raises(InputRejected, match="larger than"):
-        decompress(gzip.compress(b"x" * 5000), "k", 4096)
+        inflate([gzip.compress(b"x" * 5000)], 4096)
     with pytest.raises(InputRejected, match="larger than"):
-        decompress(b"x" * 5000, "k", 4096)
+        inflate([b"x" * 3000, b"x" * 2000], 4096)
 
 
 def _expected_rows(cut: bytes, fmt: str) -> tuple[int, int]:
@@ -113,7 +120,8 @@ def _expected_rows(cut: bytes, fmt: str) -> tuple[int, int]:
         text = inflater.decompress(cut)
     except zlib.error:
         text = b""
-    text, _ = complete_lines(to_utf8(text))
+    text = to_utf8(text)
+    text = text[: text.rfind(b"\n") + 1]  # the complete lines
     if not text.strip():
         return 0, 0
     parsed = formats.get(fmt).parse(text, SourceContext(key="k", object_time_ms=0))

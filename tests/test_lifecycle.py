@@ -13,7 +13,6 @@ from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext
 from gpulake.ingest import Lifecycle, ingest
 from gpulake.local import LocalOptions, episode_store, finish, process_file
-from gpulake.output import layout
 from gpulake.output.sink import LocalSink
 from gpulake.timeutil import ms_to_iso
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
@@ -172,9 +171,7 @@ def test_redelivered_and_shuffled_objects_give_the_same_episodes_and_bytes(tmp_p
         for path in order:
             data = path.read_bytes()
             ctx = SourceContext(key=path.name, object_time_ms=0, node="gpu-node-00")
-            result = ingest(
-                data, ctx, LocalSink(out), version=layout.content_version(data), lifecycle=Lifecycle(store, CONFIG)
-            )
+            result = ingest(data, ctx, LocalSink(out), lifecycle=Lifecycle(store, CONFIG))
             events += result.events
             for key in result.keys:
                 if key.startswith("alerts/"):

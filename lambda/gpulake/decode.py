@@ -9,15 +9,16 @@ expand to many GB (a decompression bomb); a cut-off gzip keeps its complete line
 from __future__ import annotations
 
 import codecs
-import io
+import itertools
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 
 from gpulake.errors import InputRejected
 
 GZIP_MAGIC = b"\x1f\x8b"
 _CONTROL = bytes(range(0, 9)) + bytes([11, 12]) + bytes(range(14, 32))
 _STEP = 1 << 20  # inflate at most this many bytes per call, so the cap is checked often
+_HEAD = 4100  # bytes read before the encoding is decided: a BOM and the 4 KiB UTF-16 sample
 _UTF8_BOM = codecs.BOM_UTF8
 #: Longest BOM first: the UTF-32 LE BOM starts with the UTF-16 LE one.
 _BOMS = (
@@ -26,14 +27,6 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-
-
-@dataclass(frozen=True)
-class Inflated:
-    """An object's bytes after gunzip; ``truncated`` says why the stream ended early, if it did."""
-
-    data: bytes
-    truncated: str | None = None
 
 
 def too_large(source: str, limit: int) -> InputRejected:
@@ -49,49 +42,162 @@ def _size(n: int) -> str:
     return f"{n // 2**20} MiB" if n >= 2**20 else f"{n} byte"
 
 
-def decompress(data: bytes, source: str, limit: int) -> Inflated:
-    """Inflate gzip (by magic bytes, whatever the key says) up to ``limit`` bytes; pass other bytes through.
+class Inflating:
+    """An object's stored bytes, in pieces, to its inflated bytes in pieces: gzip by magic bytes, capped.
 
-    Concatenated gzip members (``cat a.gz b.gz``) are all read. A stream that ends
-    before its end marker, or breaks, returns what was inflated before the break with
-    ``truncated`` set; nothing inflated at all is a rejection.
+    Iterate once. Concatenated gzip members (``cat a.gz b.gz``) are all read and NUL
+    padding after a member is skipped. Past ``limit`` inflated bytes it raises
+    :func:`too_large`. A stream that ends before its end marker, or breaks, stops there
+    and sets ``truncated``; nothing inflated at all is a rejection.
     """
-    if not data.startswith(GZIP_MAGIC):
-        if len(data) > limit:
-            raise too_large(source, limit)
-        return Inflated(data)
-    out = io.BytesIO()  # grows in place and hands its buffer over: no second copy at the end
-    size = 0
-    pending = data
-    problem = None
-    while pending:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
+
+    def __init__(self, raw: Iterable[bytes], source: str, limit: int) -> None:
+        self._raw = iter(raw)
+        self.source = source
+        self.limit = limit
+        self.size = 0
+        #: Whether the stream is gzip (known once iterating; only gzip can end early).
+        self.gzip = False
+        #: Why the stream ended early, once iterated (None: it ended properly).
+        self.truncated: str | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        first = b""
+        for chunk in self._raw:  # the magic bytes may be split over the first pieces
+            first += chunk
+            if len(first) >= len(GZIP_MAGIC):
+                break
+        pieces = itertools.chain([first], self._raw)
+        self.gzip = first.startswith(GZIP_MAGIC)
+        yield from (self._gunzip(pieces) if self.gzip else self._plain(pieces))
+
+    def _count(self, piece: bytes) -> bytes:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise too_large(self.source, self.limit)
+        return piece
+
+    def _plain(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        for piece in pieces:
+            if piece:
+                yield self._count(piece)
+
+    def _gunzip(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        inflater = None  # None: between members (at the start, or after one's end marker)
+        for data in pieces:
             while True:
-                piece = inflater.decompress(pending, min(_STEP, limit - size + 1))
-                pending = inflater.unconsumed_tail
-                size += len(piece)
-                if size > limit:
-                    raise too_large(source, limit)
-                out.write(piece)
-                if inflater.eof or not (piece or pending):
-                    break
-        except zlib.error as exc:
-            problem = f"gzip data is corrupt after {size} decompressed bytes ({exc})"
-            break
-        if not inflater.eof:
-            problem = f"gzip data is truncated after {size} decompressed bytes"
-            break
-        pending = inflater.unused_data.lstrip(b"\x00")  # NUL padding after the last member
-    if problem and size == 0:
-        raise InputRejected(source, f"{problem}; upload the complete file again")
-    return Inflated(out.getvalue(), problem)
+                if inflater is None:
+                    data = data.lstrip(b"\x00")  # NUL padding after the last member
+                    if not data:
+                        break
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                try:
+                    piece = inflater.decompress(data, min(_STEP, self.limit - self.size + 1))
+                except zlib.error as exc:
+                    self._end(f"gzip data is corrupt after {self.size} decompressed bytes ({exc})")
+                    return
+                if piece:
+                    yield self._count(piece)
+                if inflater.eof:
+                    data, inflater = inflater.unused_data, None
+                    continue
+                data = inflater.unconsumed_tail
+                if not (piece or data):
+                    break  # this piece is used up: on to the next
+        if inflater is not None:
+            self._end(f"gzip data is truncated after {self.size} decompressed bytes")
+
+    def _end(self, problem: str) -> None:
+        if self.size == 0:
+            raise InputRejected(self.source, f"{problem}; upload the complete file again")
+        self.truncated = problem
 
 
-def complete_lines(text: bytes) -> tuple[bytes, bytes]:
-    """Split text at its last newline: (the complete lines, the cut-off rest)."""
-    cut = text.rfind(b"\n") + 1
-    return text[:cut], text[cut:]
+class NotUtf8(Exception):
+    """Raised while streaming text read as UTF-8 that turns out not to be: read it again as Windows-1252."""
+
+
+class Utf8Lines:
+    """An object's inflated pieces to UTF-8 text in pieces that each end at a line end: :func:`to_utf8`, streaming.
+
+    The encoding is decided from the first 4 KiB as :func:`to_utf8` does (a BOM, UTF-16
+    without one); text taken for UTF-8 is checked as it passes, and :class:`NotUtf8` is raised
+    at the first invalid byte, so the caller reads the object again with ``encoding="cp1252"``
+    (what :func:`to_utf8` would have chosen). After iterating: ``rest`` is the text after the
+    last newline when the stream was ``truncated`` (otherwise it was yielded as the last
+    piece), ``lines`` the newlines yielded (counted for gzip, the only stream that can be cut
+    off), ``size`` the text bytes seen. Pieces are ``bytes`` or, for whole lines of a larger
+    piece, a ``memoryview`` of it (no copy).
+    """
+
+    def __init__(self, inflating: Inflating, encoding: str | None = None) -> None:
+        self.inflating = inflating
+        self.encoding = encoding
+        self.rest = b""
+        self.lines = 0
+        self.size = 0
+
+    @property
+    def truncated(self) -> str | None:
+        """Why the object ended early (see :class:`Inflating`), once iterated."""
+        return self.inflating.truncated
+
+    def __iter__(self) -> Iterator[bytes]:
+        carry = b""  # the start of a line that continues in the next piece
+        for piece in self._text():
+            self.size += len(piece)
+            end = piece.rfind(b"\n") + 1
+            if not end:
+                carry += piece
+                continue
+            start = 0
+            if carry:
+                start = piece.find(b"\n") + 1
+                yield carry + piece[:start]
+            if start < end:
+                yield memoryview(piece)[start:end]  # the whole lines inside, without a copy
+            if self.inflating.gzip:  # only gzip can be cut off and need the cut's line number
+                self.lines += piece.count(b"\n")
+            carry = piece[end:]
+        if self.truncated is not None:
+            self.rest = carry
+        elif carry:
+            yield carry
+
+    def _text(self) -> Iterator[bytes]:
+        pieces = iter(self.inflating)
+        head = b""
+        for piece in pieces:
+            head += piece
+            if len(head) >= _HEAD:
+                break
+        if head.startswith(_UTF8_BOM):
+            head = head[len(_UTF8_BOM) :]
+        encoding, bom = self.encoding, b""
+        if encoding is None:
+            bom, encoding = next(((b, enc) for b, enc in _BOMS if head.startswith(b)), (b"", None))
+            encoding = encoding or _utf16_without_bom(head)
+        text = itertools.chain([head[len(bom) :]], pieces)
+        if encoding is None:
+            yield from _checked_utf8(text)
+            return
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        for piece in text:
+            yield decoder.decode(piece).encode("utf-8")
+        yield decoder.decode(b"", final=True).encode("utf-8")
+
+
+def _checked_utf8(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Pass UTF-8 pieces through, raising :class:`NotUtf8` at the first invalid sequence."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for piece in pieces:
+            if not (piece.isascii() and not decoder.getstate()[0]):
+                decoder.decode(piece)
+            yield piece
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise NotUtf8 from None
 
 
 def _utf16_without_bom(head: bytes) -> str | None:

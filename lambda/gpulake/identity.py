@@ -35,6 +35,14 @@ KEY_COLUMNS = ("node", "gpu", "source", "time")
 SORT_KEYS = [("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")]
 
 
+def sort_rows(table: pa.Table) -> pa.Table:
+    """``table`` stably sorted by :data:`SORT_KEYS`, without a copy when it is sorted already (dcgm's are)."""
+    order = pc.sort_indices(table, SORT_KEYS)
+    if np.array_equal(order.to_numpy(), np.arange(table.num_rows)):
+        return table
+    return table.take(order)
+
+
 def _same_as_next(table: pa.Table) -> pa.Array:
     """Per row of a table stably sorted by identity (at least 2 rows): whether the next row has the same identity."""
     n = table.num_rows

@@ -6,13 +6,21 @@ quarantine lines, good rows still land. A cut-off gzip lands its complete lines,
 records ``truncated_input`` in quarantine and reports the object as failed, so
 the sender uploads it again. It raises only ``TransientError`` (the sink failed;
 retrying may help).
+
+The object is read as a stream (:data:`Opener`): hashed, inflated, decoded and handed
+to the format piece by piece, so a format that parses pieces (dcgm) never holds the
+whole object (see ``docs/architecture.md``, "Streaming ingest").
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import itertools
 import json
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -24,10 +32,10 @@ from gpulake.alerts.grouping import Claim, Event
 from gpulake.alerts.lifecycle import LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
 from gpulake.context import SourceContext
-from gpulake.decode import complete_lines, decompress, to_utf8, too_large
+from gpulake.decode import Inflating, NotUtf8, Utf8Lines, too_large
 from gpulake.errors import InputRejected
-from gpulake.formats.base import BadRow
-from gpulake.identity import SORT_KEYS, Span, drop_duplicate_times, drop_rows_without_values, spans
+from gpulake.formats.base import BadRow, Format, ParseResult
+from gpulake.identity import Span, drop_duplicate_times, drop_rows_without_values, sort_rows, spans
 from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
 from gpulake.output.parquet import to_parquet_bytes
@@ -35,6 +43,11 @@ from gpulake.output.sink import Sink
 
 #: Quarantine reason of the cut-off end of a truncated object.
 TRUNCATED = "truncated_input"
+#: An object's stored bytes (gzip or not) from the start, in pieces; called once more when they
+#: must be read again (to hash before parsing a key seen before, or to re-read as Windows-1252).
+Opener = Callable[[], Iterable[bytes]]
+#: Pieces a bytes object is handed over in (as a file or an S3 body is read).
+PIECE = 1 << 22
 
 
 @dataclass
@@ -85,7 +98,7 @@ def _jsonl(records: list[dict[str, object]]) -> bytes:
 
 
 def ingest(
-    data: bytes,
+    data: bytes | Opener,
     ctx: SourceContext,
     sink: Sink,
     *,
@@ -96,11 +109,12 @@ def ingest(
     lifecycle: Lifecycle | None = None,
     max_inflated: SizeLimit | None = None,
 ) -> IngestResult:
-    """Parse one object and write metrics, alerts and quarantine under keys derived from its key.
+    """Parse one object (its bytes, or an :data:`Opener` that streams them) and write its outputs.
 
-    A key has one set of outputs: a new version replaces the previous one's, the same
-    bytes and settings again write nothing, and an older delivery (S3 ``sequencer``)
-    than the one processed is ignored (:mod:`gpulake.dedupe`). ``version`` (ETag and
+    Metrics, alerts and quarantine go under keys derived from the object's key. A key has
+    one set of outputs: a new version replaces the previous one's, the same bytes and
+    settings again write nothing, and an older delivery (S3 ``sequencer``) than the one
+    processed is ignored (:mod:`gpulake.dedupe`). ``version`` (ETag and
     version id; default: the content hash) is recorded in the manifest for people. With
     ``lifecycle``, each alert gains the ``episode_id`` of the stored episode it continues
     or opens, and ``result.events`` says what to notify. ``max_inflated`` caps the decompressed
@@ -108,18 +122,47 @@ def ingest(
     """
     name = layout.object_name(ctx.key)
     settings = {"tz": ctx.tz, "node": ctx.node, "format": format_name, "alerts": alert_config}
-    content = layout.content_version(data)  # the one pass over the raw bytes' hash: fingerprint and local version
-    identity = dedupe.fingerprint(content, settings)
-    version = version or content
+    source = _Source(data if callable(data) else _pieces(data))
     previous = dedupe.load(sink, name)
-    if previous and (previous.fingerprint == identity or dedupe.superseded(previous, sequencer)):
+    if previous and dedupe.superseded(previous, sequencer):
         return _unchanged(previous, name, sink)
+    if previous and previous.fingerprint == dedupe.fingerprint(source.content(), settings):
+        return _unchanged(previous, name, sink)  # a key seen before is hashed first: unchanged bytes are not parsed
     try:
-        result = _parse_and_write(data, ctx, sink, name, format_name, alert_config, lifecycle, max_inflated)
+        result = _parse_and_write(source, ctx, sink, name, format_name, alert_config, lifecycle, max_inflated)
     except InputRejected as exc:
         result = _reject(exc, ctx.key, sink, name)
-    _replace(sink, previous, result, identity, version, sequencer)
+    content = source.content()  # hashed while parsing (read to the end here if parsing stopped early)
+    _replace(sink, previous, result, dedupe.fingerprint(content, settings), version or content, sequencer)
     return result
+
+
+class _Source:
+    """An object's stored bytes, hashed (sha256) as they are read: its content version and fingerprint."""
+
+    def __init__(self, opener: Opener) -> None:
+        self.opener = opener
+        self.digest: str | None = None
+
+    def read(self) -> Iterator[bytes]:
+        """The pieces from the start; a read to the end records the hash."""
+        digest = hashlib.sha256()
+        for piece in self.opener():
+            digest.update(piece)
+            yield piece
+        self.digest = digest.hexdigest()
+
+    def content(self) -> str:
+        """The content hash, reading the object (once more) if no read went to the end."""
+        if self.digest is None:
+            for _ in self.read():
+                pass
+        return str(self.digest)
+
+
+def _pieces(data: bytes) -> Opener:
+    """An opener over bytes already in memory, in pieces as a stream would give them."""
+    return lambda: (data[start : start + PIECE] for start in range(0, len(data), PIECE))
 
 
 def reject(exc: InputRejected, key: str, sink: Sink, *, version: str, sequencer: str | None = None) -> IngestResult:
@@ -179,7 +222,7 @@ def _unchanged(previous: dedupe.Manifest, name: str, sink: Sink) -> IngestResult
 
 
 def _parse_and_write(
-    data: bytes,
+    source: _Source,
     ctx: SourceContext,
     sink: Sink,
     name: str,
@@ -190,20 +233,17 @@ def _parse_and_write(
 ) -> IngestResult:
     result = IngestResult(source_object=ctx.key, name=name)
     cap = max_inflated or size_limit()
-    text, cut = _text(data, ctx.key, cap.overall)
-    fmt = formats.get(format_name) if format_name else formats.detect(text, ctx.key)
+    try:
+        fmt, parsed, text = _parse(source, ctx, format_name, cap, None)
+    except NotUtf8:  # as to_utf8 decides: not UTF-8 throughout, so Windows-1252 (GPU-Z's degree sign)
+        fmt, parsed, text = _parse(source, ctx, format_name, cap, "cp1252")
     result.format = fmt.name
-    if len(text) > cap.for_format(fmt.name):
-        raise too_large(ctx.key, cap.for_format(fmt.name))
-    parsed = fmt.parse(text, ctx)
-    del text  # parsed: free the inflated bytes before the table, alerts and Parquet are built
-    if cut is not None:
-        problem, row = cut
+    if text.truncated is not None:
         result.truncated = (
-            f"{ctx.key}:{row.line}: {problem}; the complete lines before it landed, upload the file again"
+            f"{ctx.key}:{text.lines + 1}: {text.truncated}; the complete lines before it landed, upload the file again"
         )
-        parsed.bad_rows.append(row)
-    table = pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA).sort_by(SORT_KEYS)  # stable
+        parsed.bad_rows.append(BadRow(text.lines + 1, TRUNCATED, text.rest.decode("utf-8", "replace")))
+    table = sort_rows(pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA))
     table, empty = drop_rows_without_values(table, ctx.key)
     table, replaced = drop_duplicate_times(table, ctx.key)
     replaced = empty + replaced
@@ -212,10 +252,12 @@ def _parse_and_write(
     result.spans = spans(table)
     if table.num_rows:
         _write_metrics(sink, result, table, fmt.name, name)
-        carried = carryover.exchange(lifecycle.store, carryover.ends(table)) if lifecycle is not None else None
-        result.alerts = detect(table, alert_config, carried)
-        if lifecycle is not None:
-            _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
+        # one transaction per object where the store has them (SQLite): carried ends and every episode
+        with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
+            carried = carryover.exchange(lifecycle.store, carryover.ends(table)) if lifecycle is not None else None
+            result.alerts = detect(table, alert_config, carried)
+            if lifecycle is not None:
+                _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)
     if parsed.bad_rows or replaced:
         lines = [row.to_record(ctx.key) for row in parsed.bad_rows] + replaced
@@ -223,17 +265,38 @@ def _parse_and_write(
     return result
 
 
-def _text(data: bytes, source: str, max_inflated: int) -> tuple[bytes, tuple[str, BadRow] | None]:
-    """UTF-8 text of an object (decoded before detection) and, if it was cut off, why and its quarantine line."""
-    inflated = decompress(data, source, max_inflated)
-    text = to_utf8(inflated.data)
-    if inflated.truncated is None:
-        return text, None
-    text, rest = complete_lines(text)
-    if not formats.has_content(text):
-        raise InputRejected(source, f"{inflated.truncated} and holds no complete line; upload the complete file again")
-    line = text.count(b"\n") + 1
-    return text, (inflated.truncated, BadRow(line, TRUNCATED, rest.decode("utf-8", "replace")))
+def _parse(
+    source: _Source, ctx: SourceContext, format_name: str | None, cap: SizeLimit, encoding: str | None
+) -> tuple[Format, ParseResult, Utf8Lines]:
+    """Read, inflate, decode, detect and parse in one pass; the text stream says afterwards how it ended."""
+    text = Utf8Lines(Inflating(source.read(), ctx.key, cap.overall), encoding)
+    chunks = iter(text)
+    head: list[bytes] = []  # complete lines up to the sniffing size (and at least one with content)
+    size, content = 0, False
+    for chunk in chunks:
+        head.append(chunk)
+        size += len(chunk)
+        content = content or formats.has_content(chunk)
+        if content and size >= formats.SNIFF_BYTES:
+            break
+    if not content and text.truncated is not None:
+        raise InputRejected(ctx.key, f"{text.truncated} and holds no complete line; upload the complete file again")
+    fmt = formats.get(format_name) if format_name else formats.detect(b"".join(head), ctx.key)
+    limit = cap.for_format(fmt.name)
+    parsed = fmt.parse_chunks(_capped(itertools.chain(head, chunks), limit, ctx.key), ctx)
+    if text.size > limit:  # the cut-off rest of a truncated object counts too
+        raise too_large(ctx.key, limit)
+    return fmt, parsed, text
+
+
+def _capped(chunks: Iterable[bytes], limit: int, source: str) -> Iterator[bytes]:
+    """The text pieces, rejecting the object once they add up to more than the format's cap."""
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise too_large(source, limit)
+        yield chunk
 
 
 def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult:
@@ -251,9 +314,10 @@ def _put(sink: Sink, result: IngestResult, key: str, body: bytes, content_type: 
 def _write_metrics(sink: Sink, result: IngestResult, table: pa.Table, source: str, name: str) -> None:
     # UTC days by integer division (pc.strftime loads the zone database and formats every row)
     days = pc.divide(table.column("time").cast(pa.int64()), pa.scalar(86_400_000, pa.int64()))
-    for number in sorted(pc.unique(days).to_pylist()):
+    numbers = sorted(pc.unique(days).to_pylist())
+    for number in numbers:
         day = (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat()
-        part = table.filter(pc.equal(days, number))
+        part = table.filter(pc.equal(days, number)) if len(numbers) > 1 else table
         _put(
             sink,
             result,
@@ -270,13 +334,16 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
     uuids = pc.if_else(
         pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
     )
+    by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for alert in result.alerts:
+        by_node[str(alert["node"])].append(alert)
     for node in sorted(set(nodes.to_pylist())):
         mask = pc.equal(nodes, node)
         node_times = times.filter(mask)
         now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
         applied = apply(
             lifecycle.store,
-            [a for a in result.alerts if a["node"] == node],
+            by_node[node],
             node=node,
             source=source,
             start_ms=pc.min(node_times).as_py(),
@@ -284,9 +351,8 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
             now_ms=now,
             config=lifecycle.config,
         )
-        for alert in result.alerts:
-            if alert["node"] == node:
-                alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
+        for alert in by_node[node]:
+            alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
         result.events += applied.events
         result.notifications += applied.notifications
         result.claims += applied.claims

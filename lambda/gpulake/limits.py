@@ -1,13 +1,14 @@
 """Caps on an object's decompressed size, so that anything accepted fits in memory.
 
-Ingest holds the inflated object and what the parser builds from it. The peak is
-about ``PEAK_PER_INFLATED_BYTE[format]`` times the inflated size on top of the
-runtime (measured with ``scripts/measure_ingest_memory.py``; numbers in docs/deploy.md):
-dcgm keeps one float per sample, while the table formats hold every cell as text and
-then as numbers. So the cap is derived per format from the memory available: the
-function's memory in Lambda (``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``), this machine's
-RAM elsewhere. ``GPULAKE_MAX_INFLATED_MB`` (or the CLI's ``--max-inflated-mb``) sets
-one cap for every format instead.
+Ingest streams the object; what it holds is what the parser builds from it. The peak is
+about ``PEAK_PER_INFLATED_BYTE[format]`` times the inflated size on top of the runtime
+(measured with ``scripts/measure_ingest_memory.py`` and ``make bench``; numbers in
+docs/deploy.md): dcgm is parsed piece by piece and keeps one float per sample, while the
+table formats join the text and hold every cell as text and then as numbers. So the cap
+is derived per format from the memory available: the function's memory in Lambda
+(``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``), this machine's RAM elsewhere.
+``GPULAKE_MAX_INFLATED_MB`` (or the CLI's ``--max-inflated-mb``) sets one cap for every
+format instead.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ MIB = 2**20
 #: Resident memory of the interpreter with pyarrow and boto3 loaded, before any object (MiB).
 RUNTIME_MIB = 250
 #: Peak resident bytes per inflated byte while ingesting, with a margin over the measured fits
-#: (dcgm 1.70, nvidia-smi 8.2; docs/deploy.md).
+#: (dcgm 1.70 before streaming, about 0.4 streamed; nvidia-smi 8.2; docs/deploy.md).
 PEAK_PER_INFLATED_BYTE: dict[str, float] = {"dcgm": 2.2, "gpuz": 10.0, "nvidia-smi": 10.0, "thermal-csv": 10.0}
 
 

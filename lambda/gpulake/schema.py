@@ -76,13 +76,15 @@ ColumnLike = pa.Array | pa.ChunkedArray | Sequence | np.ndarray | str | None
 
 
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
-    """Broadcast a scalar or convert a sequence to an Arrow array of ``type_``."""
+    """Broadcast a scalar or convert a sequence to an Arrow array of ``type_`` (None and NaN become null)."""
     if value is None or isinstance(value, str):
         return pa.array([value] * n, type=type_) if value is not None else pa.nulls(n, type_)
     if isinstance(value, pa.ChunkedArray):
         value = value.combine_chunks()
     if isinstance(value, pa.Array):
         return value if value.type == type_ else value.cast(type_)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return pa.array(value, type=type_, mask=np.isnan(value))  # NaN is null: an explicit mask
     return pa.array(value, type=type_, from_pandas=True)
 
 
@@ -102,13 +104,14 @@ def _map(n: int, columns: Mapping[str, ColumnLike], map_type: pa.MapType) -> pa.
     numeric = pa.types.is_floating(map_type.item_type)
     matrix = np.empty((n, len(names)), dtype=np.float64 if numeric else object)
     for j, name in enumerate(names):
-        matrix[:, j] = _column(columns[name], n, map_type.item_type).to_numpy(zero_copy_only=False)
+        value = columns[name]
+        numpy_floats = numeric and isinstance(value, np.ndarray) and value.dtype.kind == "f"
+        matrix[:, j] = value if numpy_floats else _column(value, n, map_type.item_type).to_numpy(zero_copy_only=False)
     keep = ~np.isnan(matrix) if numeric else _non_empty(matrix)
     offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
-    keys = np.tile(np.array(names, dtype=object), n)[keep.ravel()]
-    return pa.MapArray.from_arrays(
-        pa.array(offsets, pa.int32()), pa.array(keys, pa.string()), pa.array(matrix[keep], map_type.item_type)
-    )
+    _, key_index = np.nonzero(keep)  # row-major: each row's entries in name order
+    keys = pa.array(names, pa.string()).take(pa.array(key_index.astype(np.int32)))
+    return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), keys, pa.array(matrix[keep], map_type.item_type))
 
 
 def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
@@ -121,15 +124,35 @@ def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
     return _map(n, columns, LABELS_TYPE)
 
 
+def _has_control(col: pa.Array) -> bool:
+    """Whether any byte of a string array's data is a control character (a byte scan, no regex).
+
+    In UTF-8 the bytes 0x00-0x1F and 0x7F only ever encode those characters. A sliced
+    array's buffer may hold bytes outside the slice: at worst the regex then runs for nothing.
+    """
+    data = col.buffers()[2]
+    if data is None or data.size == 0:
+        return False
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return bool((raw < 0x20).any() or (raw == 0x7F).any())
+
+
 def clean_text(col: pa.Array) -> pa.Array:
     """A string column with every control character replaced (see ``CONTROL_CHARACTERS``)."""
+    if not _has_control(col):
+        return col
     return pc.replace_substring_regex(col, CONTROL_CHARACTERS, CONTROL_REPLACEMENT)
+
+
+def clean_name(value: str) -> str:
+    """One string as :func:`clean_text` stores it (control characters replaced)."""
+    return re.sub(CONTROL_CHARACTERS, CONTROL_REPLACEMENT, value)
 
 
 def _text_column(value: ColumnLike, n: int) -> pa.Array:
     """A cleaned string column; a scalar (the object's node, source, key) is cleaned once, then broadcast."""
     if isinstance(value, str):
-        return _column(re.sub(CONTROL_CHARACTERS, CONTROL_REPLACEMENT, value), n, pa.string())
+        return _column(clean_name(value), n, pa.string())
     return clean_text(_column(value, n, pa.string()))
 
 
@@ -137,10 +160,12 @@ def _clean_map(col: pa.MapArray) -> pa.MapArray:
     """A map column with control characters replaced in its keys (and items, if strings)."""
     if col.offset:
         col = pa.concat_arrays([col])  # unsliced, so offsets, keys and items line up
-    items = col.items
-    if pa.types.is_string(items.type):
-        items = clean_text(items)
-    return pa.MapArray.from_arrays(col.offsets, clean_text(col.keys), items)
+    raw_keys, raw_items = col.keys, col.items
+    keys = clean_text(raw_keys)
+    items = clean_text(raw_items) if pa.types.is_string(raw_items.type) else raw_items
+    if keys is raw_keys and items is raw_items:
+        return col
+    return pa.MapArray.from_arrays(col.offsets, keys, items)
 
 
 def assemble(

@@ -3,10 +3,14 @@ and only DCGM's exact blank sentinels are blanks."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from gpulake.formats._table import _header_spans
 from gpulake.formats.dcgm import BLANK_SENTINELS, is_blank
 from tests.formats.helpers import parse, rows
 
@@ -108,3 +112,18 @@ def test_a_bitmask_a_double_cannot_hold_exactly_is_impossible_not_a_crash() -> N
     result = parse(data, "nvidia-smi")
     assert [r["throttle_reasons"] for r in rows(result)] == [4]
     assert [b.line for b in result.bad_rows] == [2] and "impossible value" in result.bad_rows[0].reason
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.sampled_from(
+            ["Date , a ,", "  Date,b", "\tDate\t,", "x Date , c", "Update , d", "Date", "1,2", "", "DateX ,"]
+        ),
+        max_size=30,
+    )
+)
+def test_header_lines_are_found_as_the_anchored_pattern_finds_them(lines: list[str]) -> None:
+    data = "\n".join(lines).encode()
+    anchored = re.compile(rb"^[ \t]*Date[ \t]*,[^\n]*", re.M)  # the definition: a header line
+    assert list(_header_spans(data, "Date")) == [(m.start(), m.end()) for m in anchored.finditer(data)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
@@ -19,10 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake.alerts import limits as limits_mod
-from gpulake.alerts import thresholds
+from gpulake.alerts import series, thresholds
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
-from gpulake.timeutil import ms_to_iso
+from gpulake.identity import sort_rows
+from gpulake.timeutil import ms_to_iso_many
 
 if TYPE_CHECKING:
     from gpulake.alerts.carryover import Carried
@@ -95,11 +97,26 @@ class _Gpu:
     fields: dict[str, np.ndarray]
     #: The last XID gauge and DBE count of the GPU's previous object (gpulake.alerts.carryover), if known.
     carried: Carried | None = None
+    _limits: tuple[AlertConfig, limits_mod.Limits] | None = field(default=None, repr=False, compare=False)
 
     def limits(self, config: AlertConfig) -> limits_mod.Limits:
-        return limits_mod.resolve(
-            self.model, self.temp, self.reported, config.default_temp_limit_c, config.hbm_temp_limit_c
-        )
+        """The GPU's temperature limits under ``config`` (resolved once per config, asked by several rules)."""
+        if self._limits is None or self._limits[0] is not config:
+            resolved = limits_mod.resolve(
+                self.model, self.temp, self.reported, config.default_temp_limit_c, config.hbm_temp_limit_c
+            )
+            self._limits = (config, resolved)
+        return self._limits[1]
+
+    @cached_property
+    def iso(self) -> list[str]:
+        """The sample times as ISO 8601 text (alert start and end), formatted once per GPU."""
+        return ms_to_iso_many(self.time)
+
+    @cached_property
+    def step(self) -> float:
+        """The typical sample interval (ms): the median positive gap between samples."""
+        return series.typical_step(self.time)
 
 
 def temp_limit(model: str, config: AlertConfig) -> float:
@@ -109,26 +126,21 @@ def temp_limit(model: str, config: AlertConfig) -> float:
 
 def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
     """Per row, the first of ``keys`` present in ``extra`` (NaN where none is)."""
-    out = np.full(table.num_rows, np.nan)
-    for key in keys:
-        values = pc.map_lookup(table.column("extra"), pa.scalar(key), "first").to_numpy(zero_copy_only=False)
-        values = values.astype(np.float64)
-        out = np.where(np.isnan(out), values, out)
-    return out
+    return series.ExtraIndex(table.column("extra")).values(keys)
 
 
-def _field_values(table: pa.Table, names: set[str]) -> dict[str, np.ndarray]:
-    out = {"power_limit": extra_values(table, thresholds.POWER_LIMIT_KEYS)}
+def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) -> dict[str, np.ndarray]:
+    out = {"power_limit": extra.values(thresholds.POWER_LIMIT_KEYS)}
     for name in names:
         if name.startswith("extra:"):
-            out[name] = extra_values(table, (name[6:],))
+            out[name] = extra.value(name[6:])
         else:
             out[name] = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
     return out
 
 
 def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # type: ignore[assignment]
-    table = table.sort_by([("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])
+    table = sort_rows(table)
     col = {
         name: table.column(name).to_numpy(zero_copy_only=False)
         for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
@@ -139,16 +151,18 @@ def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # typ
     }
     time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
     reasons = pc.fill_null(table.column("throttle_reasons"), -1).to_numpy(zero_copy_only=False)
+    extra = series.ExtraIndex(table.column("extra"))
     dbe, xid, failed = (
-        extra_values(table, ECC_DBE_KEYS),
-        extra_values(table, XID_NAMES),
-        extra_values(table, (THERMAL_FAILED_KEY,)),
+        extra.values(ECC_DBE_KEYS),
+        extra.values(XID_NAMES),
+        extra.value(THERMAL_FAILED_KEY),
     )
-    reported = {name: extra_values(table, keys) for name, keys in _LIMIT_KEYS.items()}
-    xid_counts = _xid_counts(table)
-    field_values = _field_values(table, set(fields))
-    keys = [f"{n}\0{g}" for n, g in zip(col["node"], col["gpu"])]
-    bounds = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    reported = {name: extra.values(keys) for name, keys in _LIMIT_KEYS.items()}
+    xid_counts = _xid_counts(extra)
+    field_values = _field_values(table, extra, set(fields))
+    node, gpu = col["node"], col["gpu"]
+    change = np.flatnonzero((node[1:] != node[:-1]) | (gpu[1:] != gpu[:-1])) + 1
+    bounds = [0, *change.tolist(), len(node)]
     gpus = []
     for a, b in pairwise(bounds):
         if a == b:
@@ -177,61 +191,25 @@ def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # typ
     return gpus
 
 
-def _xid_counts(table: pa.Table) -> dict[int, np.ndarray]:
+def _xid_counts(extra: series.ExtraIndex) -> dict[int, np.ndarray]:
     """Per XID code, the rows' ``DCGM_EXP_XID_ERRORS_COUNT`` value (NaN where absent)."""
-    extra = table.column("extra").combine_chunks()
-    keys = set(extra.keys.unique().to_pylist()) if len(extra) else set()
     out = {}
-    for key in sorted(k for k in keys if k.startswith(XID_COUNT_PREFIX) and k.endswith('"}')):
+    for key in sorted(k for k in extra.names if k.startswith(XID_COUNT_PREFIX) and k.endswith('"}')):
         code = key[len(XID_COUNT_PREFIX) : -2]
         if code.isdigit():
-            out[int(code)] = extra_values(table, (key,))
-    return out
-
-
-def _counter_seen(values: np.ndarray) -> np.ndarray:
-    """True where a windowed counter shows events it did not show before (first positive or a rise)."""
-    out = np.zeros(len(values), dtype=bool)
-    last = 0.0
-    for i, v in enumerate(values):
-        if not np.isnan(v):
-            out[i] = v > last
-            last = v
+            out[int(code)] = extra.value(key)
     return out
 
 
 def _xid_hits(g: _Gpu) -> dict[int, np.ndarray]:
     """Per XID code, the samples where it newly appeared (last-XID gauge or the windowed counter)."""
     hits: dict[int, np.ndarray] = {}
-    gauge_new = _new_xid(g.xid, g.carried.xid if g.carried else None)
+    gauge_new = series.changes_to_nonzero(g.xid, g.carried.xid if g.carried else None)
     for code in sorted({int(v) for v in g.xid[gauge_new]}):
         hits[code] = gauge_new & (g.xid == code)
     for code, counts in g.xid_counts.items():
-        hits[code] = hits.get(code, np.zeros(len(g.time), dtype=bool)) | _counter_seen(counts)
+        hits[code] = hits.get(code, np.zeros(len(g.time), dtype=bool)) | series.rises_from_zero(counts)
     return hits
-
-
-def _increase(values: np.ndarray, before: float | None = None) -> np.ndarray:
-    """True where a counter rose against the previous known value (``before``: the previous object's last)."""
-    out = np.zeros(len(values), dtype=bool)
-    last = np.nan if before is None else before
-    for i, v in enumerate(values):
-        if not np.isnan(v):
-            out[i] = not np.isnan(last) and v > last
-            last = v
-    return out
-
-
-def _new_xid(values: np.ndarray, before: float | None = None) -> np.ndarray:
-    """True where the last-XID gauge shows a non-zero code different from before (``before``: the previous
-    object's last value, so a gauge carried over from it is not new)."""
-    out = np.zeros(len(values), dtype=bool)
-    last = 0.0 if before is None else before
-    for i, v in enumerate(values):
-        if not np.isnan(v):
-            out[i] = v != 0 and v != last
-            last = v
-    return out
 
 
 def _bits(g: _Gpu, mask: int) -> np.ndarray:
@@ -307,24 +285,23 @@ RULES = (
     Rule(
         "ecc_dbe",
         "ecc_dbe",
-        lambda g, c: _increase(g.dbe, g.carried.dbe if g.carried else None),
+        lambda g, c: series.rises(g.dbe, g.carried.dbe if g.carried else None),
         "dbe",
         _fixed("critical"),
     ),
 )
 
 
-def _rule_limit(g: _Gpu, rule: thresholds.ThresholdRule, config: AlertConfig) -> tuple[np.ndarray, str | None]:
-    """Per sample, the rule's threshold (absolute, or from the GPU's own limit) and its source."""
-    n = len(g.time)
+def _rule_limit(g: _Gpu, rule: thresholds.ThresholdRule, config: AlertConfig) -> tuple[np.ndarray | float, str | None]:
+    """The rule's threshold (per sample when it follows the reported power limit, else one number) and its source."""
     if rule.relative_to == "power_limit":
         limit = g.fields["power_limit"]
         return rule.threshold * limit, "reported" if np.isfinite(limit).any() else None
     if rule.relative_to in ("slowdown", "shutdown"):
         lim = g.limits(config)
         base = lim.slowdown_c if rule.relative_to == "slowdown" else lim.shutdown_c
-        return np.full(n, base + rule.threshold), lim.source
-    return np.full(n, rule.threshold), None
+        return float(base + rule.threshold), lim.source
+    return float(rule.threshold), None
 
 
 def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
@@ -336,18 +313,17 @@ def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
         known = np.isfinite(values) & np.isfinite(limit)
         if not known.any():
             continue
-        hit = known & np.asarray(thresholds.OPS[rule.op](np.nan_to_num(values), np.nan_to_num(limit)), dtype=bool)
+        with np.errstate(invalid="ignore"):  # NaN compares false, and ``known`` masks it anyway
+            hit = known & np.asarray(thresholds.OPS[rule.op](values, limit), dtype=bool)
         spec = Rule("threshold", rule.name, lambda g, c, hit=hit: hit, rule.field, _fixed(rule.severity))
-        diffs = np.diff(g.time)
-        step = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 0.0
-        for first, last in _episodes(g.time, hit, config.gap_factor):
+        for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
             window = slice(first, last + 1)
             peak = _peak(values[window][hit[window]])
-            threshold = float(np.nanmedian(limit[window]))
+            threshold = float(np.nanmedian(limit[window])) if isinstance(limit, np.ndarray) else limit
             record = _record(g, spec, first, last, int(hit[window].sum()), peak, threshold)
             record.update(severity=rule.severity, threshold_source=source, rule=rule.name)
             if rule.min_duration_s:  # the episode (across objects) must last this long to alert
-                record.update(min_duration_s=rule.min_duration_s, step_ms=int(step))
+                record.update(min_duration_s=rule.min_duration_s, step_ms=int(g.step))
             record["message"] = (
                 f"{rule.name} on {g.node} GPU {g.gpu}: {rule.field} {rule.op} {threshold:g} "
                 f"from {record['start']} to {record['end']}, peak {peak:g}"
@@ -356,28 +332,13 @@ def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
     return out
 
 
-def _episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float) -> list[tuple[int, int]]:
-    """(first, last) sample index of each run of hits, split at long gaps."""
-    if len(time) > 1:
-        diffs = np.diff(time)
-        typical = float(np.median(diffs[diffs > 0])) if (diffs > 0).any() else 0.0
-    else:
-        typical = 0.0
-    max_gap = max(typical * gap_factor, 1000.0)
-    runs = []
-    start = None
-    for i in range(len(hit)):
-        if hit[i] and start is not None and time[i] - time[i - 1] > max_gap:
-            runs.append((start, i - 1))
-            start = None
-        if hit[i] and start is None:
-            start = i
-        elif not hit[i] and start is not None:
-            runs.append((start, i - 1))
-            start = None
-    if start is not None:
-        runs.append((start, len(hit) - 1))
-    return runs
+def _episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float, step: float | None = None) -> list[tuple[int, int]]:
+    """(first, last) sample index of each run of hits, split at gaps over ``gap_factor`` typical steps.
+
+    ``step`` is the typical sample interval when the caller knows it (:attr:`_Gpu.step`).
+    """
+    typical = series.typical_step(time) if step is None else step
+    return series.runs(time, hit, max(typical * gap_factor, 1000.0))
 
 
 def _peak(values: np.ndarray) -> float | None:
@@ -403,7 +364,7 @@ def detect(
             if not hit.any():
                 continue
             threshold, source, limit = rule.threshold(g, config)
-            for first, last in _episodes(g.time, hit, config.gap_factor):
+            for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
                 window = slice(first, last + 1)
                 peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
                 record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold, limit)
@@ -416,7 +377,7 @@ def detect(
             if not hit.any():
                 continue
             rule, cls = _xid_rule(code), classify(code)
-            for first, last in _episodes(g.time, hit, config.gap_factor):
+            for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
                 samples = int(hit[first : last + 1].sum())
                 record = _record(g, rule, first, last, samples, float(code), None)
                 record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
@@ -436,7 +397,8 @@ def _record(
     threshold: float | None,
     limit: str | None = None,
 ) -> dict[str, object]:
-    start, end = int(g.time[first]), int(g.time[last])
+    start = int(g.time[first])
+    start_iso, end_iso = g.iso[first], g.iso[last]
     identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
     peak_text = f", peak {peak:g}" if peak is not None else ""
     named = f", {limits_mod.LIMIT_NAMES[limit]}" if limit else ""
@@ -450,13 +412,13 @@ def _record(
         "gpu_uuid": g.uuid or None,
         "gpu_model": g.model or None,
         "metric": rule.metric,
-        "start": ms_to_iso(start),
-        "end": ms_to_iso(end),
+        "start": start_iso,
+        "end": end_iso,
         "samples": samples,
         "peak": peak,
         "threshold": threshold,
         "source": g.source,
         "source_object": g.source_object,
         "message": f"{rule.kind.replace('_', ' ')} on {g.node} GPU {g.gpu}: {samples} sample(s) "
-        f"{ms_to_iso(start)}..{ms_to_iso(end)}{peak_text}{limit_text}",
+        f"{start_iso}..{end_iso}{peak_text}{limit_text}",
     }

@@ -11,6 +11,10 @@ therefore never lose an update.
   condition on ``version`` per item).
 - :class:`SqliteEpisodeStore`: one file for offline ``process``, the demo and tests.
 
+:meth:`EpisodeStore.batch` groups the reads and writes of one object: SQLite runs them
+in one transaction (each save a savepoint inside it, still checked against the versions
+read), DynamoDB has nothing to group and writes each save as it comes.
+
 Example
 -------
 >>> store = SqliteEpisodeStore(":memory:")
@@ -28,6 +32,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,6 +88,10 @@ class EpisodeStore(ABC):
         """Every item whose ``state`` is ``open`` (open episodes)."""
         return self.items_in_state("open")
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the loads and saves of one object where the store can (default: nothing to group)."""
+        return nullcontext()
+
 
 def _bump(items: list[Item]) -> None:
     for item in items:
@@ -96,7 +105,7 @@ class SqliteEpisodeStore(EpisodeStore):
         self.path = str(path)
         self._local = threading.local()
         self._shared = sqlite3.connect(":memory:", check_same_thread=False) if self.path == ":memory:" else None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by load and save inside a batch
         self.reads = self.writes = 0
         with self._conn() as conn:
             conn.execute(
@@ -124,10 +133,31 @@ class SqliteEpisodeStore(EpisodeStore):
         self.reads += 1
         return [{**json.loads(doc), "version": version} for doc, version in rows]
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction for everything inside (one commit per object, not per save)."""
+        with self._lock if self._shared is not None else _nolock:
+            if getattr(self._local, "batch", False):
+                yield
+                return
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.batch = True
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+            finally:
+                self._local.batch = False
+
     def save(self, items: list[Item]) -> None:
         with self._lock if self._shared is not None else _nolock:
             conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
+            batched = getattr(self._local, "batch", False)
+            conn.execute("SAVEPOINT save" if batched else "BEGIN IMMEDIATE")
             try:
                 for item in items:
                     row = conn.execute(
@@ -141,9 +171,11 @@ class SqliteEpisodeStore(EpisodeStore):
                         "INSERT OR REPLACE INTO items (pk, sk, version, state, doc) VALUES (?, ?, ?, ?, ?)",
                         (item["pk"], item["sk"], int(item["version"]) + 1, item.get("state"), doc),
                     )
-                conn.execute("COMMIT")
+                conn.execute("RELEASE save" if batched else "COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK TO save" if batched else "ROLLBACK")
+                if batched:
+                    conn.execute("RELEASE save")
                 raise
         self.writes += len(items)
         _bump(items)

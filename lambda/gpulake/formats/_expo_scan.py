@@ -144,8 +144,8 @@ class _PyScanner:
             slot.append(None)
         return index
 
-    def feed(self, data: bytes) -> None:
-        for lines in _chunks(data):
+    def feed(self, data: bytes | memoryview) -> None:
+        for lines in _chunks(bytes(data)):  # no copy of bytes; a memoryview (ingest's whole lines) is copied
             self._scan(lines)
 
     def _scan(self, lines: list[bytes]) -> None:  # noqa: C901
@@ -224,7 +224,7 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def scan_python(chunks: Iterable[bytes], resolve: Resolve, *, slots: int, now: int) -> Scanned:
+def scan_python(chunks: Iterable[bytes | memoryview], resolve: Resolve, *, slots: int, now: int) -> Scanned:
     """Scan exposition text (pieces that each end at a line end) with the reference loop."""
     scanner = _PyScanner(resolve, slots, now)
     for chunk in chunks:
@@ -241,7 +241,7 @@ except ImportError:  # no compiled build here (no compiler at install time, or a
 COMPILED = _expo_scan_c is not None
 
 
-def scan_compiled(chunks: Iterable[bytes], resolve: Resolve, *, slots: int, now: int) -> Scanned:
+def scan_compiled(chunks: Iterable[bytes | memoryview], resolve: Resolve, *, slots: int, now: int) -> Scanned:
     """Scan exposition text with the compiled scanner (``ImportError`` if it is not built)."""
     if _expo_scan_c is None:
         raise ImportError("gpulake.formats._expo_scan_c is not built; run `python setup.py build_ext --inplace`")

@@ -78,10 +78,17 @@ def split_header(line: bytes) -> list[str]:
 
 
 def _header_spans(data: bytes, first_cell: str) -> Iterator[tuple[int, int]]:
-    """(start, end) byte offsets of every header line (end excludes the newline)."""
-    pattern = re.compile(rb"^[ \t]*" + re.escape(first_cell.encode()) + rb"[ \t]*,[^\n]*", re.M)
+    """(start, end) byte offsets of every header line (end excludes the newline).
+
+    A header line is ``first_cell ,...`` after optional blanks. The search looks for the
+    literal cell (a fast substring scan) and then checks that only blanks precede it on its
+    line: a ``^``-anchored multiline regex would be tried at every byte (0.13 s per 4 MB).
+    """
+    pattern = re.compile(re.escape(first_cell.encode()) + rb"[ \t]*,[^\n]*")
     for match in pattern.finditer(data):
-        yield match.start(), match.end()
+        start = data.rfind(b"\n", 0, match.start()) + 1
+        if not data[start : match.start()].strip(b" \t"):
+            yield start, match.end()
 
 
 def read_sections(data: bytes, first_cell: str, bad_rows: list[BadRow], source: str) -> list[Section]:

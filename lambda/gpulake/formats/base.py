@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from gpulake.context import SourceContext
+from gpulake.decode import to_utf8
 
 #: Raw text kept per quarantined row; longer lines are cut and flagged.
 MAX_RAW_CHARS = 4096
@@ -48,7 +51,11 @@ class ParseResult:
 class Format(ABC):
     """A telemetry format: recognise it from its first bytes, then parse it.
 
-    Subclasses are stateless; register an instance in ``gpulake.formats``.
+    Subclasses are stateless; register an instance in ``gpulake.formats``. A format
+    implements :meth:`parse_text` (UTF-8 text in, Arrow out); :meth:`parse` takes bytes in
+    any encoding :func:`~gpulake.decode.to_utf8` reads, and :meth:`parse_chunks` takes the
+    text in pieces, as ingest streams it: a format that can parse piece by piece overrides
+    it and never holds the whole object (dcgm), the others are handed the pieces joined.
     """
 
     #: The ``source`` value written to the canonical ``metrics`` table.
@@ -58,6 +65,17 @@ class Format(ABC):
     def sniff(self, head: str) -> bool:
         """Whether ``head`` (the first few KiB, decoded) looks like this format."""
 
-    @abstractmethod
     def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
-        """Parse a whole (decompressed) object; raise ``InputRejected`` if impossible."""
+        """Parse a whole (decompressed) object in any supported encoding; raise ``InputRejected`` if impossible."""
+        return self.parse_text(to_utf8(data), ctx)
+
+    @abstractmethod
+    def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
+        """Parse a whole object already decoded to UTF-8 (ingest decodes once, before detection)."""
+
+    def parse_chunks(self, chunks: Iterable[bytes], ctx: SourceContext) -> ParseResult:
+        """Parse UTF-8 text given in pieces that each end at a line end (the last may lack its newline)."""
+        whole = io.BytesIO()  # each piece is copied in once and dropped; getvalue() hands the buffer over
+        for chunk in chunks:
+            whole.write(chunk)
+        return self.parse_text(whole.getvalue(), ctx)

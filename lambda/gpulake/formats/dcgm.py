@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,6 @@ import pyarrow as pa
 
 from gpulake import schema
 from gpulake.context import SourceContext
-from gpulake.decode import to_utf8
 from gpulake.formats import _expo_scan
 from gpulake.formats import dcgm_fields as f
 from gpulake.formats._expo_scan import BLANK_MIN, BLANK_SENTINELS, MARKER, ScanFunction, Scanned, is_blank
@@ -169,7 +169,23 @@ class _Scrape:
                 group.labels.setdefault(key, value)
         return labels, gid
 
+    def _in_table_order(self, scanned: Scanned) -> Scanned:
+        """Rows ordered as ingest sorts them (node, GPU, time; stable on the stored, cleaned names): no copy there."""
+        cleaned = [(schema.clean_name(g.node), schema.clean_name(g.gpu)) for g in self.groups]
+        rank = np.empty(len(cleaned), dtype=np.int64)
+        rank[sorted(range(len(cleaned)), key=cleaned.__getitem__)] = np.arange(len(cleaned))
+        order = np.lexsort((scanned.row_time, rank[scanned.row_group]))  # stable, like Arrow's sort
+        new_index = np.empty(len(order), dtype=np.int64)
+        new_index[order] = np.arange(len(order))
+        return scanned._replace(
+            row_time=scanned.row_time[order],
+            row_group=scanned.row_group[order],
+            values=scanned.values[:, order],
+            extra_row=new_index[scanned.extra_row],
+        )
+
     def batch(self, scanned: Scanned) -> pa.RecordBatch:
+        scanned = self._in_table_order(scanned)
         n = len(scanned.row_time)
         groups = [self.groups[g] for g in scanned.row_group.tolist()]
         slots = dict(zip(_SLOTS, scanned.values))
@@ -196,11 +212,12 @@ class _Scrape:
         """One column per ``extra`` key; of several samples of a key in one row the last wins."""
         if not len(scanned.extra_key):
             return {}
-        # last occurrence of each (key, row): unique over the reversed samples
-        pair = scanned.extra_key.astype(np.int64)[::-1] * n + scanned.extra_row[::-1]
-        _, first = np.unique(pair, return_index=True)
-        keep = len(pair) - 1 - first
-        keys, rows, values = scanned.extra_key[keep], scanned.extra_row[keep], scanned.extra_value[keep]
+        keys, rows, values = scanned.extra_key, scanned.extra_row, scanned.extra_value
+        pair = keys.astype(np.int64) * n + rows
+        if np.bincount(pair).max() > 1:  # a key sampled twice in one row: the last occurrence wins
+            _, first = np.unique(pair[::-1], return_index=True)
+            keep = len(pair) - 1 - first
+            keys, rows, values = keys[keep], rows[keep], values[keep]
         columns = {}
         for key in np.unique(keys).tolist():
             column = np.full(n, np.nan)
@@ -220,9 +237,13 @@ class DcgmFormat(Format):
     def sniff(self, head: str) -> bool:
         return bool(_SNIFF.search(head))
 
-    def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
+    def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
+        return self.parse_chunks([text], ctx)
+
+    def parse_chunks(self, chunks: Iterable[bytes], ctx: SourceContext) -> ParseResult:
+        """Scan the pieces as they come: only the scanner's buffers (one float per sample) are kept."""
         scrape = _Scrape(ctx)
-        scanned = self.scan([to_utf8(data)], scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
+        scanned = self.scan(chunks, scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
         result = ParseResult(bad_rows=[BadRow(*bad) for bad in scanned.bad])
         if len(scanned.row_time):
             result.batches.append(scrape.batch(scanned))

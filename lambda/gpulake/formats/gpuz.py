@@ -15,7 +15,6 @@ import numpy as np
 import pyarrow as pa
 
 from gpulake.context import SourceContext
-from gpulake.decode import to_utf8
 from gpulake.errors import InputRejected
 from gpulake.formats._table import read_sections
 from gpulake.formats._tabular import SectionRows, coalesce, finish, pick, pick_all
@@ -60,8 +59,8 @@ class GpuzFormat(Format):
     def sniff(self, head: str) -> bool:
         return bool(_HEADER.match(head.replace("\x00", "")))
 
-    def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
-        text = to_utf8(data).replace(b"\x00", b"\n")
+    def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
+        text = text.replace(b"\x00", b"\n")
         result = ParseResult()
         sections = read_sections(text, "Date", result.bad_rows, ctx.key)
         if not sections:

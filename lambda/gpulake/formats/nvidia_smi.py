@@ -17,7 +17,6 @@ import re
 import pyarrow as pa
 
 from gpulake.context import SourceContext
-from gpulake.decode import to_utf8
 from gpulake.errors import InputRejected
 from gpulake.formats._rounds import gpu_by_position
 from gpulake.formats._table import read_sections, split_header
@@ -75,8 +74,7 @@ class NvidiaSmiFormat(Format):
         cells = [c.strip() for c in first.split(",")]
         return len(cells) >= 2 and sum(bool(_QUERY_FIELD.match(c)) for c in cells) >= max(2, len(cells) // 2)
 
-    def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
-        text = to_utf8(data)
+    def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
         first = _first_line(text[:65536].decode("utf-8", "replace"))
         if _DATE_FIRST.match(first):
             raise InputRejected(

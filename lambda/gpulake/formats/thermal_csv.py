@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake.context import SourceContext
-from gpulake.decode import to_utf8
 from gpulake.errors import InputRejected
 from gpulake.formats._table import read_sections, split_header
 from gpulake.formats._tabular import SectionRows, finish, normalise_name, pick
@@ -42,8 +41,7 @@ class ThermalCsvFormat(Format):
         cells = {normalise_name(c) for c in first.split(",")}
         return all(cells & set(ALIASES[key]) for key in ("node", "gpu", "temp"))
 
-    def parse(self, data: bytes, ctx: SourceContext) -> ParseResult:
-        text = to_utf8(data)
+    def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
         first = next((line for line in text[:65536].splitlines() if line.strip()), b"")
         result = ParseResult()
         sections = read_sections(text, split_header(first)[0], result.bad_rows, ctx.key)

@@ -7,16 +7,14 @@ S3, SNS and Powertools around :func:`gpulake.ingest.ingest`; it parses nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from gpulake import settings as settings_mod
@@ -29,15 +27,21 @@ from gpulake.output.sink import S3Sink
 from gpulake.s3io import read_object
 from gpulake.timeutil import check_zone
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 logger = Logger(service="gpulake-ingest")
 metrics = Metrics(namespace="gpulake", service="ingest")
-processor = BatchProcessor(event_type=EventType.SQS)
 PUBLISHED_SEVERITIES = ("warning", "critical")
 _clients: dict[str, Any] = {}
 
 
 def _client(name: str) -> Any:
+    """One boto3 client per service, made on first use: boto3 (0.2-0.3 s) is not imported at cold start."""
     if name not in _clients:
+        import boto3
+
         _clients[name] = boto3.client(name)
     return _clients[name]
 
@@ -83,7 +87,7 @@ def process_s3_record(record: dict[str, Any]) -> IngestResult | None:
     )
     lifecycle = _lifecycle(settings)
     result = ingest(
-        obj.data,
+        obj.open,
         ctx,
         sink,
         version=obj.version,
@@ -159,6 +163,14 @@ def _publish(topic_arn: str, result: IngestResult) -> None:
         )
 
 
+@functools.cache
+def _sqs_batch() -> BatchProcessor:
+    """The SQS batch processor, made on the first SQS event (not imported at cold start)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS)
+
+
 def _sqs_record(record: SQSRecord) -> None:
     for s3_record in _s3_records(json.loads(record.body)):
         process_s3_record(s3_record)
@@ -170,6 +182,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """SQS batch (partial failures) or a direct S3 event."""
     records = event.get("Records", [])
     if records and records[0].get("eventSource") == "aws:sqs":
-        return process_partial_response(event=event, record_handler=_sqs_record, processor=processor, context=context)
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        return process_partial_response(
+            event=event, record_handler=_sqs_record, processor=_sqs_batch(), context=context
+        )
     results = [process_s3_record(r) for r in _s3_records(event)]
     return {"processed": sum(1 for r in results if r is not None)}

@@ -40,11 +40,6 @@ def object_name(key: str) -> str:
     return f"{safe_stem(key)}-{digest}"
 
 
-def content_version(data: bytes) -> str:
-    """Version of a local file: its content hash (the local stand-in for an ETag)."""
-    return hashlib.sha256(data).hexdigest()
-
-
 def metrics_key(source: str, date: str, name: str) -> str:
     return f"metrics/source={source}/date={date}/{name}.parquet"
 
