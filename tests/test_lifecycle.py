@@ -241,3 +241,32 @@ def test_a_gpu_that_vanishes_raises_gpu_missing_once(tmp_path: Path) -> None:
     )
     assert obj(10, {"GPU-1"}).events == []  # still missing: the same episode, no new page
     assert obj(5, {"GPU-1"}).events == []  # redelivery
+
+
+def test_gpu_missing_lands_in_the_objects_alerts_file(tmp_path: Path) -> None:
+    # GIVEN two dcgm scrapes of one node, the second without GPU-b (fallen off the bus)
+    def scrape(name: str, minute: int, uuids: list[str]) -> Path:
+        ms = int(T0 + minute * MIN)
+        lines = [
+            f'DCGM_FI_DEV_GPU_TEMP{{gpu="{i}",UUID="{u}",Hostname="n1",modelName="NVIDIA H100"}} 40 {ms}'
+            for i, u in enumerate(uuids)
+        ]
+        path = tmp_path / "raw" / "n1" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    out = tmp_path / "out"
+    options = LocalOptions(format_name="dcgm", node="n1")
+    process_file(scrape("a.prom", 0, ["GPU-a", "GPU-b"]), out, options)
+    second = process_file(scrape("b.prom", 5, ["GPU-a"]), out, options)
+    # THEN the second object's alerts JSONL (what the loaders and dashboards read) holds the gpu_missing
+    # alert with its episode, as the notification does
+    (event,) = [e for e in second.events if e.episode["kind"] == "gpu_missing"]
+    records = [json.loads(line) for f in (out / "alerts").rglob("*.jsonl") for line in f.read_text().splitlines()]
+    (missing,) = [r for r in records if r["kind"] == "gpu_missing"]
+    assert (missing["gpu"], missing["severity"], missing["episode_id"]) == (
+        "GPU-b",
+        "critical",
+        event.episode["episode_id"],
+    )
