@@ -120,6 +120,21 @@ def test_data_that_continues_after_a_resolution_fires_again(tmp_path: Path) -> N
     assert inside.episode_of["a2"] == first.episode_of["a"] and inside.events == []
 
 
+def test_a_part_that_grew_in_a_new_version_of_its_key_extends_its_episode(tmp_path: Path) -> None:
+    # GIVEN a GPU-Z log uploaded under one key while it grows: its throttle part keeps its alert id
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    first = fold(store, [part("g", 1, 4.9, samples=5)], 0, 5)
+    # WHEN the next version of the key shows the same part longer, hotter and critical
+    grown = fold(store, [part("g", 1, 9.9, samples=10, peak=97, severity="critical")], 0, 10)
+    # THEN the episode grows with it (end, samples, peak) and escalates, instead of ignoring the part
+    (ep,) = episodes(store)
+    assert (ep["end_ms"], ep["samples"], ep["peak"]) == (int(T0 + 9.9 * MIN), 10, 97)
+    assert [e.state for e in grown.events] == ["escalated"]
+    assert grown.episode_of["g"] == first.episode_of["g"]
+    # AND the same version again changes nothing
+    assert fold(store, [part("g", 1, 9.9, samples=10, peak=97, severity="critical")], 0, 11).events == []
+
+
 def test_the_upload_interval_is_not_set_by_one_short_gap() -> None:
     # a collector restart gives one 10-second gap among 5-minute ones
     starts = [0, 300_000, 310_000, 610_000, 910_000, 1_210_000]

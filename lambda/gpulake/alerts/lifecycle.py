@@ -179,9 +179,20 @@ def _max(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
+def _grown(ep: Item, alert: dict[str, Any]) -> bool:
+    """Whether a part the episode holds came back with more than it had (samples, end, peak or severity)."""
+    return (
+        int(alert["samples"]) != ep["parts"][str(alert["alert_id"])][0]
+        or iso_to_ms(str(alert["end"])) > ep["end_ms"]
+        or (alert.get("peak") is not None and (ep.get("peak") is None or alert["peak"] > ep["peak"]))
+        or SEVERITY_RANK[str(alert["severity"])] > SEVERITY_RANK[ep["severity"]]
+    )
+
+
 def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None:
     # samples and the episode id the part was first given (its alerts JSONL keeps that id on redelivery)
-    ep["parts"][str(alert["alert_id"])] = [int(alert["samples"]), ep["sk"]]  # type: ignore[call-overload]
+    aid = str(alert["alert_id"])
+    ep["parts"][aid] = [int(alert["samples"]), ep["parts"].get(aid, [0, ep["sk"]])[1]]  # type: ignore[call-overload]
     ep["samples"] = sum(p[0] for p in ep["parts"].values())
     ep["start_ms"] = min(ep["start_ms"], iso_to_ms(str(alert["start"])))
     ep["end_ms"] = max(ep["end_ms"], iso_to_ms(str(alert["end"])))
@@ -254,6 +265,9 @@ def _apply_fingerprint(
             known = next((e for e in live if aid in e["parts"]), None)
             if known is not None:
                 episode_of[aid] = known["parts"][aid][1]
+                if _grown(known, alert):  # a new version of the key with the part longer or hotter
+                    _extend(known, alert, now_ms, every_ms)
+                    changed[known["sk"]] = known
                 continue
             start, end = iso_to_ms(str(alert["start"])), iso_to_ms(str(alert["end"]))
             # a resolved episode takes late parts inside its span only: data past its end after it was
