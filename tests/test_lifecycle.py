@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from gpulake.alerts import grouping
-from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, interval_ms, pending, sweep
+from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, interval_ms, pending, public, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext
 from gpulake.ingest import Lifecycle, ingest
@@ -133,6 +133,20 @@ def test_a_part_that_grew_in_a_new_version_of_its_key_extends_its_episode(tmp_pa
     assert grown.episode_of["g"] == first.episode_of["g"]
     # AND the same version again changes nothing
     assert fold(store, [part("g", 1, 9.9, samples=10, peak=97, severity="critical")], 0, 11).events == []
+
+
+def test_a_long_episode_keeps_its_item_bounded_and_its_totals(tmp_path: Path) -> None:
+    # GIVEN two weeks of continuous power capping, one part per 5-minute object, in one episode
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    objects = 14 * 24 * 12
+    for i in range(objects):
+        fold(store, [part(f"p{i}", i * 5, i * 5 + 4.9, samples=3)], i * 5, i * 5 + 5)
+    (ep,) = episodes(store)
+    # THEN the item stays small (DynamoDB refuses items over 400 KB), the totals are whole
+    assert len(json.dumps(ep)) < 40_000
+    assert ep["samples"] == 3 * objects and public(ep)["objects"] == objects
+    # AND the newest parts are still recognised when delivered again
+    assert fold(store, [part(f"p{objects - 1}", 0, 0)], 0, objects * 5 + 5).episode_of[f"p{objects - 1}"] == ep["sk"]
 
 
 def test_the_upload_interval_is_not_set_by_one_short_gap() -> None:

@@ -10,10 +10,12 @@ one object into the stored episodes of their *fingerprint* (node, GPU identity
   a part bridging two episodes merges them into the earlier one (which lists the
   other's id in ``aliases``; per-object alerts keep the id they were first given);
 - otherwise the part opens a new episode;
-- a part already recorded (same ``alert_id``: the same object again) changes nothing.
+- a part already recorded (same ``alert_id``: the same object again) changes nothing;
+  an episode remembers its newest :data:`MAX_PARTS` parts (bounding the item under
+  DynamoDB's 400 KB however long it lasts) and keeps running totals of samples and parts.
 
 ``continue_within`` is ``continue_factor`` x the node's upload interval: the
-smallest gap between the starts of the node's recent objects of that source
+median gap between the starts of the node's recent objects of that source
 (kept in the node's item), at most ``upload_interval_s`` (see :func:`interval_ms`). Notifications are
 decided in the same conditional write that records them, so exactly one writer
 sends each: ``firing`` when a warning/critical episode opens, ``escalated`` when
@@ -47,6 +49,9 @@ NOTIFIED = ("warning", "critical")
 FULL_INVENTORY_SOURCES = ("dcgm", "nvidia-smi")
 RECENT_OBJECTS = 16
 EPISODE_PREFIX = "ep#"
+#: Parts an episode remembers (about 70 bytes each: 256 are ~18 KB of DynamoDB's 400 KB item limit).
+#: An older part's object coming back as a new version counts as a new part of the same episode.
+MAX_PARTS = 256
 
 
 @dataclass(frozen=True)
@@ -189,11 +194,32 @@ def _grown(ep: Item, alert: dict[str, Any]) -> bool:
     )
 
 
+def _part_count(ep: Item) -> int:
+    """Parts ever folded in (items written before the running count was kept: the parts they hold)."""
+    return int(ep.get("part_count", len(ep.get("parts", {}))))
+
+
+def _part_end(part: list[Any]) -> int:
+    return int(part[2]) if len(part) > 2 else 0  # items written before part ends were kept: oldest
+
+
+def _keep_recent(ep: Item) -> None:
+    """Forget all but the newest :data:`MAX_PARTS` parts (by end); the totals stay."""
+    if len(ep["parts"]) > MAX_PARTS:
+        newest = sorted(ep["parts"].items(), key=lambda kv: (_part_end(kv[1]), kv[0]))[-MAX_PARTS:]
+        ep["parts"] = dict(newest)
+
+
 def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None:
-    # samples and the episode id the part was first given (its alerts JSONL keeps that id on redelivery)
+    # per part: samples, the episode id it was first given (its alerts JSONL keeps that id on
+    # redelivery) and its end (the newest parts are the ones kept)
     aid = str(alert["alert_id"])
-    ep["parts"][aid] = [int(alert["samples"]), ep["parts"].get(aid, [0, ep["sk"]])[1]]  # type: ignore[call-overload]
-    ep["samples"] = sum(p[0] for p in ep["parts"].values())
+    old = ep["parts"].get(aid)
+    first_id = old[1] if old else ep["sk"]
+    ep["part_count"] = _part_count(ep) + (0 if old else 1)
+    ep["parts"][aid] = [int(alert["samples"]), first_id, iso_to_ms(str(alert["end"]))]
+    ep["samples"] = int(ep["samples"]) + int(alert["samples"]) - (int(old[0]) if old else 0)
+    _keep_recent(ep)
     ep["start_ms"] = min(ep["start_ms"], iso_to_ms(str(alert["start"])))
     ep["end_ms"] = max(ep["end_ms"], iso_to_ms(str(alert["end"])))
     if alert.get("peak") is not None and (ep.get("peak") is None or alert["peak"] >= ep["peak"]):
@@ -206,8 +232,10 @@ def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None
 
 
 def _merge_into(target: Item, other: Item) -> None:
+    target["part_count"] = _part_count(target) + _part_count(other)
     target["parts"].update(other["parts"])
-    target["samples"] = sum(p[0] for p in target["parts"].values())
+    target["samples"] = int(target["samples"]) + int(other["samples"])
+    _keep_recent(target)
     target["aliases"] = sorted({*target.get("aliases", []), other["sk"], *other.get("aliases", [])})
     target["start_ms"] = min(target["start_ms"], other["start_ms"])
     target["end_ms"] = max(target["end_ms"], other["end_ms"])
@@ -223,7 +251,7 @@ def _merge_into(target: Item, other: Item) -> None:
         target.pop("closed_ms", None)
         target.pop("expires_at", None)
     target["last_extended_ms"] = max(target["last_extended_ms"], other["last_extended_ms"])
-    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0)
+    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0, part_count=0)
 
 
 def pending(ep: dict[str, Any]) -> bool:
@@ -363,10 +391,10 @@ def apply(
 
 def public(ep: Item) -> dict[str, Any]:
     """The episode as written to episodes/ and sent in notifications (no store bookkeeping)."""
-    out = {k: v for k, v in ep.items() if k not in ("pk", "sk", "version", "parts", "expires_at")}
+    out = {k: v for k, v in ep.items() if k not in ("pk", "sk", "version", "parts", "part_count", "expires_at")}
     out["episode_id"] = ep["sk"]
     out["fingerprint"] = ep["pk"]
-    out["objects"] = len(ep.get("parts", {}))
+    out["objects"] = _part_count(ep)
     out["pending"] = pending(ep)
     out["start"] = ms_to_iso(int(ep["start_ms"]))
     out["end"] = ms_to_iso(int(ep["end_ms"]))
