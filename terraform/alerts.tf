@@ -23,6 +23,14 @@ locals {
       statistic   = "Sum"
       threshold   = 0
     }
+    sweeper-errors = {
+      description = "The episode sweeper failed: resolutions and waiting notification batches are not going out until it runs again. See its log group."
+      namespace   = "AWS/Lambda"
+      metric      = "Errors"
+      dimensions  = { FunctionName = aws_lambda_function.sweeper.function_name }
+      statistic   = "Sum"
+      threshold   = 0
+    }
     function-throttles = {
       description = "The ingest function was throttled; raise max_concurrency or reserved_concurrency."
       namespace   = "AWS/Lambda"

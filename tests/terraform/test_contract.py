@@ -97,7 +97,7 @@ def test_alarms_watch_the_metrics_the_handler_emits(tree: hcl.Tree, monkeypatch)
     alarms = (hcl.TF_DIR / "alerts.tf").read_text()
     custom = re.findall(r'namespace\s*=\s*local\.metrics_namespace\s*\n\s*metric\s*=\s*"(\w+)"', alarms)
     assert set(custom) == {"ObjectsRejected", "ObjectsTruncated", "CriticalAlerts"} <= emitted
-    for name in ("dlq-not-empty", "function-errors", "function-throttles", "duration-near-timeout"):
+    for name in ("dlq-not-empty", "function-errors", "sweeper-errors", "function-throttles", "duration-near-timeout"):
         assert f"{name} = {{" in alarms
 
 
