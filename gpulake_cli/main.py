@@ -225,6 +225,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         formats=tuple(args.formats),
         gzip=args.gzip,
+        upload_minutes=args.upload_minutes,
     )
     files = simulate(Path(args.out), spec)
     print(f"wrote {len(files)} raw files under {args.out}")
@@ -390,6 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--formats", nargs="+", choices=SOURCES, default=list(SOURCES), help="formats to write (default: all)"
     )
     simulate_cmd.add_argument("--gzip", action="store_true", help="write .gz files")
+    simulate_cmd.add_argument(
+        "--upload-minutes",
+        type=_positive(float),
+        help="cut each node's telemetry into one file per this many minutes, as a collector uploads it",
+    )
     simulate_cmd.set_defaults(func=_cmd_simulate)
     demo = sub.add_parser("demo", help="the whole pipeline locally: S3/SQS, Lambda handler, PostgreSQL, report")
     demo.add_argument("--out", default="demo-output", help="where raw files and report.html go")

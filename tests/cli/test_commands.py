@@ -110,3 +110,14 @@ def test_status_reports_last_sync_without_creating_anything(processed: Path, pg_
     assert json.loads(synced.stdout)["loaded"] == 14
     after = json.loads(run("status", "--from", str(processed), "--json", env=env).stdout)
     assert after["last_sync"]["postgres"].startswith("20")
+
+
+def test_simulate_cuts_a_collectors_uploads(tmp_path: Path) -> None:
+    # 60 minutes of one node's dcgm, uploaded every 15 minutes: 4 consecutive files, as the collector writes them
+    result = run(
+        "simulate", "--out", str(tmp_path), "--nodes", "1", "--gpus", "2", "--minutes", "60", "--formats", "dcgm",
+        "--upload-minutes", "15",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert len(files) == 4 and len(set(files)) == 4
