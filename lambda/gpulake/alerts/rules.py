@@ -9,11 +9,12 @@ are not alerts. This module is the only place that decides what is an alert.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -316,11 +317,9 @@ def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
         with np.errstate(invalid="ignore"):  # NaN compares false, and ``known`` masks it anyway
             hit = known & np.asarray(thresholds.OPS[rule.op](values, limit), dtype=bool)
         spec = Rule("threshold", rule.name, lambda g, c, hit=hit: hit, rule.field, _fixed(rule.severity))
-        for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
-            window = slice(first, last + 1)
-            peak = _peak(values[window][hit[window]])
-            threshold = float(np.nanmedian(limit[window])) if isinstance(limit, np.ndarray) else limit
-            record = _record(g, spec, first, last, int(hit[window].sum()), peak, threshold)
+        runs = _runs(g, hit, values, config.gap_factor)
+        for (first, last, samples, peak), threshold in zip(runs.rows(), _window_limits(limit, runs), strict=True):
+            record = _record(g, spec, first, last, samples, peak, threshold)
             record.update(severity=rule.severity, threshold_source=source, rule=rule.name)
             if rule.min_duration_s:  # the episode (across objects) must last this long to alert
                 record.update(min_duration_s=rule.min_duration_s, step_ms=int(g.step))
@@ -332,18 +331,44 @@ def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
     return out
 
 
-def _episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float, step: float | None = None) -> list[tuple[int, int]]:
-    """(first, last) sample index of each run of hits, split at gaps over ``gap_factor`` typical steps.
+class _Runs(NamedTuple):
+    """A rule's episodes on one GPU as arrays: first and last sample, hits, peak over the hits (NaN: no number)."""
 
-    ``step`` is the typical sample interval when the caller knows it (:attr:`_Gpu.step`).
-    """
-    typical = series.typical_step(time) if step is None else step
-    return series.runs(time, hit, max(typical * gap_factor, 1000.0))
+    first: np.ndarray
+    last: np.ndarray
+    samples: np.ndarray
+    peak: np.ndarray
+
+    def rows(self) -> Iterator[tuple[int, int, int, float | None]]:
+        """Each episode as Python numbers, the way the records show them."""
+        for first, last, samples, peak in zip(
+            self.first.tolist(), self.last.tolist(), self.samples.tolist(), self.peak.tolist(), strict=True
+        ):
+            yield first, last, samples, None if math.isnan(peak) else peak
 
 
-def _peak(values: np.ndarray) -> float | None:
-    finite = values[~np.isnan(values)]
-    return float(finite.max()) if finite.size else None
+def _runs(g: _Gpu, hit: np.ndarray, values: np.ndarray | None, gap_factor: float) -> _Runs:
+    """The runs of ``hit`` on ``g``, split at gaps over ``gap_factor`` typical steps, with hits and peaks of
+    ``values`` counted for all runs at once (one reduction each, not numpy calls per episode)."""
+    first, last = series.run_bounds(g.time, hit, max(g.step * gap_factor, 1000.0))
+    if values is None:
+        peak = np.full(first.size, np.nan)
+    else:
+        peak = series.window_reduce(np.fmax, np.where(hit, values, np.nan), first, last)
+    return _Runs(first, last, series.window_counts(hit, first, last), peak)
+
+
+def _window_limits(limit: np.ndarray | float, runs: _Runs) -> list[float]:
+    """Per episode, the median known limit over its window (per-sample limits), else the one limit."""
+    if not isinstance(limit, np.ndarray):
+        return [limit] * runs.first.size
+    low = series.window_reduce(np.fmin, limit, runs.first, runs.last).tolist()
+    high = series.window_reduce(np.fmax, limit, runs.first, runs.last).tolist()
+    # a limit that stays the same over the window is its median: the sort only where it changed
+    return [
+        lo if lo == hi else float(np.nanmedian(limit[first : last + 1]))
+        for first, last, lo, hi in zip(runs.first.tolist(), runs.last.tolist(), low, high, strict=True)
+    ]
 
 
 def detect(
@@ -364,10 +389,8 @@ def detect(
             if not hit.any():
                 continue
             threshold, source, limit = rule.threshold(g, config)
-            for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
-                window = slice(first, last + 1)
-                peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
-                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold, limit)
+            for first, last, samples, peak in _runs(g, hit, getattr(g, rule.peak_of), config.gap_factor).rows():
+                record = _record(g, rule, first, last, samples, peak, threshold, limit)
                 record["severity"] = rule.severity(peak, g, config)
                 record["threshold_source"] = source
                 if limit:
@@ -377,8 +400,7 @@ def detect(
             if not hit.any():
                 continue
             rule, cls = _xid_rule(code), classify(code)
-            for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
-                samples = int(hit[first : last + 1].sum())
+            for first, last, samples, _ in _runs(g, hit, None, config.gap_factor).rows():
                 record = _record(g, rule, first, last, samples, float(code), None)
                 record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
                 record["message"] = f"XID {code} ({cls.summary}) on {g.node} GPU {g.gpu}: {cls.action}"
