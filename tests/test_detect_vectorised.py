@@ -21,8 +21,18 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gpulake import formats, schema
-from gpulake.alerts import detect
-from gpulake.alerts.series import ExtraIndex, changes_to_nonzero, rises, rises_from_zero, runs, typical_step
+from gpulake.alerts import carryover, detect
+from gpulake.alerts.series import (
+    ExtraIndex,
+    changes_to_nonzero,
+    rises,
+    rises_from_zero,
+    run_bounds,
+    runs,
+    typical_step,
+    window_counts,
+    window_reduce,
+)
 from gpulake.context import SourceContext
 from gpulake.formats import _expo_scan
 from gpulake.identity import SORT_KEYS
@@ -108,6 +118,25 @@ def test_counter_helpers_match_the_loops(values: np.ndarray, before: float | Non
     assert np.array_equal(changes_to_nonzero(values, before), loop_new_xid(values, before))
 
 
+@settings(max_examples=300, deadline=None)
+@given(values=readings, data=st.data())
+def test_window_reductions_equal_one_window_at_a_time(values: np.ndarray, data: st.DataObject) -> None:
+    hit = np.array(data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values))), dtype=bool)
+    time = np.arange(len(values), dtype=np.int64) * 1000
+    first, last = run_bounds(time, hit, 1000.0)
+    masked = np.where(hit, values, np.nan)
+    peaks = window_reduce(np.fmax, masked, first, last)
+    lows = window_reduce(np.fmin, values, first, last)
+    for i, (a, b) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        window = slice(a, b + 1)
+        assert window_counts(hit, first, last)[i] == hit[window].sum()
+        finite = values[window][hit[window]]
+        finite = finite[~np.isnan(finite)]
+        assert np.array_equal(peaks[i], finite.max() if finite.size else np.nan, equal_nan=True)
+        known = values[window][~np.isnan(values[window])]
+        assert np.array_equal(lows[i], known.min() if known.size else np.nan, equal_nan=True)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     maps=st.lists(
@@ -160,7 +189,13 @@ def test_detection_over_an_object_equals_detection_gpu_by_gpu(fleet: list[Path])
         assert whole and json.dumps(whole, sort_keys=True) == json.dumps(one_by_one, sort_keys=True)
         # shuffled rows: the same alerts (detect sorts what it is given)
         order = np.random.default_rng(7).permutation(table.num_rows)
-        assert detect(table.take(pa.array(order))) == whole
+        shuffled = table.take(pa.array(order))
+        assert detect(shuffled) == whole
+        # an extra index of the shuffled rows, as ingest shares with carryover.ends: still the same alerts
+        index = ExtraIndex(shuffled["extra"])
+        assert detect(shuffled, extra=index) == whole
+        ends = carryover.ends(table)
+        assert ends and carryover.ends(shuffled, index) == carryover.ends(shuffled) == ends
 
 
 @pytest.mark.skipif(not _expo_scan.COMPILED, reason="compiled scanner not built; `make scanner` builds it")

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake import dedupe, formats, schema
-from gpulake.alerts import AlertConfig, carryover, detect
+from gpulake.alerts import AlertConfig, carryover, detect, series
 from gpulake.alerts.grouping import Claim, Event
 from gpulake.alerts.lifecycle import LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
@@ -254,8 +254,11 @@ def _parse_and_write(
         _write_metrics(sink, result, table, fmt.name, name)
         # one transaction per object where the store has them (SQLite): carried ends and every episode
         with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
-            carried = carryover.exchange(lifecycle.store, carryover.ends(table)) if lifecycle is not None else None
-            result.alerts = detect(table, alert_config, carried)
+            extra = series.ExtraIndex(table.column("extra"))  # read once for carried ends and detection
+            carried = (
+                carryover.exchange(lifecycle.store, carryover.ends(table, extra)) if lifecycle is not None else None
+            )
+            result.alerts = detect(table, alert_config, carried, extra)
             if lifecycle is not None:
                 _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)

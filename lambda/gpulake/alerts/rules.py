@@ -125,11 +125,6 @@ def temp_limit(model: str, config: AlertConfig) -> float:
     return limits_mod.resolve(model, np.empty(0), {}, config.default_temp_limit_c, config.hbm_temp_limit_c).warn_c
 
 
-def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
-    """Per row, the first of ``keys`` present in ``extra`` (NaN where none is)."""
-    return series.ExtraIndex(table.column("extra")).values(keys)
-
-
 def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) -> dict[str, np.ndarray]:
     out = {"power_limit": extra.values(thresholds.POWER_LIMIT_KEYS)}
     for name in names:
@@ -140,8 +135,15 @@ def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) ->
     return out
 
 
-def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # type: ignore[assignment]
-    table = sort_rows(table)
+def _gpus(
+    table: pa.Table,
+    fields: set[str] = frozenset(),  # type: ignore[assignment]
+    extra: series.ExtraIndex | None = None,
+) -> list[_Gpu]:
+    ordered = sort_rows(table)
+    if extra is None or ordered is not table:  # the caller's index is by the rows as they were
+        extra = series.ExtraIndex(ordered.column("extra"))
+    table = ordered
     col = {
         name: table.column(name).to_numpy(zero_copy_only=False)
         for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
@@ -152,7 +154,6 @@ def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # typ
     }
     time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
     reasons = pc.fill_null(table.column("throttle_reasons"), -1).to_numpy(zero_copy_only=False)
-    extra = series.ExtraIndex(table.column("extra"))
     dbe, xid, failed = (
         extra.values(ECC_DBE_KEYS),
         extra.values(XID_NAMES),
@@ -372,16 +373,21 @@ def _window_limits(limit: np.ndarray | float, runs: _Runs) -> list[float]:
 
 
 def detect(
-    table: pa.Table, config: AlertConfig | None = None, carried: Mapping[tuple[str, str], Carried] | None = None
+    table: pa.Table,
+    config: AlertConfig | None = None,
+    carried: Mapping[tuple[str, str], Carried] | None = None,
+    extra: series.ExtraIndex | None = None,
 ) -> list[dict[str, object]]:
     """All alert episodes in ``table`` (canonical metrics), in a deterministic order.
 
     ``carried``: per (node, GPU identity — UUID, else ``gpu``), what the GPU's previous object ended with
     (:func:`gpulake.alerts.carryover.exchange`), so gauges and counters continue across objects.
+    ``extra``: the table's ``extra`` index when the caller has built one (ingest shares it with
+    :func:`gpulake.alerts.carryover.ends`); built here otherwise.
     """
     config = config or AlertConfig()
     alerts = []
-    for g in _gpus(table, {r.field for r in config.rules}):
+    for g in _gpus(table, {r.field for r in config.rules}, extra):
         g.carried = (carried or {}).get((g.node, g.uuid or g.gpu))
         alerts += _threshold_alerts(g, config)
         for rule in RULES:
