@@ -118,6 +118,29 @@ def test_counter_helpers_match_the_loops(values: np.ndarray, before: float | Non
     assert np.array_equal(changes_to_nonzero(values, before), loop_new_xid(values, before))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    series_hits=st.lists(st.lists(st.booleans(), min_size=1, max_size=12), min_size=1, max_size=4),
+    gaps=st.lists(st.sampled_from([1000, 2500]), min_size=4, max_size=4),
+)
+def test_runs_of_series_end_to_end_equal_runs_of_each(series_hits: list[list[bool]], gaps: list[int]) -> None:
+    # GIVEN several series (GPUs) laid end to end, each with its own step and so its own splitting gap
+    times = [np.arange(len(h), dtype=np.int64) * step for h, step in zip(series_hits, gaps, strict=False)]
+    expected, offset = [], 0
+    for hit, time in zip(series_hits, times, strict=True):
+        expected += [
+            (a + offset, b + offset) for a, b in runs(time, np.array(hit), max(typical_step(time) * 1.5, 1000))
+        ]
+        offset += len(hit)
+    sizes = [len(h) for h in series_hits]
+    breaks = np.zeros(offset, dtype=bool)
+    breaks[np.cumsum(sizes) - sizes] = True
+    max_gap = np.repeat([max(typical_step(t) * 1.5, 1000) for t in times], sizes)
+    # WHEN their runs are found in one pass THEN no run crosses from one series to the next
+    first, last = run_bounds(np.concatenate(times), np.concatenate(series_hits), max_gap, breaks)
+    assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
+
+
 @settings(max_examples=300, deadline=None)
 @given(values=readings, data=st.data())
 def test_window_reductions_equal_one_window_at_a_time(values: np.ndarray, data: st.DataObject) -> None:

@@ -306,22 +306,97 @@ def _rule_limit(g: _Gpu, rule: thresholds.ThresholdRule, config: AlertConfig) ->
     return float(rule.threshold), None
 
 
-def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class _Fleet:
+    """A table's GPUs end to end, so that a rule's runs on every GPU are found in one pass over all rows."""
+
+    gpus: list[_Gpu]
+    #: Each GPU's first row.
+    starts: np.ndarray
+    time: np.ndarray
+    #: Per row, the gap that splits a run on its GPU (``gap_factor`` typical steps, at least 1 s).
+    max_gap: np.ndarray
+    #: True at each GPU's first row: runs never cross from one GPU to the next.
+    breaks: np.ndarray
+
+    @classmethod
+    def of(cls, gpus: list[_Gpu], gap_factor: float) -> _Fleet:
+        sizes = np.array([len(g.time) for g in gpus], dtype=np.intp)
+        starts = np.cumsum(sizes) - sizes
+        breaks = np.zeros(int(sizes.sum()), dtype=bool)
+        breaks[starts] = True
+        max_gap = np.repeat(np.array([max(g.step * gap_factor, 1000.0) for g in gpus]), sizes)
+        return cls(gpus, starts, np.concatenate([g.time for g in gpus]), max_gap, breaks)
+
+    def join(self, per_gpu: list[np.ndarray] | list[np.ndarray | float]) -> np.ndarray:
+        """Per row, its GPU's entry of ``per_gpu`` (an array per sample, or one number for all its samples)."""
+        return np.concatenate(
+            [np.broadcast_to(np.asarray(v, dtype=np.float64), len(g.time)) for g, v in zip(self.gpus, per_gpu)]
+        )
+
+    def runs(self, hit: np.ndarray, values: np.ndarray | None = None) -> _Runs:
+        """The runs of ``hit`` on every GPU, with hits and peaks of ``values`` counted for all runs at once."""
+        first, last = series.run_bounds(self.time, hit, self.max_gap, self.breaks)
+        if values is None:
+            peak = np.full(first.size, np.nan)
+        else:
+            peak = series.window_reduce(np.fmax, np.where(hit, values, np.nan), first, last)
+        gpu = np.searchsorted(self.starts, first, side="right") - 1
+        return _Runs(gpu, first, last, series.window_counts(hit, first, last), peak)
+
+    def episodes(self, runs: _Runs) -> Iterator[tuple[_Gpu, int, int, int, float | None]]:
+        """Each run as (its GPU, first and last sample on that GPU, hits, peak; None without a number)."""
+        offset = self.starts[runs.gpu]
+        for gpu, first, last, samples, peak in zip(
+            runs.gpu.tolist(),
+            (runs.first - offset).tolist(),
+            (runs.last - offset).tolist(),
+            runs.samples.tolist(),
+            runs.peak.tolist(),
+            strict=True,
+        ):
+            yield self.gpus[gpu], first, last, samples, None if math.isnan(peak) else peak
+
+
+class _Runs(NamedTuple):
+    """A rule's episodes on all GPUs as arrays: GPU, first and last row, hits, peak over the hits (NaN: none)."""
+
+    gpu: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    samples: np.ndarray
+    peak: np.ndarray
+
+
+def _window_limits(limit: np.ndarray, runs: _Runs) -> list[float]:
+    """Per episode, the median known limit over its window (a GPU's one limit is the same on every row)."""
+    low = series.window_reduce(np.fmin, limit, runs.first, runs.last).tolist()
+    high = series.window_reduce(np.fmax, limit, runs.first, runs.last).tolist()
+    # a limit that stays the same over the window is its median: the sort only where it changed
+    return [
+        lo if lo == hi else float(np.nanmedian(limit[first : last + 1]))
+        for first, last, lo, hi in zip(runs.first.tolist(), runs.last.tolist(), low, high, strict=True)
+    ]
+
+
+def _threshold_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
     """Episodes of the user's threshold rules (kind ``threshold``, metric = the rule's name)."""
     out = []
     for rule in config.rules:
-        values = g.fields[rule.field]
-        limit, source = _rule_limit(g, rule, config)
+        limits = [_rule_limit(g, rule, config) for g in fleet.gpus]
+        values = fleet.join([g.fields[rule.field] for g in fleet.gpus])
+        limit = fleet.join([lim for lim, _ in limits])
         known = np.isfinite(values) & np.isfinite(limit)
-        if not known.any():
-            continue
         with np.errstate(invalid="ignore"):  # NaN compares false, and ``known`` masks it anyway
             hit = known & np.asarray(thresholds.OPS[rule.op](values, limit), dtype=bool)
-        spec = Rule("threshold", rule.name, lambda g, c, hit=hit: hit, rule.field, _fixed(rule.severity))
-        runs = _runs(g, hit, values, config.gap_factor)
-        for (first, last, samples, peak), threshold in zip(runs.rows(), _window_limits(limit, runs), strict=True):
+        spec = Rule("threshold", rule.name, lambda g, c: np.zeros(0, dtype=bool), rule.field, _fixed(rule.severity))
+        runs = fleet.runs(hit, values)
+        sources = [source for _, source in limits]
+        for (g, first, last, samples, peak), threshold, index in zip(
+            fleet.episodes(runs), _window_limits(limit, runs), runs.gpu.tolist(), strict=True
+        ):
             record = _record(g, spec, first, last, samples, peak, threshold)
-            record.update(severity=rule.severity, threshold_source=source, rule=rule.name)
+            record.update(severity=rule.severity, threshold_source=sources[index], rule=rule.name)
             if rule.min_duration_s:  # the episode (across objects) must last this long to alert
                 record.update(min_duration_s=rule.min_duration_s, step_ms=int(g.step))
             record["message"] = (
@@ -332,44 +407,39 @@ def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
     return out
 
 
-class _Runs(NamedTuple):
-    """A rule's episodes on one GPU as arrays: first and last sample, hits, peak over the hits (NaN: no number)."""
-
-    first: np.ndarray
-    last: np.ndarray
-    samples: np.ndarray
-    peak: np.ndarray
-
-    def rows(self) -> Iterator[tuple[int, int, int, float | None]]:
-        """Each episode as Python numbers, the way the records show them."""
-        for first, last, samples, peak in zip(
-            self.first.tolist(), self.last.tolist(), self.samples.tolist(), self.peak.tolist(), strict=True
+def _rule_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
+    """Episodes of the built-in rules (:data:`RULES`)."""
+    out = []
+    for rule in RULES:
+        hit = np.concatenate([rule.condition(g, config) for g in fleet.gpus])
+        if not hit.any():
+            continue
+        for g, first, last, samples, peak in fleet.episodes(
+            fleet.runs(hit, fleet.join([getattr(g, rule.peak_of) for g in fleet.gpus]))
         ):
-            yield first, last, samples, None if math.isnan(peak) else peak
+            threshold, source, limit = rule.threshold(g, config)  # the GPU's limits are resolved once
+            record = _record(g, rule, first, last, samples, peak, threshold, limit)
+            record["severity"] = rule.severity(peak, g, config)
+            record["threshold_source"] = source
+            if limit:
+                record["threshold_limit"] = limit
+            out.append(record)
+    return out
 
 
-def _runs(g: _Gpu, hit: np.ndarray, values: np.ndarray | None, gap_factor: float) -> _Runs:
-    """The runs of ``hit`` on ``g``, split at gaps over ``gap_factor`` typical steps, with hits and peaks of
-    ``values`` counted for all runs at once (one reduction each, not numpy calls per episode)."""
-    first, last = series.run_bounds(g.time, hit, max(g.step * gap_factor, 1000.0))
-    if values is None:
-        peak = np.full(first.size, np.nan)
-    else:
-        peak = series.window_reduce(np.fmax, np.where(hit, values, np.nan), first, last)
-    return _Runs(first, last, series.window_counts(hit, first, last), peak)
-
-
-def _window_limits(limit: np.ndarray | float, runs: _Runs) -> list[float]:
-    """Per episode, the median known limit over its window (per-sample limits), else the one limit."""
-    if not isinstance(limit, np.ndarray):
-        return [limit] * runs.first.size
-    low = series.window_reduce(np.fmin, limit, runs.first, runs.last).tolist()
-    high = series.window_reduce(np.fmax, limit, runs.first, runs.last).tolist()
-    # a limit that stays the same over the window is its median: the sort only where it changed
-    return [
-        lo if lo == hi else float(np.nanmedian(limit[first : last + 1]))
-        for first, last, lo, hi in zip(runs.first.tolist(), runs.last.tolist(), low, high, strict=True)
-    ]
+def _xid_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
+    """One episode per XID code and run of samples where it newly appeared."""
+    hits = [_xid_hits(g) for g in fleet.gpus]
+    out = []
+    for code in sorted({code for per_gpu in hits for code in per_gpu}):
+        hit = np.concatenate([h.get(code, np.zeros(len(g.time), dtype=bool)) for g, h in zip(fleet.gpus, hits)])
+        rule, cls = _xid_rule(code), classify(code)
+        for g, first, last, samples, _ in fleet.episodes(fleet.runs(hit)):
+            record = _record(g, rule, first, last, samples, float(code), None)
+            record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
+            record["message"] = f"XID {code} ({cls.summary}) on {g.node} GPU {g.gpu}: {cls.action}"
+            out.append(record)
+    return out
 
 
 def detect(
@@ -386,31 +456,14 @@ def detect(
     :func:`gpulake.alerts.carryover.ends`); built here otherwise.
     """
     config = config or AlertConfig()
-    alerts = []
-    for g in _gpus(table, {r.field for r in config.rules}, extra):
+    gpus = _gpus(table, {r.field for r in config.rules}, extra)
+    if not gpus:
+        return []
+    for g in gpus:
         g.carried = (carried or {}).get((g.node, g.uuid or g.gpu))
-        alerts += _threshold_alerts(g, config)
-        for rule in RULES:
-            hit = rule.condition(g, config)
-            if not hit.any():
-                continue
-            threshold, source, limit = rule.threshold(g, config)
-            for first, last, samples, peak in _runs(g, hit, getattr(g, rule.peak_of), config.gap_factor).rows():
-                record = _record(g, rule, first, last, samples, peak, threshold, limit)
-                record["severity"] = rule.severity(peak, g, config)
-                record["threshold_source"] = source
-                if limit:
-                    record["threshold_limit"] = limit
-                alerts.append(record)
-        for code, hit in _xid_hits(g).items():
-            if not hit.any():
-                continue
-            rule, cls = _xid_rule(code), classify(code)
-            for first, last, samples, _ in _runs(g, hit, None, config.gap_factor).rows():
-                record = _record(g, rule, first, last, samples, float(code), None)
-                record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
-                record["message"] = f"XID {code} ({cls.summary}) on {g.node} GPU {g.gpu}: {cls.action}"
-                alerts.append(record)
+    fleet = _Fleet.of(gpus, config.gap_factor)
+    alerts = [*_threshold_alerts(fleet, config), *_rule_alerts(fleet, config), *_xid_alerts(fleet, config)]
+    # (start, node, gpu, kind, metric) names one episode: the order does not depend on the order found
     alerts.sort(key=lambda a: (a["start"], a["node"], a["gpu"], a["kind"], a["metric"]))
     return alerts
 

@@ -22,14 +22,20 @@ def typical_step(time: np.ndarray) -> float:
     return float(np.median(positive)) if positive.size else 0.0
 
 
-def run_bounds(time: np.ndarray, hit: np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
-    """The first and the last index of each run of consecutive hits, as arrays (a gap over ``max_gap`` between
-    two hits splits a run): what per-run sums and peaks are reduced over."""
+def run_bounds(
+    time: np.ndarray, hit: np.ndarray, max_gap: float | np.ndarray, breaks: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the last index of each run of consecutive hits, as arrays: what per-run sums and peaks
+    are reduced over. A gap over ``max_gap`` (one number, or per row: the gap before that row) between two
+    hits splits a run, and so does a row where ``breaks`` is True (several series laid end to end)."""
     idx = np.flatnonzero(hit)
     if not idx.size:
         return idx, idx
     after = idx[1:]
-    new = (after != idx[:-1] + 1) | (time[after] - time[after - 1] > max_gap)
+    gap = max_gap[after] if isinstance(max_gap, np.ndarray) else max_gap
+    new = (after != idx[:-1] + 1) | (time[after] - time[after - 1] > gap)
+    if breaks is not None:
+        new |= breaks[after]
     return idx[np.concatenate([[True], new])], idx[np.concatenate([new, [True]])]
 
 
