@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gpulake.alerts.lifecycle import SEVERITY_RANK, public
+from gpulake.alerts.lifecycle import SEVERITY_RANK, pending, public
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.errors import ConfigError
 from gpulake.local import STATE_FILE
+from gpulake.timeutil import iso_to_ms
 from loaders.source import Source
 
 _SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -84,6 +85,11 @@ def _fold(episode: dict[str, Any], alert: dict[str, Any]) -> None:
         )
         episode.update(severity=alert["severity"], samples=0, parts=0)
     episode["start"], episode["end"] = min(episode["start"], alert["start"]), max(episode["end"], alert["end"])
+    # a rule episode shorter than its rule's minimum is not an alert yet (the lifecycle's own test)
+    span = {"start_ms": iso_to_ms(episode["start"]), "end_ms": iso_to_ms(episode["end"])}
+    episode["pending"] = pending(
+        {**span, "min_duration_s": alert.get("min_duration_s"), "step_ms": alert.get("step_ms")}
+    )
     episode["samples"] += int(alert["samples"])
     episode["parts"] += 1
     if alert.get("peak") is not None and (episode["peak"] is None or alert["peak"] > episode["peak"]):

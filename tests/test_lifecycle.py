@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from gpulake.alerts import grouping
-from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, pending, sweep
+from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, interval_ms, pending, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext
 from gpulake.ingest import Lifecycle, ingest
@@ -101,6 +101,39 @@ def test_repeat_and_resolve(tmp_path: Path) -> None:
     assert early.closed == [] and early.events == []  # 5 minutes since the last extension: not yet
     swept = sweep(store, T0 + 136 * MIN, CONFIG)
     assert [e.state for e in swept.events] == ["resolved"] and swept.closed[0]["notifications"] == 2
+
+
+def test_data_that_continues_after_a_resolution_fires_again(tmp_path: Path) -> None:
+    # GIVEN an episode notified at 5 minutes, then a collector that stalls: the sweeper resolves it at 21
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    first = fold(store, [part("a", 1, 4.9)], 0, 5)
+    swept = sweep(store, T0 + 21 * MIN, CONFIG)
+    assert [e.state for e in swept.events] == ["resolved"]
+    # WHEN the backlog arrives: the throttle never stopped (5..20 minutes, then on)
+    later = [fold(store, [part(f"b{i}", i, i + 4.9)], i, 22 + i) for i in (5, 10, 15, 20)]
+    # THEN the operator is told it is firing again (a new episode), not left with a silent "resolved"
+    assert [e.state for e in later[0].events] == ["firing"]
+    assert later[0].episode_of["b5"] != first.episode_of["a"]
+    assert {r.episode_of[f"b{i}"] for r, i in zip(later, (5, 10, 15, 20))} == {later[0].episode_of["b5"]}
+    # AND a late part inside the resolved episode's span still joins it, silently
+    inside = fold(store, [part("a2", 2, 3)], 2, 40)
+    assert inside.episode_of["a2"] == first.episode_of["a"] and inside.events == []
+
+
+def test_the_upload_interval_is_not_set_by_one_short_gap() -> None:
+    # a collector restart gives one 10-second gap among 5-minute ones
+    starts = [0, 300_000, 310_000, 610_000, 910_000, 1_210_000]
+    assert interval_ms(starts, CONFIG) == 300_000
+    assert interval_ms([0, 60_000, 120_000], CONFIG) == 60_000  # a faster node still shows its own interval
+    assert interval_ms([0], CONFIG) == 300_000
+
+
+def test_rule_episodes_shorter_than_their_minimum_are_not_written_as_closed(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    short = {**part("r", 1, 1.5), "kind": "rule", "min_duration_s": 600, "step_ms": 60_000}
+    fold(store, [short], 0, 5)
+    swept = sweep(store, T0 + 30 * MIN, CONFIG)
+    assert swept.closed == [] and swept.events == []
 
 
 def test_racing_handlers_lose_no_extension(tmp_path: Path) -> None:
@@ -208,3 +241,32 @@ def test_a_gpu_that_vanishes_raises_gpu_missing_once(tmp_path: Path) -> None:
     )
     assert obj(10, {"GPU-1"}).events == []  # still missing: the same episode, no new page
     assert obj(5, {"GPU-1"}).events == []  # redelivery
+
+
+def test_gpu_missing_lands_in_the_objects_alerts_file(tmp_path: Path) -> None:
+    # GIVEN two dcgm scrapes of one node, the second without GPU-b (fallen off the bus)
+    def scrape(name: str, minute: int, uuids: list[str]) -> Path:
+        ms = int(T0 + minute * MIN)
+        lines = [
+            f'DCGM_FI_DEV_GPU_TEMP{{gpu="{i}",UUID="{u}",Hostname="n1",modelName="NVIDIA H100"}} 40 {ms}'
+            for i, u in enumerate(uuids)
+        ]
+        path = tmp_path / "raw" / "n1" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    out = tmp_path / "out"
+    options = LocalOptions(format_name="dcgm", node="n1")
+    process_file(scrape("a.prom", 0, ["GPU-a", "GPU-b"]), out, options)
+    second = process_file(scrape("b.prom", 5, ["GPU-a"]), out, options)
+    # THEN the second object's alerts JSONL (what the loaders and dashboards read) holds the gpu_missing
+    # alert with its episode, as the notification does
+    (event,) = [e for e in second.events if e.episode["kind"] == "gpu_missing"]
+    records = [json.loads(line) for f in (out / "alerts").rglob("*.jsonl") for line in f.read_text().splitlines()]
+    (missing,) = [r for r in records if r["kind"] == "gpu_missing"]
+    assert (missing["gpu"], missing["severity"], missing["episode_id"]) == (
+        "GPU-b",
+        "critical",
+        event.episode["episode_id"],
+    )

@@ -359,7 +359,8 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
             now_ms=now,
             config=lifecycle.config,
         )
-        for alert in by_node[node]:
+        result.alerts += applied.extra_alerts  # gpu_missing: a fact of this object, like the rest
+        for alert in [*by_node[node], *applied.extra_alerts]:
             alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
         result.events += applied.events
         result.notifications += applied.notifications

@@ -29,7 +29,7 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert summary["files_uploaded"] == simulated + SAMPLE_FILES
     assert summary["notifications_handled"] == summary["files_uploaded"] + 1  # + the s3:TestEvent
     processed = dict(summary["processed_objects"])
-    # every episode is closed by the sweeper and written (those shorter than a rule's minimum too)
+    # every episode is closed by the sweeper and written (those shorter than a rule's minimum are no episode)
     assert processed.pop("episodes") >= sum(summary["episodes_by_kind"].values())
     assert processed == {"alerts": 10, "metrics": 10, "quarantine": 1}
     assert summary["quarantined_rows"] == 1  # the thermal sample's unreadable timestamp

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
+from gpulake.errors import ConfigError
 from gpulake_cli.local_aws import LambdaContext, sqs_event
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from tests.conftest import real_file
@@ -169,3 +170,17 @@ def test_bombs_and_cut_gzip_are_quarantined_not_retried(
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     truncated = [m["ObjectsTruncated"] for m in emitted if "ObjectsTruncated" in m]
     assert truncated and sum(v if isinstance(v, int | float) else sum(v) for v in truncated) == 1
+
+
+def test_a_bad_rules_file_fails_the_invocation_naming_the_line(
+    stack: dict[str, Any], tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a deployment whose rules file has a typo, and an upload waiting
+    rules = tmp_path / "rules.jsonl"
+    rules.write_text('{"name": "x", "field": "gpu_tmp_c", "op": ">", "threshold": 1}\n')
+    monkeypatch.setenv("GPULAKE_RULES_FILE", str(rules))
+    stack["s3"].put_object(Bucket=RAW, Key="dcgm/n1/a.prom", Body=b'DCGM_FI_DEV_GPU_TEMP{gpu="0"} 40\n')
+    # THEN the whole invocation fails with the line at fault (the Errors alarm fires; SQS retries the
+    # batch once the file is fixed), instead of every record failing on its own behind a partial response
+    with pytest.raises(ConfigError, match=r"rules.jsonl:1: unknown field 'gpu_tmp_c'"):
+        drain(stack)

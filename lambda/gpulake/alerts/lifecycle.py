@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,16 +94,18 @@ def fingerprint(alert: dict[str, Any]) -> str:
 
 
 def interval_ms(starts: list[int], config: LifecycleConfig) -> int:
-    """The upload interval: the smallest gap between recent objects' starts, at most the configured one.
+    """The upload interval: the median gap between recent objects' starts, at most the configured one.
 
     The configured ``upload_interval_s`` is the fallback and the ceiling (the
     slowest collector's interval): until the gaps show a faster node, and
     whatever order objects arrive in, episodes are never joined across more
-    than ``continue_factor`` x that.
+    than ``continue_factor`` x that. The median, not the smallest gap: one short
+    object (a collector restart) must not shrink the continue and resolve windows.
     """
     ordered = sorted(set(starts))
     gaps = [b - a for a, b in itertools.pairwise(ordered) if b > a]
-    return min([*gaps, int(config.upload_interval_s * 1000)])
+    configured = int(config.upload_interval_s * 1000)
+    return min(int(statistics.median_low(gaps)), configured) if gaps else configured
 
 
 def _update_node(
@@ -253,8 +256,16 @@ def _apply_fingerprint(
                 episode_of[aid] = known["parts"][aid][1]
                 continue
             start, end = iso_to_ms(str(alert["start"])), iso_to_ms(str(alert["end"]))
+            # a resolved episode takes late parts inside its span only: data past its end after it was
+            # told resolved is the problem back (a new episode fires), never a silent extension
             near = sorted(
-                (e for e in live if start <= e["end_ms"] + within and end >= e["start_ms"] - within),
+                (
+                    e
+                    for e in live
+                    if start <= e["end_ms"] + within
+                    and end >= e["start_ms"] - within
+                    and (e["state"] == "open" or end <= e["end_ms"])
+                ),
                 key=lambda e: (e["start_ms"], e["sk"]),
             )
             if near:
@@ -329,7 +340,7 @@ def apply(
         episode_of, events, closed, staged = _apply_fingerprint(store, pk, grouped[pk], now_ms, every_ms, config)
         result.episode_of.update(episode_of)
         result.events += events
-        result.closed += closed
+        result.closed += [e for e in closed if not e["pending"]]
         group = staged or group
     batch = grouping.flush(store, node, now_ms, config.group_interval_ms, known=group)
     result.notifications, result.claims = batch.events, [batch.claim] if batch.claim else []
@@ -373,7 +384,7 @@ def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> SweepRes
     for ep in items:
         if ep["pk"].startswith(EPISODE_PREFIX) and ep["state"] == "open" and _stale(ep, now_ms, config):
             closed, event = _close(store, ep, now_ms, config)
-            if closed is not None:
+            if closed is not None and not closed["pending"]:  # shorter than its rule's minimum: never an alert
                 result.closed.append(closed)
             if event is not None:
                 result.events.append(event)

@@ -179,7 +179,12 @@ def _sqs_record(record: SQSRecord) -> None:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """SQS batch (partial failures) or a direct S3 event."""
+    """SQS batch (partial failures) or a direct S3 event.
+
+    The settings (the rules file among them) are checked first: a bad configuration fails the
+    invocation with its one line (Errors alarm, messages retried), not each record on its own.
+    """
+    settings_mod.from_env()
     records = event.get("Records", [])
     if records and records[0].get("eventSource") == "aws:sqs":
         from aws_lambda_powertools.utilities.batch import process_partial_response
