@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
@@ -321,6 +321,7 @@ class _Fleet:
 
     @classmethod
     def of(cls, gpus: list[_Gpu], gap_factor: float) -> _Fleet:
+        """The GPUs of :func:`_gpus` (none empty), each run split at its own ``gap_factor`` typical steps."""
         sizes = np.array([len(g.time) for g in gpus], dtype=np.intp)
         starts = np.cumsum(sizes) - sizes
         breaks = np.zeros(int(sizes.sum()), dtype=bool)
@@ -328,7 +329,7 @@ class _Fleet:
         max_gap = np.repeat(np.array([max(g.step * gap_factor, 1000.0) for g in gpus]), sizes)
         return cls(gpus, starts, np.concatenate([g.time for g in gpus]), max_gap, breaks)
 
-    def join(self, per_gpu: list[np.ndarray] | list[np.ndarray | float]) -> np.ndarray:
+    def join(self, per_gpu: Sequence[np.ndarray | float]) -> np.ndarray:
         """Per row, its GPU's entry of ``per_gpu`` (an array per sample, or one number for all its samples)."""
         return np.concatenate(
             [np.broadcast_to(np.asarray(v, dtype=np.float64), len(g.time)) for g, v in zip(self.gpus, per_gpu)]
