@@ -125,6 +125,11 @@ def temp_limit(model: str, config: AlertConfig) -> float:
     return limits_mod.resolve(model, np.empty(0), {}, config.default_temp_limit_c, config.hbm_temp_limit_c).warn_c
 
 
+def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
+    """Per row, the first of ``keys`` present in ``extra`` (NaN where none is)."""
+    return series.ExtraIndex(table.column("extra")).values(keys)
+
+
 def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) -> dict[str, np.ndarray]:
     out = {"power_limit": extra.values(thresholds.POWER_LIMIT_KEYS)}
     for name in names:
