@@ -21,8 +21,18 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from gpulake import formats, schema
-from gpulake.alerts import detect
-from gpulake.alerts.series import ExtraIndex, changes_to_nonzero, rises, rises_from_zero, runs, typical_step
+from gpulake.alerts import carryover, detect
+from gpulake.alerts.series import (
+    ExtraIndex,
+    changes_to_nonzero,
+    rises,
+    rises_from_zero,
+    run_bounds,
+    runs,
+    typical_step,
+    window_counts,
+    window_reduce,
+)
 from gpulake.context import SourceContext
 from gpulake.formats import _expo_scan
 from gpulake.identity import SORT_KEYS
@@ -110,6 +120,48 @@ def test_counter_helpers_match_the_loops(values: np.ndarray, before: float | Non
 
 @settings(max_examples=200, deadline=None)
 @given(
+    series_hits=st.lists(st.lists(st.booleans(), min_size=1, max_size=12), min_size=1, max_size=4),
+    gaps=st.lists(st.sampled_from([1000, 2500]), min_size=4, max_size=4),
+)
+def test_runs_of_series_end_to_end_equal_runs_of_each(series_hits: list[list[bool]], gaps: list[int]) -> None:
+    # GIVEN several series (GPUs) laid end to end, each with its own step and so its own splitting gap
+    times = [np.arange(len(h), dtype=np.int64) * step for h, step in zip(series_hits, gaps, strict=False)]
+    expected, offset = [], 0
+    for hit, time in zip(series_hits, times, strict=True):
+        expected += [
+            (a + offset, b + offset) for a, b in runs(time, np.array(hit), max(typical_step(time) * 1.5, 1000))
+        ]
+        offset += len(hit)
+    sizes = [len(h) for h in series_hits]
+    breaks = np.zeros(offset, dtype=bool)
+    breaks[np.cumsum(sizes) - sizes] = True
+    max_gap = np.repeat([max(typical_step(t) * 1.5, 1000) for t in times], sizes)
+    # WHEN their runs are found in one pass THEN no run crosses from one series to the next
+    first, last = run_bounds(np.concatenate(times), np.concatenate(series_hits), max_gap, breaks)
+    assert list(zip(first.tolist(), last.tolist(), strict=True)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=readings, data=st.data())
+def test_window_reductions_equal_one_window_at_a_time(values: np.ndarray, data: st.DataObject) -> None:
+    hit = np.array(data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values))), dtype=bool)
+    time = np.arange(len(values), dtype=np.int64) * 1000
+    first, last = run_bounds(time, hit, 1000.0)
+    masked = np.where(hit, values, np.nan)
+    peaks = window_reduce(np.fmax, masked, first, last)
+    lows = window_reduce(np.fmin, values, first, last)
+    for i, (a, b) in enumerate(zip(first.tolist(), last.tolist(), strict=True)):
+        window = slice(a, b + 1)
+        assert window_counts(hit, first, last)[i] == hit[window].sum()
+        finite = values[window][hit[window]]
+        finite = finite[~np.isnan(finite)]
+        assert np.array_equal(peaks[i], finite.max() if finite.size else np.nan, equal_nan=True)
+        known = values[window][~np.isnan(values[window])]
+        assert np.array_equal(lows[i], known.min() if known.size else np.nan, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
     maps=st.lists(
         st.one_of(
             st.none(),
@@ -160,7 +212,13 @@ def test_detection_over_an_object_equals_detection_gpu_by_gpu(fleet: list[Path])
         assert whole and json.dumps(whole, sort_keys=True) == json.dumps(one_by_one, sort_keys=True)
         # shuffled rows: the same alerts (detect sorts what it is given)
         order = np.random.default_rng(7).permutation(table.num_rows)
-        assert detect(table.take(pa.array(order))) == whole
+        shuffled = table.take(pa.array(order))
+        assert detect(shuffled) == whole
+        # an extra index of the shuffled rows, as ingest shares with carryover.ends: still the same alerts
+        index = ExtraIndex(shuffled["extra"])
+        assert detect(shuffled, extra=index) == whole
+        ends = carryover.ends(table)
+        assert ends and carryover.ends(shuffled, index) == carryover.ends(shuffled) == ends
 
 
 @pytest.mark.skipif(not _expo_scan.COMPILED, reason="compiled scanner not built; `make scanner` builds it")

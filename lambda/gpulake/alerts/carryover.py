@@ -34,7 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulake.alerts.rules import ECC_DBE_KEYS, extra_values
+from gpulake.alerts import series
+from gpulake.alerts.rules import ECC_DBE_KEYS
 from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.formats.dcgm_fields import XID_NAMES
 
@@ -68,24 +69,35 @@ def _last_known(values: np.ndarray) -> float | None:
     return float(known[-1]) if known.size else None
 
 
-def ends(table: pa.Table) -> dict[Key, End]:
-    """Per (node, GPU identity) with an XID gauge or DBE counter, the object's :class:`End`."""
-    xid, dbe = extra_values(table, XID_NAMES), extra_values(table, ECC_DBE_KEYS)
+def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """A non-null string column as its distinct values and, per row, the index of the row's value."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def ends(table: pa.Table, extra: series.ExtraIndex | None = None) -> dict[Key, End]:
+    """Per (node, GPU identity) with an XID gauge or DBE counter, the object's :class:`End`.
+
+    ``extra``: the table's ``extra`` index when the caller has built it (detection reads the same one).
+    """
+    extra = extra if extra is not None else series.ExtraIndex(table.column("extra"))
+    xid, dbe = extra.values(XID_NAMES), extra.values(ECC_DBE_KEYS)
     known = np.isfinite(xid) | np.isfinite(dbe)
     if not known.any():
         return {}
     uuid = pc.fill_null(table.column("gpu_uuid"), "")
-    identity = pc.if_else(pc.equal(uuid, ""), table.column("gpu"), uuid).to_numpy(zero_copy_only=False)
-    node = table.column("node").to_numpy(zero_copy_only=False)
+    nodes, node = _codes(table.column("node"))
+    identities, identity = _codes(pc.if_else(pc.equal(uuid, ""), table.column("gpu"), uuid))
     time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
-    keys = np.array([f"{n}\0{i}" for n, i in zip(node, identity)], dtype=object)
-    groups, inverse = np.unique(keys, return_inverse=True)
-    order = np.lexsort((time, inverse))
+    group = node.astype(np.int64) * len(identities) + identity  # one integer per (node, identity)
+    order = np.lexsort((time, group))
     out = {}
-    for code, rows in enumerate(np.split(order, np.flatnonzero(np.diff(inverse[order])) + 1)):
+    for rows in np.split(order, np.flatnonzero(np.diff(group[order])) + 1):
         if not known[rows].any():
             continue
-        n, i = str(groups[code]).split("\0", 1)
+        n, i = nodes[node[rows[0]]], identities[identity[rows[0]]]
         steps = np.diff(time[rows])
         step = int(np.median(steps[steps > 0])) if (steps > 0).any() else 0
         out[(n, i)] = End(int(time[rows[0]]), int(time[rows[-1]]), _last_known(xid[rows]), _last_known(dbe[rows]), step)

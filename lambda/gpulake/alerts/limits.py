@@ -24,6 +24,7 @@ min(slowdown, GPU max operating), and names it (:attr:`Limits.warn_limit`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -115,6 +116,7 @@ def _last(values: np.ndarray | None) -> float | None:
     return float(finite[-1]) if finite.size else None
 
 
+@functools.lru_cache(maxsize=1024)  # asked per GPU of every object; a fleet has a handful of model names
 def model_row(model: str) -> ModelLimits | None:
     """The model table's row whose model token is one of the name's tokens, or None."""
     tokens = set(re.findall(r"[A-Z0-9]+", model.upper()))

@@ -9,11 +9,12 @@ are not alerts. This module is the only place that decides what is an alert.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -139,8 +140,15 @@ def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) ->
     return out
 
 
-def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # type: ignore[assignment]
-    table = sort_rows(table)
+def _gpus(
+    table: pa.Table,
+    fields: set[str] = frozenset(),  # type: ignore[assignment]
+    extra: series.ExtraIndex | None = None,
+) -> list[_Gpu]:
+    ordered = sort_rows(table)
+    if extra is None or ordered is not table:  # the caller's index is by the rows as they were
+        extra = series.ExtraIndex(ordered.column("extra"))
+    table = ordered
     col = {
         name: table.column(name).to_numpy(zero_copy_only=False)
         for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
@@ -151,7 +159,6 @@ def _gpus(table: pa.Table, fields: set[str] = frozenset()) -> list[_Gpu]:  # typ
     }
     time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
     reasons = pc.fill_null(table.column("throttle_reasons"), -1).to_numpy(zero_copy_only=False)
-    extra = series.ExtraIndex(table.column("extra"))
     dbe, xid, failed = (
         extra.values(ECC_DBE_KEYS),
         extra.values(XID_NAMES),
@@ -304,24 +311,98 @@ def _rule_limit(g: _Gpu, rule: thresholds.ThresholdRule, config: AlertConfig) ->
     return float(rule.threshold), None
 
 
-def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class _Fleet:
+    """A table's GPUs end to end, so that a rule's runs on every GPU are found in one pass over all rows."""
+
+    gpus: list[_Gpu]
+    #: Each GPU's first row.
+    starts: np.ndarray
+    time: np.ndarray
+    #: Per row, the gap that splits a run on its GPU (``gap_factor`` typical steps, at least 1 s).
+    max_gap: np.ndarray
+    #: True at each GPU's first row: runs never cross from one GPU to the next.
+    breaks: np.ndarray
+
+    @classmethod
+    def of(cls, gpus: list[_Gpu], gap_factor: float) -> _Fleet:
+        """The GPUs of :func:`_gpus` (none empty), each run split at its own ``gap_factor`` typical steps."""
+        sizes = np.array([len(g.time) for g in gpus], dtype=np.intp)
+        starts = np.cumsum(sizes) - sizes
+        breaks = np.zeros(int(sizes.sum()), dtype=bool)
+        breaks[starts] = True
+        max_gap = np.repeat(np.array([max(g.step * gap_factor, 1000.0) for g in gpus]), sizes)
+        return cls(gpus, starts, np.concatenate([g.time for g in gpus]), max_gap, breaks)
+
+    def join(self, per_gpu: Sequence[np.ndarray | float]) -> np.ndarray:
+        """Per row, its GPU's entry of ``per_gpu`` (an array per sample, or one number for all its samples)."""
+        return np.concatenate(
+            [np.broadcast_to(np.asarray(v, dtype=np.float64), len(g.time)) for g, v in zip(self.gpus, per_gpu)]
+        )
+
+    def runs(self, hit: np.ndarray, values: np.ndarray | None = None) -> _Runs:
+        """The runs of ``hit`` on every GPU, with hits and peaks of ``values`` counted for all runs at once."""
+        first, last = series.run_bounds(self.time, hit, self.max_gap, self.breaks)
+        if values is None:
+            peak = np.full(first.size, np.nan)
+        else:
+            peak = series.window_reduce(np.fmax, np.where(hit, values, np.nan), first, last)
+        gpu = np.searchsorted(self.starts, first, side="right") - 1
+        return _Runs(gpu, first, last, series.window_counts(hit, first, last), peak)
+
+    def episodes(self, runs: _Runs) -> Iterator[tuple[_Gpu, int, int, int, float | None]]:
+        """Each run as (its GPU, first and last sample on that GPU, hits, peak; None without a number)."""
+        offset = self.starts[runs.gpu]
+        for gpu, first, last, samples, peak in zip(
+            runs.gpu.tolist(),
+            (runs.first - offset).tolist(),
+            (runs.last - offset).tolist(),
+            runs.samples.tolist(),
+            runs.peak.tolist(),
+            strict=True,
+        ):
+            yield self.gpus[gpu], first, last, samples, None if math.isnan(peak) else peak
+
+
+class _Runs(NamedTuple):
+    """A rule's episodes on all GPUs as arrays: GPU, first and last row, hits, peak over the hits (NaN: none)."""
+
+    gpu: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    samples: np.ndarray
+    peak: np.ndarray
+
+
+def _window_limits(limit: np.ndarray, runs: _Runs) -> list[float]:
+    """Per episode, the median known limit over its window (a GPU's one limit is the same on every row)."""
+    low = series.window_reduce(np.fmin, limit, runs.first, runs.last).tolist()
+    high = series.window_reduce(np.fmax, limit, runs.first, runs.last).tolist()
+    # a limit that stays the same over the window is its median: the sort only where it changed
+    return [
+        lo if lo == hi else float(np.nanmedian(limit[first : last + 1]))
+        for first, last, lo, hi in zip(runs.first.tolist(), runs.last.tolist(), low, high, strict=True)
+    ]
+
+
+def _threshold_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
     """Episodes of the user's threshold rules (kind ``threshold``, metric = the rule's name)."""
     out = []
     for rule in config.rules:
-        values = g.fields[rule.field]
-        limit, source = _rule_limit(g, rule, config)
+        limits = [_rule_limit(g, rule, config) for g in fleet.gpus]
+        values = fleet.join([g.fields[rule.field] for g in fleet.gpus])
+        limit = fleet.join([lim for lim, _ in limits])
         known = np.isfinite(values) & np.isfinite(limit)
-        if not known.any():
-            continue
         with np.errstate(invalid="ignore"):  # NaN compares false, and ``known`` masks it anyway
             hit = known & np.asarray(thresholds.OPS[rule.op](values, limit), dtype=bool)
-        spec = Rule("threshold", rule.name, lambda g, c, hit=hit: hit, rule.field, _fixed(rule.severity))
-        for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
-            window = slice(first, last + 1)
-            peak = _peak(values[window][hit[window]])
-            threshold = float(np.nanmedian(limit[window])) if isinstance(limit, np.ndarray) else limit
-            record = _record(g, spec, first, last, int(hit[window].sum()), peak, threshold)
-            record.update(severity=rule.severity, threshold_source=source, rule=rule.name)
+        spec = Rule("threshold", rule.name, lambda g, c: np.zeros(0, dtype=bool), rule.field, _fixed(rule.severity))
+        runs = fleet.runs(hit, values)
+        sources = [source for _, source in limits]
+        for (g, first, last, samples, peak), threshold, index in zip(
+            fleet.episodes(runs), _window_limits(limit, runs), runs.gpu.tolist(), strict=True
+        ):
+            record = _record(g, spec, first, last, samples, peak, threshold)
+            record.update(severity=rule.severity, threshold_source=sources[index], rule=rule.name)
             if rule.min_duration_s:  # the episode (across objects) must last this long to alert
                 record.update(min_duration_s=rule.min_duration_s, step_ms=int(g.step))
             record["message"] = (
@@ -332,57 +413,63 @@ def _threshold_alerts(g: _Gpu, config: AlertConfig) -> list[dict[str, object]]:
     return out
 
 
-def _episodes(time: np.ndarray, hit: np.ndarray, gap_factor: float, step: float | None = None) -> list[tuple[int, int]]:
-    """(first, last) sample index of each run of hits, split at gaps over ``gap_factor`` typical steps.
+def _rule_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
+    """Episodes of the built-in rules (:data:`RULES`)."""
+    out = []
+    for rule in RULES:
+        hit = np.concatenate([rule.condition(g, config) for g in fleet.gpus])
+        if not hit.any():
+            continue
+        for g, first, last, samples, peak in fleet.episodes(
+            fleet.runs(hit, fleet.join([getattr(g, rule.peak_of) for g in fleet.gpus]))
+        ):
+            threshold, source, limit = rule.threshold(g, config)  # the GPU's limits are resolved once
+            record = _record(g, rule, first, last, samples, peak, threshold, limit)
+            record["severity"] = rule.severity(peak, g, config)
+            record["threshold_source"] = source
+            if limit:
+                record["threshold_limit"] = limit
+            out.append(record)
+    return out
 
-    ``step`` is the typical sample interval when the caller knows it (:attr:`_Gpu.step`).
-    """
-    typical = series.typical_step(time) if step is None else step
-    return series.runs(time, hit, max(typical * gap_factor, 1000.0))
 
-
-def _peak(values: np.ndarray) -> float | None:
-    finite = values[~np.isnan(values)]
-    return float(finite.max()) if finite.size else None
+def _xid_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
+    """One episode per XID code and run of samples where it newly appeared."""
+    hits = [_xid_hits(g) for g in fleet.gpus]
+    out = []
+    for code in sorted({code for per_gpu in hits for code in per_gpu}):
+        hit = np.concatenate([h.get(code, np.zeros(len(g.time), dtype=bool)) for g, h in zip(fleet.gpus, hits)])
+        rule, cls = _xid_rule(code), classify(code)
+        for g, first, last, samples, _ in fleet.episodes(fleet.runs(hit)):
+            record = _record(g, rule, first, last, samples, float(code), None)
+            record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
+            record["message"] = f"XID {code} ({cls.summary}) on {g.node} GPU {g.gpu}: {cls.action}"
+            out.append(record)
+    return out
 
 
 def detect(
-    table: pa.Table, config: AlertConfig | None = None, carried: Mapping[tuple[str, str], Carried] | None = None
+    table: pa.Table,
+    config: AlertConfig | None = None,
+    carried: Mapping[tuple[str, str], Carried] | None = None,
+    extra: series.ExtraIndex | None = None,
 ) -> list[dict[str, object]]:
     """All alert episodes in ``table`` (canonical metrics), in a deterministic order.
 
     ``carried``: per (node, GPU identity — UUID, else ``gpu``), what the GPU's previous object ended with
     (:func:`gpulake.alerts.carryover.exchange`), so gauges and counters continue across objects.
+    ``extra``: the table's ``extra`` index when the caller has built one (ingest shares it with
+    :func:`gpulake.alerts.carryover.ends`); built here otherwise.
     """
     config = config or AlertConfig()
-    alerts = []
-    for g in _gpus(table, {r.field for r in config.rules}):
+    gpus = _gpus(table, {r.field for r in config.rules}, extra)
+    if not gpus:
+        return []
+    for g in gpus:
         g.carried = (carried or {}).get((g.node, g.uuid or g.gpu))
-        alerts += _threshold_alerts(g, config)
-        for rule in RULES:
-            hit = rule.condition(g, config)
-            if not hit.any():
-                continue
-            threshold, source, limit = rule.threshold(g, config)
-            for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
-                window = slice(first, last + 1)
-                peak = _peak(getattr(g, rule.peak_of)[window][hit[window]])
-                record = _record(g, rule, first, last, int(hit[window].sum()), peak, threshold, limit)
-                record["severity"] = rule.severity(peak, g, config)
-                record["threshold_source"] = source
-                if limit:
-                    record["threshold_limit"] = limit
-                alerts.append(record)
-        for code, hit in _xid_hits(g).items():
-            if not hit.any():
-                continue
-            rule, cls = _xid_rule(code), classify(code)
-            for first, last in _episodes(g.time, hit, config.gap_factor, g.step):
-                samples = int(hit[first : last + 1].sum())
-                record = _record(g, rule, first, last, samples, float(code), None)
-                record.update(severity=cls.severity, threshold_source=None, xid_class=cls.group, action=cls.action)
-                record["message"] = f"XID {code} ({cls.summary}) on {g.node} GPU {g.gpu}: {cls.action}"
-                alerts.append(record)
+    fleet = _Fleet.of(gpus, config.gap_factor)
+    alerts = [*_threshold_alerts(fleet, config), *_rule_alerts(fleet, config), *_xid_alerts(fleet, config)]
+    # (start, node, gpu, kind, metric) names one episode: the order does not depend on the order found
     alerts.sort(key=lambda a: (a["start"], a["node"], a["gpu"], a["kind"], a["metric"]))
     return alerts
 

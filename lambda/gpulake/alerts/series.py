@@ -22,16 +22,27 @@ def typical_step(time: np.ndarray) -> float:
     return float(np.median(positive)) if positive.size else 0.0
 
 
-def runs(time: np.ndarray, hit: np.ndarray, max_gap: float) -> list[tuple[int, int]]:
-    """(first, last) index of each run of consecutive hits; a gap over ``max_gap`` between two hits splits a run."""
+def run_bounds(
+    time: np.ndarray, hit: np.ndarray, max_gap: float | np.ndarray, breaks: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the last index of each run of consecutive hits, as arrays: what per-run sums and peaks
+    are reduced over. A gap over ``max_gap`` (one number, or per row: the gap before that row) between two
+    hits splits a run, and so does a row where ``breaks`` is True (several series laid end to end)."""
     idx = np.flatnonzero(hit)
     if not idx.size:
-        return []
+        return idx, idx
     after = idx[1:]
-    new = (after != idx[:-1] + 1) | (time[after] - time[after - 1] > max_gap)
-    starts = np.concatenate([[True], new])
-    ends = np.concatenate([new, [True]])
-    return list(zip(idx[starts].tolist(), idx[ends].tolist(), strict=True))
+    gap = max_gap[after] if isinstance(max_gap, np.ndarray) else max_gap
+    new = (after != idx[:-1] + 1) | (time[after] - time[after - 1] > gap)
+    if breaks is not None:
+        new |= breaks[after]
+    return idx[np.concatenate([[True], new])], idx[np.concatenate([new, [True]])]
+
+
+def runs(time: np.ndarray, hit: np.ndarray, max_gap: float) -> list[tuple[int, int]]:
+    """(first, last) index of each run of consecutive hits; a gap over ``max_gap`` between two hits splits a run."""
+    first, last = run_bounds(time, hit, max_gap)
+    return list(zip(first.tolist(), last.tolist(), strict=True))
 
 
 def _known(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,3 +119,22 @@ class ExtraIndex:
         for key in keys:
             out = np.where(np.isnan(out), self.value(key), out)
         return out
+
+
+def window_counts(hit: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per window ``[first, last]`` (inclusive), how many samples are hits."""
+    total = np.concatenate([[0], np.cumsum(hit, dtype=np.int64)])
+    return total[last + 1] - total[first]
+
+
+def window_reduce(ufunc: np.ufunc, values: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Per ordered, disjoint window ``[first, last]`` (inclusive), ``ufunc`` reduced over ``values`` in one call.
+
+    With ``np.fmax``/``np.fmin`` NaN is skipped (NaN only for a window without a number).
+    """
+    if not first.size:
+        return np.empty(0, dtype=values.dtype)
+    bounds = np.empty(2 * first.size, dtype=np.intp)
+    bounds[0::2], bounds[1::2] = first, last + 1
+    padded = np.append(values, values[:1])  # ``last + 1`` may be the end: reduceat needs an index inside
+    return ufunc.reduceat(padded, bounds)[0::2]
