@@ -36,23 +36,37 @@ def bomb(path: Path, inflated_mib: int) -> Path:
     return path
 
 
-def run_limited(args: list[str], env: dict[str, str], address_space: int) -> tuple[int, int, str]:
-    """Run the CLI under an address-space limit: (exit code, peak RSS in MiB, stderr)."""
+#: Runs a script and writes its own peak RSS (VmHWM, kB) at exit. The child's ru_maxrss from wait4 is no
+#: use: Linux carries the forking parent's high-water mark (pytest's, hundreds of MiB) across exec.
+_OWN_PEAK = """
+import atexit, os, runpy, sys
+out = os.environ.pop("GPULAKE_TEST_PEAK_FILE")
+def peak():
+    with open("/proc/self/status") as status, open(out, "w") as f:
+        f.write(next(line for line in status if line.startswith("VmHWM")).split()[1])
+atexit.register(peak)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_limited(args: list[str], env: dict[str, str], address_space: int, scratch: Path) -> tuple[int, int, str]:
+    """Run the CLI under an address-space limit: (exit code, its own peak RSS in MiB, stderr)."""
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "automated_pipeline.py"), *args],
-        env={**os.environ, **env},
+    peak_file = scratch / "peak-rss-kb"
+    proc = subprocess.run(
+        [sys.executable, "-c", _OWN_PEAK, str(ROOT / "automated_pipeline.py"), *args],
+        env={**os.environ, **env, "GPULAKE_TEST_PEAK_FILE": str(peak_file)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=limit,
+        check=False,
     )
-    stderr = proc.stderr.read() if proc.stderr else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss // 1024, stderr
+    return proc.returncode, int(peak_file.read_text()) // 1024, proc.stderr
 
 
 def test_a_bomb_is_rejected_within_bounded_memory_and_the_next_file_still_lands(tmp_path: Path) -> None:
@@ -66,6 +80,7 @@ def test_a_bomb_is_rejected_within_bounded_memory_and_the_next_file_still_lands(
         ["process", str(big), str(good), "--out", str(tmp_path / "out")],
         {limits.ENV_VAR: "64"},
         5 * 2**30,
+        tmp_path,
     )
     # THEN the bomb is rejected with a reason, the next file lands, memory stayed near the cap
     assert code == 1 and "Traceback" not in stderr, stderr
