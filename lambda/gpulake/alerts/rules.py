@@ -9,12 +9,11 @@ are not alerts. This module is the only place that decides what is an alert.
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +21,7 @@ import pyarrow.compute as pc
 
 from gpulake.alerts import limits as limits_mod
 from gpulake.alerts import series, thresholds
+from gpulake.alerts.fleet import Fleet, window_limits
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.identity import sort_rows
@@ -311,81 +311,7 @@ def _rule_limit(g: _Gpu, rule: thresholds.ThresholdRule, config: AlertConfig) ->
     return float(rule.threshold), None
 
 
-@dataclass(frozen=True)
-class _Fleet:
-    """A table's GPUs end to end, so that a rule's runs on every GPU are found in one pass over all rows."""
-
-    gpus: list[_Gpu]
-    #: Each GPU's first row.
-    starts: np.ndarray
-    time: np.ndarray
-    #: Per row, the gap that splits a run on its GPU (``gap_factor`` typical steps, at least 1 s).
-    max_gap: np.ndarray
-    #: True at each GPU's first row: runs never cross from one GPU to the next.
-    breaks: np.ndarray
-
-    @classmethod
-    def of(cls, gpus: list[_Gpu], gap_factor: float) -> _Fleet:
-        """The GPUs of :func:`_gpus` (none empty), each run split at its own ``gap_factor`` typical steps."""
-        sizes = np.array([len(g.time) for g in gpus], dtype=np.intp)
-        starts = np.cumsum(sizes) - sizes
-        breaks = np.zeros(int(sizes.sum()), dtype=bool)
-        breaks[starts] = True
-        max_gap = np.repeat(np.array([max(g.step * gap_factor, 1000.0) for g in gpus]), sizes)
-        return cls(gpus, starts, np.concatenate([g.time for g in gpus]), max_gap, breaks)
-
-    def join(self, per_gpu: Sequence[np.ndarray | float]) -> np.ndarray:
-        """Per row, its GPU's entry of ``per_gpu`` (an array per sample, or one number for all its samples)."""
-        return np.concatenate(
-            [np.broadcast_to(np.asarray(v, dtype=np.float64), len(g.time)) for g, v in zip(self.gpus, per_gpu)]
-        )
-
-    def runs(self, hit: np.ndarray, values: np.ndarray | None = None) -> _Runs:
-        """The runs of ``hit`` on every GPU, with hits and peaks of ``values`` counted for all runs at once."""
-        first, last = series.run_bounds(self.time, hit, self.max_gap, self.breaks)
-        if values is None:
-            peak = np.full(first.size, np.nan)
-        else:
-            peak = series.window_reduce(np.fmax, np.where(hit, values, np.nan), first, last)
-        gpu = np.searchsorted(self.starts, first, side="right") - 1
-        return _Runs(gpu, first, last, series.window_counts(hit, first, last), peak)
-
-    def episodes(self, runs: _Runs) -> Iterator[tuple[_Gpu, int, int, int, float | None]]:
-        """Each run as (its GPU, first and last sample on that GPU, hits, peak; None without a number)."""
-        offset = self.starts[runs.gpu]
-        for gpu, first, last, samples, peak in zip(
-            runs.gpu.tolist(),
-            (runs.first - offset).tolist(),
-            (runs.last - offset).tolist(),
-            runs.samples.tolist(),
-            runs.peak.tolist(),
-            strict=True,
-        ):
-            yield self.gpus[gpu], first, last, samples, None if math.isnan(peak) else peak
-
-
-class _Runs(NamedTuple):
-    """A rule's episodes on all GPUs as arrays: GPU, first and last row, hits, peak over the hits (NaN: none)."""
-
-    gpu: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
-    samples: np.ndarray
-    peak: np.ndarray
-
-
-def _window_limits(limit: np.ndarray, runs: _Runs) -> list[float]:
-    """Per episode, the median known limit over its window (a GPU's one limit is the same on every row)."""
-    low = series.window_reduce(np.fmin, limit, runs.first, runs.last).tolist()
-    high = series.window_reduce(np.fmax, limit, runs.first, runs.last).tolist()
-    # a limit that stays the same over the window is its median: the sort only where it changed
-    return [
-        lo if lo == hi else float(np.nanmedian(limit[first : last + 1]))
-        for first, last, lo, hi in zip(runs.first.tolist(), runs.last.tolist(), low, high, strict=True)
-    ]
-
-
-def _threshold_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
+def _threshold_alerts(fleet: Fleet[_Gpu], config: AlertConfig) -> list[dict[str, object]]:
     """Episodes of the user's threshold rules (kind ``threshold``, metric = the rule's name)."""
     out = []
     for rule in config.rules:
@@ -399,7 +325,7 @@ def _threshold_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, obje
         runs = fleet.runs(hit, values)
         sources = [source for _, source in limits]
         for (g, first, last, samples, peak), threshold, index in zip(
-            fleet.episodes(runs), _window_limits(limit, runs), runs.gpu.tolist(), strict=True
+            fleet.episodes(runs), window_limits(limit, runs), runs.gpu.tolist(), strict=True
         ):
             record = _record(g, spec, first, last, samples, peak, threshold)
             record.update(severity=rule.severity, threshold_source=sources[index], rule=rule.name)
@@ -413,7 +339,7 @@ def _threshold_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, obje
     return out
 
 
-def _rule_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
+def _rule_alerts(fleet: Fleet[_Gpu], config: AlertConfig) -> list[dict[str, object]]:
     """Episodes of the built-in rules (:data:`RULES`)."""
     out = []
     for rule in RULES:
@@ -433,7 +359,7 @@ def _rule_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
     return out
 
 
-def _xid_alerts(fleet: _Fleet, config: AlertConfig) -> list[dict[str, object]]:
+def _xid_alerts(fleet: Fleet[_Gpu], config: AlertConfig) -> list[dict[str, object]]:
     """One episode per XID code and run of samples where it newly appeared."""
     hits = [_xid_hits(g) for g in fleet.gpus]
     out = []
@@ -467,7 +393,7 @@ def detect(
         return []
     for g in gpus:
         g.carried = (carried or {}).get((g.node, g.uuid or g.gpu))
-    fleet = _Fleet.of(gpus, config.gap_factor)
+    fleet = Fleet.of(gpus, config.gap_factor)
     alerts = [*_threshold_alerts(fleet, config), *_rule_alerts(fleet, config), *_xid_alerts(fleet, config)]
     # (start, node, gpu, kind, metric) names one episode: the order does not depend on the order found
     alerts.sort(key=lambda a: (a["start"], a["node"], a["gpu"], a["kind"], a["metric"]))
