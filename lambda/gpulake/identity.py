@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulake.schema import CANONICAL_COLUMNS
+from gpulake.schema import CANONICAL_COLUMNS, whole
 from gpulake.timeutil import ms_to_iso
 
 DUPLICATE_REASON = "duplicate_timestamp"
@@ -48,7 +48,7 @@ def _same_as_next(table: pa.Table) -> pa.Array:
     n = table.num_rows
     same = None
     for name in KEY_COLUMNS:
-        column = table[name].combine_chunks()
+        column = whole(table[name])
         if pa.types.is_timestamp(column.type):
             column = pc.cast(column, pa.int64())
         current, following = column.slice(0, n - 1), column.slice(1)
@@ -84,10 +84,10 @@ def has_values(table: pa.Table) -> np.ndarray:
     """Per row: whether any canonical column, ``throttle_reasons`` or ``extra`` entry holds a finite value."""
     found = np.zeros(table.num_rows, dtype=bool)
     for name in (*CANONICAL_COLUMNS, "throttle_reasons"):
-        column = table[name].combine_chunks()
+        column = whole(table[name])
         valid = pc.is_valid(column) if pa.types.is_integer(column.type) else pc.is_finite(column)
         found |= pc.fill_null(valid, False).to_numpy(zero_copy_only=False)
-    extra = table["extra"].combine_chunks()
+    extra = whole(table["extra"])
     if len(extra.items):
         finite = pc.fill_null(pc.is_finite(extra.items), False).to_numpy(zero_copy_only=False)
         counts = np.concatenate([[0], np.cumsum(finite)])

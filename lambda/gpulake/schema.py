@@ -75,12 +75,25 @@ METRICS_SCHEMA = pa.schema(
 ColumnLike = pa.Array | pa.ChunkedArray | Sequence | np.ndarray | str | None
 
 
+def whole(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as one array, without a copy when it is one chunk already.
+
+    ``combine_chunks`` copies even a single chunk: for the ``extra`` map of a 1 GB dcgm
+    object that is ~130 MB more at the peak, once per reader.
+    """
+    if isinstance(column, pa.Array):
+        return column
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
+
+
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
     """Broadcast a scalar or convert a sequence to an Arrow array of ``type_`` (None and NaN become null)."""
     if value is None or isinstance(value, str):
         return pa.array([value] * n, type=type_) if value is not None else pa.nulls(n, type_)
     if isinstance(value, pa.ChunkedArray):
-        value = value.combine_chunks()
+        value = whole(value)
     if isinstance(value, pa.Array):
         return value if value.type == type_ else value.cast(type_)
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
@@ -99,24 +112,63 @@ def _map(n: int, columns: Mapping[str, ColumnLike], map_type: pa.MapType) -> pa.
     """
     names = sorted(columns)
     if not names or n == 0:
-        empty = pa.array(np.zeros(n + 1, dtype=np.int32))
-        return pa.MapArray.from_arrays(empty, pa.array([], pa.string()), pa.array([], map_type.item_type))
+        return _empty_map(n, map_type)
     numeric = pa.types.is_floating(map_type.item_type)
     matrix = np.empty((n, len(names)), dtype=np.float64 if numeric else object)
     for j, name in enumerate(names):
         value = columns[name]
         numpy_floats = numeric and isinstance(value, np.ndarray) and value.dtype.kind == "f"
         matrix[:, j] = value if numpy_floats else _column(value, n, map_type.item_type).to_numpy(zero_copy_only=False)
-    keep = ~np.isnan(matrix) if numeric else _non_empty(matrix)
-    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
-    _, key_index = np.nonzero(keep)  # row-major: each row's entries in name order
-    keys = pa.array(names, pa.string()).take(pa.array(key_index.astype(np.int32)))
-    return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), keys, pa.array(matrix[keep], map_type.item_type))
+    return _matrix_map(names, matrix, ~np.isnan(matrix) if numeric else _non_empty(matrix), map_type)
+
+
+def _empty_map(n: int, map_type: pa.MapType) -> pa.MapArray:
+    empty = pa.array(np.zeros(n + 1, dtype=np.int32))
+    return pa.MapArray.from_arrays(empty, pa.array([], pa.string()), pa.array([], map_type.item_type))
+
+
+def _matrix_map(names: list[str], matrix: np.ndarray, keep: np.ndarray, map_type: pa.MapType) -> pa.MapArray:
+    """The map of a rows x ``names`` matrix (names sorted): each row's ``keep`` entries, in name order."""
+    offsets = np.zeros(len(matrix) + 1, dtype=np.int32)
+    np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    entries = np.flatnonzero(keep)  # row-major: each row's entries in name order
+    items = pa.array(matrix.reshape(-1)[entries], map_type.item_type)
+    key_index = pa.array((entries % len(names)).astype(np.int32))
+    del entries  # one number per entry: of a 1 GB dcgm object, 27 MB fewer at the peak below
+    keys = pa.array(names, pa.string()).take(key_index)
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
 
 
 def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
     """``map<string,double>`` of each row's non-null numbers (the ``extra`` column)."""
     return _map(n, columns, EXTRA_TYPE)
+
+
+def numeric_map_of_entries(
+    n: int, names: Sequence[str], row: np.ndarray, key: np.ndarray, value: np.ndarray
+) -> pa.MapArray:
+    """``map<string,double>`` of ``n`` rows from its entries: ``value`` of key ``names[key]`` in row ``row``.
+
+    The map :func:`numeric_map` builds from one column per key, without those columns: a
+    format that has its samples as entries (dcgm) skips one rows x keys copy. Of several
+    entries of one key in one row, the last given wins.
+    """
+    used = np.flatnonzero(np.bincount(key, minlength=len(names)))
+    if not len(used) or n == 0:
+        return _empty_map(n, EXTRA_TYPE)
+    present = sorted(names[k] for k in used.tolist())
+    position = {name: j for j, name in enumerate(present)}
+    column = np.zeros(len(names), dtype=np.int64)
+    column[used] = [position[names[k]] for k in used.tolist()]
+    cell = row.astype(np.int64) * len(present) + column[key]
+    if np.bincount(cell).max() > 1:  # a key given twice in one row: keep the last
+        _, first_from_end = np.unique(cell[::-1], return_index=True)
+        keep = len(cell) - 1 - first_from_end
+        cell, value = cell[keep], value[keep]
+    matrix = np.full((n, len(present)), np.nan)
+    matrix.reshape(-1)[cell] = value
+    del cell
+    return _matrix_map(present, matrix, ~np.isnan(matrix), EXTRA_TYPE)
 
 
 def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
@@ -134,6 +186,15 @@ def _has_control(col: pa.Array) -> bool:
     if data is None or data.size == 0:
         return False
     raw = np.frombuffer(data, dtype=np.uint8)
+    return any(_control_byte(raw[start : start + _SCAN_STEP]) for start in range(0, len(raw), _SCAN_STEP))
+
+
+#: Bytes compared per step in :func:`_has_control`: the comparison's temporary stays this small
+#: (whole, it was twice the data: 170 MB for the ``extra`` keys of a 1 GB dcgm object).
+_SCAN_STEP = 1 << 20
+
+
+def _control_byte(raw: np.ndarray) -> bool:
     return bool((raw < 0x20).any() or (raw == 0x7F).any())
 
 

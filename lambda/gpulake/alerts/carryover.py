@@ -38,6 +38,7 @@ from gpulake.alerts import series
 from gpulake.alerts.rules import ECC_DBE_KEYS
 from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.formats.dcgm_fields import XID_NAMES
+from gpulake.schema import whole
 
 #: Objects kept per GPU (about 50 bytes each; 8 GPUs x 4 is about 2 KB: one read unit, 2-3 write units).
 RECENT_OBJECTS = 4
@@ -71,9 +72,7 @@ def _last_known(values: np.ndarray) -> float | None:
 
 def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
     """A non-null string column as its distinct values and, per row, the index of the row's value."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    encoded = pc.dictionary_encode(column)
+    encoded = pc.dictionary_encode(whole(column))
     return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
 
 

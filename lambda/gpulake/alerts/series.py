@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpulake.schema import whole
+
 
 def typical_step(time: np.ndarray) -> float:
     """The median positive gap between consecutive samples (ms), 0.0 when there is none."""
@@ -84,8 +86,7 @@ class ExtraIndex:
     """
 
     def __init__(self, extra: pa.Array | pa.ChunkedArray) -> None:
-        if isinstance(extra, pa.ChunkedArray):
-            extra = extra.combine_chunks() if extra.num_chunks else pa.array([], extra.type)
+        extra = whole(extra)
         self.rows = len(extra)
         offsets = extra.offsets.to_numpy()  # absolute into keys/items, also for a sliced array
         self.entry_row = np.repeat(np.arange(self.rows), np.diff(offsets))

@@ -203,28 +203,12 @@ class _Scrape:
             },
             canonical=slots,
             throttle_reasons=[None if math.isnan(v) else int(v) for v in throttle.tolist()],
-            extra=schema.numeric_map(n, self._extra(n, scanned)),
+            extra=schema.numeric_map_of_entries(
+                n, self.keys, scanned.extra_row, scanned.extra_key, scanned.extra_value
+            ),
             labels=schema.string_map(n, {k: [g.labels.get(k) for g in groups] for k in label_keys}),
             source_object=self.ctx.key,
         )
-
-    def _extra(self, n: int, scanned: Scanned) -> dict[str, np.ndarray]:
-        """One column per ``extra`` key; of several samples of a key in one row the last wins."""
-        if not len(scanned.extra_key):
-            return {}
-        keys, rows, values = scanned.extra_key, scanned.extra_row, scanned.extra_value
-        pair = keys.astype(np.int64) * n + rows
-        if np.bincount(pair).max() > 1:  # a key sampled twice in one row: the last occurrence wins
-            _, first = np.unique(pair[::-1], return_index=True)
-            keep = len(pair) - 1 - first
-            keys, rows, values = keys[keep], rows[keep], values[keep]
-        columns = {}
-        for key in np.unique(keys).tolist():
-            column = np.full(n, np.nan)
-            mine = keys == key
-            column[rows[mine]] = values[mine]
-            columns[self.keys[key]] = column
-        return columns
 
 
 class DcgmFormat(Format):
