@@ -111,31 +111,28 @@ def _map(n: int, columns: Mapping[str, ColumnLike], map_type: pa.MapType) -> pa.
     Keys come out in sorted order so the same input always gives the same bytes.
     """
     names = sorted(columns)
-    if not names or n == 0:
-        return _empty_map(n, map_type)
     numeric = pa.types.is_floating(map_type.item_type)
     matrix = np.empty((n, len(names)), dtype=np.float64 if numeric else object)
     for j, name in enumerate(names):
         value = columns[name]
         numpy_floats = numeric and isinstance(value, np.ndarray) and value.dtype.kind == "f"
         matrix[:, j] = value if numpy_floats else _column(value, n, map_type.item_type).to_numpy(zero_copy_only=False)
-    return _matrix_map(names, matrix, ~np.isnan(matrix) if numeric else _non_empty(matrix), map_type)
+    return matrix_map(names, matrix, map_type)
 
 
-def _empty_map(n: int, map_type: pa.MapType) -> pa.MapArray:
-    empty = pa.array(np.zeros(n + 1, dtype=np.int32))
-    return pa.MapArray.from_arrays(empty, pa.array([], pa.string()), pa.array([], map_type.item_type))
+def matrix_map(names: list[str], matrix: np.ndarray, map_type: pa.MapType) -> pa.MapArray:
+    """The map of a rows x ``names`` matrix (names sorted): per row, its present entries in name order.
 
-
-def _matrix_map(names: list[str], matrix: np.ndarray, keep: np.ndarray, map_type: pa.MapType) -> pa.MapArray:
-    """The map of a rows x ``names`` matrix (names sorted): each row's ``keep`` entries, in name order."""
+    Present: not NaN (numbers), neither None nor empty (texts). Built with boolean masks, so besides
+    the map itself only the mask and one key index per entry are allocated (no index per cell).
+    """
+    keep = ~np.isnan(matrix) if matrix.dtype.kind == "f" else _non_empty(matrix)
     offsets = np.zeros(len(matrix) + 1, dtype=np.int32)
     np.cumsum(keep.sum(axis=1), out=offsets[1:])
-    entries = np.flatnonzero(keep)  # row-major: each row's entries in name order
-    items = pa.array(matrix.reshape(-1)[entries], map_type.item_type)
-    key_index = pa.array((entries % len(names)).astype(np.int32))
-    del entries  # one number per entry: of a 1 GB dcgm object, 27 MB fewer at the peak below
-    keys = pa.array(names, pa.string()).take(key_index)
+    items = pa.array(matrix[keep], map_type.item_type)  # row-major: each row's entries in name order
+    key_index = np.broadcast_to(np.arange(len(names), dtype=np.int32), matrix.shape)[keep]
+    del keep
+    keys = pa.array(names, pa.string()).take(pa.array(key_index))
     return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
 
 
@@ -144,31 +141,29 @@ def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
     return _map(n, columns, EXTRA_TYPE)
 
 
-def numeric_map_of_entries(
+def extra_matrix(
     n: int, names: Sequence[str], row: np.ndarray, key: np.ndarray, value: np.ndarray
-) -> pa.MapArray:
-    """``map<string,double>`` of ``n`` rows from its entries: ``value`` of key ``names[key]`` in row ``row``.
+) -> tuple[list[str], np.ndarray]:
+    """Entries (``value`` of key ``names[key]`` in row ``row``) as the keys present, sorted, and a rows x
+    keys matrix (NaN: none); :func:`matrix_map` makes the ``extra`` column of them.
 
-    The map :func:`numeric_map` builds from one column per key, without those columns: a
-    format that has its samples as entries (dcgm) skips one rows x keys copy. Of several
-    entries of one key in one row, the last given wins.
+    What :func:`numeric_map` is given as one column per key, from a format that has its samples as
+    entries (dcgm), without a column per key first. Of several entries of one key in one row, the
+    last given wins.
     """
     used = np.flatnonzero(np.bincount(key, minlength=len(names)))
-    if not len(used) or n == 0:
-        return _empty_map(n, EXTRA_TYPE)
     present = sorted(names[k] for k in used.tolist())
     position = {name: j for j, name in enumerate(present)}
     column = np.zeros(len(names), dtype=np.int64)
     column[used] = [position[names[k]] for k in used.tolist()]
     cell = row.astype(np.int64) * len(present) + column[key]
-    if np.bincount(cell).max() > 1:  # a key given twice in one row: keep the last
+    if len(cell) and np.bincount(cell).max() > 1:  # a key given twice in one row: keep the last
         _, first_from_end = np.unique(cell[::-1], return_index=True)
         keep = len(cell) - 1 - first_from_end
         cell, value = cell[keep], value[keep]
     matrix = np.full((n, len(present)), np.nan)
     matrix.reshape(-1)[cell] = value
-    del cell
-    return _matrix_map(present, matrix, ~np.isnan(matrix), EXTRA_TYPE)
+    return present, matrix
 
 
 def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:

@@ -89,7 +89,7 @@ class ExtraIndex:
         extra = whole(extra)
         self.rows = len(extra)
         offsets = extra.offsets.to_numpy()  # absolute into keys/items, also for a sliced array
-        self.entry_row = np.repeat(np.arange(self.rows), np.diff(offsets))
+        self.entry_row = np.repeat(np.arange(self.rows, dtype=np.int32), np.diff(offsets))
         size = int(offsets[-1] - offsets[0])
         keys, items = extra.keys.slice(offsets[0], size), extra.items.slice(offsets[0], size)
         if extra.null_count:  # a null map has no entries, whatever its offsets say
@@ -100,7 +100,7 @@ class ExtraIndex:
         self.codes = encoded.indices.to_numpy(zero_copy_only=False)
         #: Every key present in some row, with its code.
         self.names = {name: code for code, name in enumerate(encoded.dictionary.to_pylist())}
-        self.items = items.to_numpy(zero_copy_only=False).astype(np.float64)
+        self.items = items.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
     def value(self, key: str) -> np.ndarray:
         """Per row, the first value of ``key`` (NaN where the row has none)."""

@@ -15,10 +15,10 @@ The rule is one table, ``_expo_scan.VALUE_RULES``, which both scanners read.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -169,46 +169,54 @@ class _Scrape:
                 group.labels.setdefault(key, value)
         return labels, gid
 
-    def _in_table_order(self, scanned: Scanned) -> Scanned:
-        """Rows ordered as ingest sorts them (node, GPU, time; stable on the stored, cleaned names): no copy there."""
+    def rows(self, scanned: Scanned) -> _Rows:
+        """The scanned rows ordered as ingest sorts them (node, GPU, time; stable on the stored, cleaned
+        names: no copy there), with their ``extra`` samples as a rows x keys matrix."""
         cleaned = [(schema.clean_name(g.node), schema.clean_name(g.gpu)) for g in self.groups]
         rank = np.empty(len(cleaned), dtype=np.int64)
         rank[sorted(range(len(cleaned)), key=cleaned.__getitem__)] = np.arange(len(cleaned))
         order = np.lexsort((scanned.row_time, rank[scanned.row_group]))  # stable, like Arrow's sort
         new_index = np.empty(len(order), dtype=np.int64)
         new_index[order] = np.arange(len(order))
-        return scanned._replace(
-            row_time=scanned.row_time[order],
-            row_group=scanned.row_group[order],
-            values=scanned.values[:, order],
-            extra_row=new_index[scanned.extra_row],
+        names, matrix = schema.extra_matrix(
+            len(order), self.keys, new_index[scanned.extra_row], scanned.extra_key, scanned.extra_value
         )
+        return _Rows(scanned.row_time[order], scanned.row_group[order], scanned.values[:, order], names, matrix)
 
-    def batch(self, scanned: Scanned) -> pa.RecordBatch:
-        scanned = self._in_table_order(scanned)
-        n = len(scanned.row_time)
-        groups = [self.groups[g] for g in scanned.row_group.tolist()]
-        slots = dict(zip(_SLOTS, scanned.values))
+    def batch(self, rows: _Rows) -> pa.RecordBatch:
+        n = len(rows.time)
+        group_index = pa.array(rows.group)
+        slots = dict(zip(_SLOTS, rows.values))
         throttle = slots.pop("throttle_reasons")
         label_keys = sorted({k for g in self.groups for k in g.labels})
+        per_group = len(self.groups)
+        group_labels = schema.string_map(per_group, {k: [g.labels.get(k) for g in self.groups] for k in label_keys})
         return schema.assemble(
             n,
-            time_ms=scanned.row_time,
+            time_ms=rows.time,
             identity={
-                "node": [g.node for g in groups],
-                "gpu": [g.gpu for g in groups],
-                "gpu_uuid": [g.uuid for g in groups],
-                "gpu_model": [g.model for g in groups],
+                "node": pa.array([g.node for g in self.groups], pa.string()).take(group_index),
+                "gpu": pa.array([g.gpu for g in self.groups], pa.string()).take(group_index),
+                "gpu_uuid": pa.array([g.uuid for g in self.groups], pa.string()).take(group_index),
+                "gpu_model": pa.array([g.model for g in self.groups], pa.string()).take(group_index),
                 "source": DcgmFormat.name,
             },
             canonical=slots,
-            throttle_reasons=[None if math.isnan(v) else int(v) for v in throttle.tolist()],
-            extra=schema.numeric_map_of_entries(
-                n, self.keys, scanned.extra_row, scanned.extra_key, scanned.extra_value
-            ),
-            labels=schema.string_map(n, {k: [g.labels.get(k) for g in groups] for k in label_keys}),
+            throttle_reasons=pa.array(np.nan_to_num(throttle).astype(np.int64), pa.int64(), mask=np.isnan(throttle)),
+            extra=schema.matrix_map(rows.extra_names, rows.extra, schema.EXTRA_TYPE),
+            labels=group_labels.take(group_index),
             source_object=self.ctx.key,
         )
+
+
+class _Rows(NamedTuple):
+    """Scanned rows in table order: time, GPU (group), canonical values (slots x rows), ``extra`` (rows x keys)."""
+
+    time: np.ndarray
+    group: np.ndarray
+    values: np.ndarray
+    extra_names: list[str]
+    extra: np.ndarray
 
 
 class DcgmFormat(Format):
@@ -230,7 +238,9 @@ class DcgmFormat(Format):
         scanned = self.scan(chunks, scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
         result = ParseResult(bad_rows=[BadRow(*bad) for bad in scanned.bad])
         if len(scanned.row_time):
-            result.batches.append(scrape.batch(scanned))
+            rows = scrape.rows(scanned)
+            del scanned  # its samples are in ``rows`` now: freed before the batch's maps are built
+            result.batches.append(scrape.batch(rows))
         return result
 
 
