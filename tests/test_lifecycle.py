@@ -299,3 +299,31 @@ def test_gpu_missing_lands_in_the_objects_alerts_file(tmp_path: Path) -> None:
         "critical",
         event.episode["episode_id"],
     )
+
+
+def test_an_objects_fingerprints_are_read_in_one_query_inside_a_batch(tmp_path: Path) -> None:
+    # GIVEN one object's alerts on six GPUs of a node (six fingerprints), folded in the store's batch as ingest does
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    alerts = [{**part(f"p{g}", 0, 4), "gpu": str(g), "gpu_uuid": f"GPU-{g}"} for g in range(6)]
+    with store.batch():
+        result = apply(store, alerts, node="n1", source="dcgm", start_ms=T0, gpus={"GPU-1"}, now_ms=T0, config=CONFIG)
+    # THEN the node and the six fingerprints took one read (not one per fingerprint and one more per group change)
+    assert store.reads == 1
+    assert len(result.episode_of) == 6 and [e.state for e in result.events] == ["firing"] * 6
+    assert len(grouping.load(store, "n1")["sending"]) == 6
+
+
+def test_a_partition_read_ahead_answers_one_load_and_never_after_a_write(tmp_path: Path) -> None:
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    store.save([{"pk": "a", "sk": "1", "version": 0, "state": "open"}])
+    store.prefetch(["a"])  # outside a batch another writer may come: nothing is read ahead
+    assert store.reads == 0
+    with store.batch():
+        store.prefetch(["a", "b"])
+        (item,) = store.load("a")
+        assert store.load("b") == [] and store.reads == 1
+        store.load("a")  # a second load reads the table again
+        assert store.reads == 2
+        store.prefetch(["a"])
+        store.save([{**item, "state": "closed"}])
+        assert [i["state"] for i in store.load("a")] == ["closed"] and store.reads == 4

@@ -21,6 +21,7 @@ import itertools
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -150,11 +151,21 @@ class _Source:
         self.digest: str | None = None
 
     def read(self) -> Iterator[bytes]:
-        """The pieces from the start; a read to the end records the hash."""
+        """The pieces from the start; a read to the end records the hash.
+
+        Each piece is hashed on a second thread while the caller parses it (hashlib lets go of
+        the GIL on large buffers): the hash is ~30% of a 100 MB dcgm object's parse time.
+        """
         digest = hashlib.sha256()
-        for piece in self.opener():
-            digest.update(piece)
-            yield piece
+        with ThreadPoolExecutor(1, thread_name_prefix="gpulake-sha256") as hasher:
+            hashed: Future[None] | None = None
+            for piece in self.opener():
+                if hashed is not None:
+                    hashed.result()  # the pieces go into the hash one at a time, in order
+                hashed = hasher.submit(digest.update, piece)
+                yield piece
+            if hashed is not None:
+                hashed.result()
         self.digest = digest.hexdigest()
 
     def content(self) -> str:

@@ -292,3 +292,22 @@ def test_errors_in_resolve_propagate_from_both_scanners_and_misuse_is_refused() 
     scanner_type = _expo_scan._expo_scan_c.Scanner
     with pytest.raises(RuntimeError, match="__init__"):
         scanner_type.__new__(scanner_type).feed(b"x 1\n")
+
+
+@needs_compiled
+def test_finish_hands_the_buffers_over_and_ends_the_scan() -> None:
+    # GIVEN a compiled scanner that has scanned one sample
+    def resolve(head: bytes) -> tuple[int, int, int, float, float, float]:
+        return 0, -1, 0, 1.0, -1e308, 1e308
+
+    scanner = _expo_scan._expo_scan_c.Scanner(resolve, 1, 1_763_000_000_000, _expo_scan.VALUE_RULES, 0, 2**62)
+    scanner.feed(b'x{gpu="0"} 7\n')
+    # WHEN it finishes
+    row_time, _, _, _, _, extra_value, _ = scanner.finish()
+    # THEN the buffers come out once (freed inside as they are copied), and the scanner refuses more work
+    assert np.frombuffer(row_time, np.int64).tolist() == [1_763_000_000_000]
+    assert np.frombuffer(extra_value, np.float64).tolist() == [7.0]
+    with pytest.raises(RuntimeError, match="finish"):
+        scanner.feed(b'x{gpu="0"} 8\n')
+    with pytest.raises(RuntimeError, match="finish"):
+        scanner.finish()

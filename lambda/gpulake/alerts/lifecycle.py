@@ -278,11 +278,21 @@ def _notify(ep: Item, now_ms: int, config: LifecycleConfig) -> str | None:
 
 
 def _apply_fingerprint(
-    store: EpisodeStore, pk: str, parts: list[dict[str, Any]], now_ms: int, every_ms: int, config: LifecycleConfig
+    store: EpisodeStore,
+    pk: str,
+    parts: list[dict[str, Any]],
+    now_ms: int,
+    every_ms: int,
+    config: LifecycleConfig,
+    known_group: Item | None = None,
 ) -> tuple[dict[str, str], list[Event], list[dict[str, Any]], Item | None]:
+    """``known_group``: the node's group as last read or written by this caller (saves a read per
+    fingerprint); after a conflict the group is read again."""
     within = int(every_ms * config.continue_factor)
+    latest = [known_group]
 
     def attempt() -> tuple[dict[str, str], list[Event], list[dict[str, Any]], Item | None]:
+        last_group, latest[0] = latest[0], None
         episodes = store.load(pk)
         live = [e for e in episodes if e["state"] != "merged"]
         by_id = {e["sk"]: e for e in episodes}
@@ -329,7 +339,10 @@ def _apply_fingerprint(
             if state:
                 events.append(Event(state, public(ep)))
         # the events go into the node's group in the same conditional write that decided them
-        group = grouping.stage(grouping.load(store, parts[0]["node"]), events) if events else None
+        group = None
+        if events:
+            current = last_group if last_group is not None else grouping.load(store, parts[0]["node"])
+            group = grouping.stage(current, events)
         store.save([*changed.values(), *([group] if group else [])])
         closed = [public(e) for e in changed.values() if e["state"] == "closed"]
         return episode_of, events, closed, group
@@ -349,6 +362,7 @@ def apply(
     config: LifecycleConfig,
 ) -> ApplyResult:
     """Fold one object's alerts into the stored episodes; the node's batch to send if it is due."""
+    store.prefetch([grouping.node_pk(node), *{fingerprint(alert) for alert in alerts}])
     every_ms, missing, group = _update_node(store, node, source, start_ms, gpus, config)
     result = ApplyResult()
     parts = list(alerts)
@@ -379,7 +393,7 @@ def apply(
     for alert in parts:
         grouped[fingerprint(alert)].append(alert)
     for pk in sorted(grouped):
-        episode_of, events, closed, staged = _apply_fingerprint(store, pk, grouped[pk], now_ms, every_ms, config)
+        episode_of, events, closed, staged = _apply_fingerprint(store, pk, grouped[pk], now_ms, every_ms, config, group)
         result.episode_of.update(episode_of)
         result.events += events
         result.closed += [e for e in closed if not e["pending"]]
