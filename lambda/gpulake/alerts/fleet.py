@@ -53,6 +53,8 @@ class Fleet(Generic[G]):
 
     def join(self, per_gpu: Sequence[np.ndarray | float]) -> np.ndarray:
         """Per row, its GPU's entry of ``per_gpu`` (an array per sample, or one number for all its samples)."""
+        if all(isinstance(v, float | int) for v in per_gpu):  # one number per GPU: repeated, no array per GPU
+            return np.repeat(np.array(per_gpu, dtype=np.float64), [len(g.time) for g in self.gpus])
         return np.concatenate(
             [np.broadcast_to(np.asarray(v, dtype=np.float64), len(g.time)) for g, v in zip(self.gpus, per_gpu)]
         )

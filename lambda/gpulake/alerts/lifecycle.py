@@ -362,7 +362,10 @@ def apply(
     config: LifecycleConfig,
 ) -> ApplyResult:
     """Fold one object's alerts into the stored episodes; the node's batch to send if it is due."""
-    store.prefetch([grouping.node_pk(node), *{fingerprint(alert) for alert in alerts}])
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for alert in alerts:
+        grouped[fingerprint(alert)].append(alert)
+    store.prefetch([grouping.node_pk(node), *grouped])
     every_ms, missing, group = _update_node(store, node, source, start_ms, gpus, config)
     result = ApplyResult()
     parts = list(alerts)
@@ -389,8 +392,7 @@ def apply(
             }
         )
     result.extra_alerts = parts[len(alerts) :]
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for alert in parts:
+    for alert in result.extra_alerts:
         grouped[fingerprint(alert)].append(alert)
     for pk in sorted(grouped):
         episode_of, events, closed, staged = _apply_fingerprint(store, pk, grouped[pk], now_ms, every_ms, config, group)
