@@ -1,4 +1,4 @@
-"""The map columns and column helpers of ``gpulake.schema``: same values whichever way built, no needless copies."""
+"""The map columns and column helpers of ``gpulake.schema`` (and the rows they give values): no needless copies."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpulake import schema
+from gpulake.identity import has_values
 
 NAMES = ["DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_DEV_XID_ERRORS", 'DCGM_FI_DEV_XID_ERRORS{xid="13"}', "A", "zz"]
 
@@ -55,3 +56,24 @@ def test_a_control_byte_far_into_a_large_column_is_still_found() -> None:
     cleaned = schema.clean_text(column)
     # THEN the character is replaced like any other
     assert cleaned.to_pylist() == [clean, "ok" + schema.CONTROL_REPLACEMENT]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.sampled_from([1.0, 0.0, float("nan"), float("inf"), None]), max_size=4), min_size=1, max_size=10
+    ),
+    cut=st.tuples(st.integers(0, 10), st.integers(0, 10)),
+)
+def test_a_row_has_values_when_its_extra_map_holds_a_finite_number(
+    rows: list[list[float | None]], cut: tuple[int, int]
+) -> None:
+    # GIVEN rows whose only values are in ``extra`` (NaN, inf, null or a number), the map possibly sliced
+    low, high = sorted(c % (len(rows) + 1) for c in cut)
+    extra = pa.array([[("k", v) for v in row] for row in rows], schema.EXTRA_TYPE).slice(low, high - low)
+    n = len(extra)
+    table = pa.table({f.name: extra if f.name == "extra" else pa.nulls(n, f.type) for f in schema.METRICS_SCHEMA})
+    # WHEN asked which rows carry a value
+    found = has_values(table)
+    # THEN exactly those with a finite entry do
+    assert found.tolist() == [any(v is not None and np.isfinite(v) for v in row) for row in rows[low:high]]

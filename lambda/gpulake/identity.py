@@ -89,10 +89,11 @@ def has_values(table: pa.Table) -> np.ndarray:
         found |= pc.fill_null(valid, False).to_numpy(zero_copy_only=False)
     extra = whole(table["extra"])
     if len(extra.items):
-        finite = pc.fill_null(pc.is_finite(extra.items), False).to_numpy(zero_copy_only=False)
-        counts = np.concatenate([[0], np.cumsum(finite)])
         offsets = extra.offsets.to_numpy()  # absolute into ``items``, also for a sliced array
-        found |= counts[offsets[1:]] > counts[offsets[:-1]]
+        finite = pc.fill_null(pc.is_finite(extra.items), False).to_numpy(zero_copy_only=False)[: offsets[-1]]
+        filled = offsets[1:] > offsets[:-1]  # rows with entries: each one's run to the next one's start
+        if filled.any():  # per row, not per entry: a cumulative count would be an int64 per entry
+            found[filled] |= np.logical_or.reduceat(finite, offsets[:-1][filled])
     return found
 
 
