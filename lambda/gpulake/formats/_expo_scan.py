@@ -21,6 +21,7 @@ and fold samples of one (time, GPU) into one row. Lines that cannot be used come
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
@@ -130,9 +131,11 @@ class _PyScanner:
         self.row_time: list[int] = []
         self.row_group: list[int] = []
         self.slots: list[list[float | None]] = [[] for _ in range(slots)]
-        self.extra_row: list[int] = []
-        self.extra_key: list[int] = []
-        self.extra_value: list[float] = []
+        # typed arrays, not lists: 8 bytes per sample instead of a pointer and an int or float object each
+        # (~260 MB of a 1 GB object's 3.4 million extra samples as lists)
+        self.extra_row = array("q")
+        self.extra_key = array("i")
+        self.extra_value = array("d")
         self.bad: list[tuple[int, str, str]] = []
 
     def new_row(self, ts: int, group: int) -> int:
@@ -213,9 +216,9 @@ class _PyScanner:
             np.array(self.row_time, dtype=np.int64),
             np.array(self.row_group, dtype=np.int32),
             values.reshape(len(self.slots), n),
-            np.array(self.extra_row, dtype=np.int64),
-            np.array(self.extra_key, dtype=np.int32),
-            np.array(self.extra_value, dtype=np.float64),
+            np.frombuffer(self.extra_row, dtype=np.int64),
+            np.frombuffer(self.extra_key, dtype=np.int32),
+            np.frombuffer(self.extra_value, dtype=np.float64),
             self.bad,
         )
 
