@@ -147,9 +147,9 @@ class SqliteEpisodeStore(EpisodeStore):
     def prefetch(self, pks: list[str]) -> None:
         """Inside :meth:`batch` (no other writer until it ends), read the partitions in one query per
         :data:`_PREFETCH_CHUNK`: an object's episodes in a few queries instead of one per fingerprint."""
-        ahead = self._ahead()
         if not getattr(self._local, "batch", False):
             return
+        ahead = self._ahead()
         wanted = sorted(set(pks) - set(ahead))
         with self._lock if self._shared is not None else _nolock:
             for start in range(0, len(wanted), _PREFETCH_CHUNK):

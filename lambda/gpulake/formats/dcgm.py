@@ -184,27 +184,30 @@ class _Scrape:
         return _Rows(scanned.row_time[order], scanned.row_group[order], scanned.values[:, order], names, matrix)
 
     def batch(self, rows: _Rows) -> pa.RecordBatch:
-        n = len(rows.time)
+        """The canonical batch of the rows: what is per GPU (identity, labels) is built once per GPU and taken."""
         group_index = pa.array(rows.group)
+
+        def per_row(values: list[str | None]) -> pa.Array:
+            return pa.array(values, pa.string()).take(group_index)
+
         slots = dict(zip(_SLOTS, rows.values))
         throttle = slots.pop("throttle_reasons")
         label_keys = sorted({k for g in self.groups for k in g.labels})
-        per_group = len(self.groups)
-        group_labels = schema.string_map(per_group, {k: [g.labels.get(k) for g in self.groups] for k in label_keys})
+        labels = schema.string_map(len(self.groups), {k: [g.labels.get(k) for g in self.groups] for k in label_keys})
         return schema.assemble(
-            n,
+            len(rows.time),
             time_ms=rows.time,
             identity={
-                "node": pa.array([g.node for g in self.groups], pa.string()).take(group_index),
-                "gpu": pa.array([g.gpu for g in self.groups], pa.string()).take(group_index),
-                "gpu_uuid": pa.array([g.uuid for g in self.groups], pa.string()).take(group_index),
-                "gpu_model": pa.array([g.model for g in self.groups], pa.string()).take(group_index),
+                "node": per_row([g.node for g in self.groups]),
+                "gpu": per_row([g.gpu for g in self.groups]),
+                "gpu_uuid": per_row([g.uuid for g in self.groups]),
+                "gpu_model": per_row([g.model for g in self.groups]),
                 "source": DcgmFormat.name,
             },
             canonical=slots,
             throttle_reasons=pa.array(np.nan_to_num(throttle).astype(np.int64), pa.int64(), mask=np.isnan(throttle)),
             extra=schema.matrix_map(rows.extra_names, rows.extra, schema.EXTRA_TYPE),
-            labels=group_labels.take(group_index),
+            labels=labels.take(group_index),
             source_object=self.ctx.key,
         )
 
