@@ -11,12 +11,13 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "gpulake.formats._expo_scan_c",
-            ["lambda/gpulake/formats/_expo_scan_c.c"],
+            f"gpulake.formats.{name}",
+            [f"lambda/gpulake/formats/{name}.c"],
             py_limited_api=True,
             extra_compile_args=["-O2", "-std=c11"],
             optional=True,
         )
+        for name in ("_expo_scan_c", "_number_cells_c")
     ],
     options={"bdist_wheel": {"py_limited_api": "cp311"}},
 )
