@@ -42,6 +42,8 @@ elif kind != "import":
     from gpulake.formats.dcgm import _SLOTS, _Scrape
     from gpulake.formats.gpuz import GpuzFormat
     from gpulake.local import LocalOptions, process_file
+    from gpulake._nopandas import pyarrow_without_pandas
+    pyarrow_without_pandas()  # as process_file does: else pyarrow's first pa.array() imports pandas (0.3 s) in the clock
     scan = _expo_scan.scan_python if kind.endswith("python") else _expo_scan.scan_compiled
     formats.FORMATS["dcgm"].scan = scan
     out = tempfile.mkdtemp()

@@ -20,6 +20,7 @@ _CONTROL = bytes(range(0, 9)) + bytes([11, 12]) + bytes(range(14, 32))
 _STEP = 1 << 20  # inflate at most this many bytes per call, so the cap is checked often
 _HEAD = 4100  # bytes read before the encoding is decided: a BOM and the 4 KiB UTF-16 sample
 _UTF8_BOM = codecs.BOM_UTF8
+_CP1252_BLOCK = 1 << 16  # small enough that the few non-ASCII bytes convert little text around them
 #: Longest BOM first: the UTF-32 LE BOM starts with the UTF-16 LE one.
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -181,6 +182,9 @@ class Utf8Lines:
         if encoding is None:
             yield from _checked_utf8(text)
             return
+        if encoding == "cp1252":  # one byte per character, no state: each piece converts on its own
+            yield from (_cp1252_to_utf8(piece) for piece in text)
+            return
         decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         for piece in text:
             yield decoder.decode(piece).encode("utf-8")
@@ -246,7 +250,19 @@ def to_utf8(data: bytes) -> bytes:
         return data.decode(encoding, errors="replace").encode("utf-8")
     if _is_utf8(data):
         return data
-    return data.decode("cp1252", errors="replace").encode("utf-8")
+    return _cp1252_to_utf8(data)
+
+
+def _cp1252_to_utf8(data: bytes) -> bytes:
+    """``data.decode("cp1252", "replace").encode("utf-8")``, converting only the blocks that are not ASCII.
+
+    Windows-1252 maps every byte on its own and keeps ASCII as it is, so blocks convert
+    independently; a GPU-Z log's only non-ASCII bytes are the degree signs of its header
+    lines, and a whole-text round trip cost 18 ms per 4 MB where the ASCII check costs ~1.
+    """
+    view = memoryview(data)
+    blocks = (bytes(view[start : start + _CP1252_BLOCK]) for start in range(0, len(data), _CP1252_BLOCK))
+    return b"".join(b if b.isascii() else b.decode("cp1252", errors="replace").encode("utf-8") for b in blocks)
 
 
 def looks_binary(head: bytes) -> bool:

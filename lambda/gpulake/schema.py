@@ -78,7 +78,7 @@ ColumnLike = pa.Array | pa.ChunkedArray | Sequence | np.ndarray | str | None
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
     """Broadcast a scalar or convert a sequence to an Arrow array of ``type_`` (None and NaN become null)."""
     if value is None or isinstance(value, str):
-        return pa.array([value] * n, type=type_) if value is not None else pa.nulls(n, type_)
+        return pa.repeat(pa.scalar(value, type_), n) if value is not None else pa.nulls(n, type_)
     if isinstance(value, pa.ChunkedArray):
         value = value.combine_chunks()
     if isinstance(value, pa.Array):
