@@ -31,10 +31,40 @@ def check_zone(tz: str) -> str:
     return tz
 
 
+#: ``_ISO_LIKE`` laid out at its longest ("d" a digit, " " a space or "T"), and the lengths it allows.
+_ISO_TEMPLATE = np.frombuffer(b"dddd-dd-dd dd:dd:dd.ddddddddd", dtype=np.uint8)
+_ISO_WIDTHS = frozenset({10, 16, 19, *range(21, 30)})
+
+
+def _fixed_width_iso(text: pa.Array) -> np.ndarray | None:
+    """Where cells match ``_ISO_LIKE``, for a column whose cells all have one length (a log's usual shape).
+
+    Checked byte by byte against ``_ISO_TEMPLATE`` in a few numpy operations instead of a
+    regex per cell (4 ms per 32k cells); any other column gives None and takes the regex.
+    """
+    n = len(text)
+    if n == 0 or text.null_count or text.type != pa.string():
+        return None
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    width = int(offsets[1] - offsets[0])
+    if width not in _ISO_WIDTHS or not (np.diff(offsets) == width).all():
+        return None
+    cells = np.frombuffer(text.buffers()[2], dtype=np.uint8, count=n * width, offset=int(offsets[0])).reshape(n, width)
+    template = _ISO_TEMPLATE[:width]
+    digit_at = template == ord("d")
+    digits = (cells >= ord("0")) & (cells <= ord("9"))
+    literal = (cells == template) | ((template == ord(" ")) & (cells == ord("T")))
+    return np.where(digit_at, digits, literal).all(axis=1)
+
+
 def _naive_to_ms(text: pa.Array) -> pa.Array:
     """Cast ISO-like strings to naive ms timestamps; unparsable cells become null."""
-    ok = pc.fill_null(pc.match_substring_regex(text, _ISO_LIKE), False)
-    candidates = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    fixed = _fixed_width_iso(text)
+    if fixed is not None and fixed.all():
+        candidates = text
+    else:
+        ok = pa.array(fixed) if fixed is not None else pc.fill_null(pc.match_substring_regex(text, _ISO_LIKE), False)
+        candidates = pc.if_else(ok, text, pa.scalar(None, pa.string()))
     try:
         return candidates.cast(pa.timestamp("ms"))
     except pa.ArrowInvalid:  # e.g. 2023-02-30: fall back cell by cell
@@ -53,7 +83,10 @@ def local_to_utc_ms(text: pa.Array, tz: str) -> pa.Array:
     Ambiguous and non-existent local times (DST changes) resolve to the earlier
     instant, so a re-run always gives the same answer.
     """
-    text = pc.replace_substring(pc.utf8_trim_whitespace(text), "/", "-")
+    text = pc.utf8_trim_whitespace(text)
+    data = text.buffers()[2]
+    if data is not None and (np.frombuffer(data, dtype=np.uint8) == ord("/")).any():  # a byte scan, 10x a replace
+        text = pc.replace_substring(text, "/", "-")
     naive = _naive_to_ms(text)
     if tz != "UTC":
         naive = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")

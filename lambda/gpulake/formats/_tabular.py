@@ -94,10 +94,10 @@ def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: li
             else:
                 reason = "timestamp outside 2000-01-01..2100-01-01"
             bad_rows.append(BadRow(line, reason, raw))
-    mask = pa.array(good)
+    mask = None if good.all() else pa.array(good)  # every row kept: no copy of every column
 
     def keep(col: object) -> object:
-        return pc.filter(col, mask) if isinstance(col, pa.Array) else col
+        return pc.filter(col, mask) if mask is not None and isinstance(col, pa.Array) else col
 
     kept = int(good.sum())
     return schema.assemble(
