@@ -61,6 +61,19 @@ class Section:
         return [(number, text) for number, text, rejected in self._lines() if rejected]
 
 
+def table_columns(table: pa.Table) -> dict[str, pa.Array]:
+    """A section's named columns (the trailing empty one left out), each one array.
+
+    The reader gives one chunk per column (one block per section), taken as it is:
+    ``combine_chunks`` would copy even a single chunk.
+    """
+    return {
+        name: col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        for name, col in zip(table.column_names, table.columns)
+        if name
+    }
+
+
 def dedupe(names: list[str]) -> list[str]:
     """Make header names unique (``X``, ``X #2``...) so no column is silently lost."""
     seen: dict[str, int] = {}
