@@ -258,11 +258,21 @@ def _cp1252_to_utf8(data: bytes) -> bytes:
 
     Windows-1252 maps every byte on its own and keeps ASCII as it is, so blocks convert
     independently; a GPU-Z log's only non-ASCII bytes are the degree signs of its header
-    lines, and a whole-text round trip cost 18 ms per 4 MB where the ASCII check costs ~1.
+    lines. The blocks are found in one numpy pass and the ASCII runs between them are
+    joined as views: one copy of the text instead of a decode and an encode (18 ms per 4 MB).
     """
-    view = memoryview(data)
-    blocks = (bytes(view[start : start + _CP1252_BLOCK]) for start in range(0, len(data), _CP1252_BLOCK))
-    return b"".join(b if b.isascii() else b.decode("cp1252", errors="replace").encode("utf-8") for b in blocks)
+    import numpy as np  # here, not at the top: the collector's uploader imports this module without numpy
+
+    raw = np.frombuffer(data, dtype=np.uint8)
+    whole = len(raw) // _CP1252_BLOCK * _CP1252_BLOCK
+    high = np.flatnonzero(raw[:whole].reshape(-1, _CP1252_BLOCK).max(axis=1, initial=0) >= 0x80)
+    starts = [int(b) * _CP1252_BLOCK for b in high] + ([whole] if raw[whole:].max(initial=0) >= 0x80 else [])
+    view, pieces, done = memoryview(data), [], 0
+    for start in starts:
+        end = min(start + _CP1252_BLOCK, len(data))
+        pieces += [view[done:start], bytes(view[start:end]).decode("cp1252", errors="replace").encode("utf-8")]
+        done = end
+    return b"".join([*pieces, view[done:]])
 
 
 def looks_binary(head: bytes) -> bool:

@@ -32,15 +32,15 @@ def check_zone(tz: str) -> str:
 
 
 #: ``_ISO_LIKE`` laid out at its longest ("d" a digit, " " a space or "T"), and the lengths it allows.
-_ISO_TEMPLATE = np.frombuffer(b"dddd-dd-dd dd:dd:dd.ddddddddd", dtype=np.uint8)
+_ISO_TEMPLATE = b"dddd-dd-dd dd:dd:dd.ddddddddd"
 _ISO_WIDTHS = frozenset({10, 16, 19, *range(21, 30)})
 
 
 def _fixed_width_iso(text: pa.Array) -> np.ndarray | None:
     """Where cells match ``_ISO_LIKE``, for a column whose cells all have one length (a log's usual shape).
 
-    Checked byte by byte against ``_ISO_TEMPLATE`` in a few numpy operations instead of a
-    regex per cell (4 ms per 32k cells); any other column gives None and takes the regex.
+    Checked one character position at a time over all rows against ``_ISO_TEMPLATE``
+    (0.5 ms per 32k cells, a regex per cell takes 4). Other columns give None and take the regex.
     """
     n = len(text)
     if n == 0 or text.null_count or text.type != pa.string():
@@ -50,11 +50,16 @@ def _fixed_width_iso(text: pa.Array) -> np.ndarray | None:
     if width not in _ISO_WIDTHS or not (np.diff(offsets) == width).all():
         return None
     cells = np.frombuffer(text.buffers()[2], dtype=np.uint8, count=n * width, offset=int(offsets[0])).reshape(n, width)
-    template = _ISO_TEMPLATE[:width]
-    digit_at = template == ord("d")
-    digits = (cells >= ord("0")) & (cells <= ord("9"))
-    literal = (cells == template) | ((template == ord(" ")) & (cells == ord("T")))
-    return np.where(digit_at, digits, literal).all(axis=1)
+    ok = np.ones(n, dtype=bool)
+    for position, expected in enumerate(_ISO_TEMPLATE[:width]):
+        char = cells[:, position]
+        if expected == ord("d"):
+            ok &= (char - ord("0")) < 10  # uint8: bytes below "0" wrap around to large values
+        elif expected == ord(" "):
+            ok &= (char == ord(" ")) | (char == ord("T"))
+        else:
+            ok &= char == expected
+    return ok
 
 
 def _naive_to_ms(text: pa.Array) -> pa.Array:
