@@ -43,8 +43,8 @@ elif kind != "import":
     from gpulake.formats.gpuz import GpuzFormat
     from gpulake.local import LocalOptions, process_file
     from gpulake._nopandas import pyarrow_without_pandas
-    pyarrow_without_pandas()  # as process_file does: else pyarrow's first pa.array() imports pandas (0.3 s) in the clock
-    import numpy.ma  # noqa: F401 - pa.array(ndarray) imports it on first use (~25 ms); `import pandas` did it for the peer
+    pyarrow_without_pandas()  # as process_file does: pyarrow's first pa.array() imports pandas otherwise (0.3 s)
+    import numpy.ma  # noqa: F401 - pa.array(ndarray) imports it on first use (25 ms); the peer's pandas did too
     scan = _expo_scan.scan_python if kind.endswith("python") else _expo_scan.scan_compiled
     formats.FORMATS["dcgm"].scan = scan
     out = tempfile.mkdtemp()

@@ -224,9 +224,11 @@ def _is_utf8(data: bytes) -> bool:
         return True
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(data)
+    # the head first: a cp1252 file shows there (GPU-Z's header), before a 1 MB piece is decoded
+    edges = [0, *range(min(_HEAD, len(data)), len(data), _STEP), len(data)]
     try:
-        for start in range(0, len(data), _STEP):
-            decoder.decode(view[start : start + _STEP], final=start + _STEP >= len(data))
+        for start, end in itertools.pairwise(edges):
+            decoder.decode(view[start:end], final=end == len(data))
     except UnicodeDecodeError:
         return False
     return True
