@@ -22,6 +22,8 @@ try:  # optional (built by setup.py when a compiler is present): the reference b
     from gpulake.formats import _number_cells_c
 except ImportError:
     _number_cells_c = None
+#: Whether the compiled cell reader is in use (else the reference reads every cell).
+COMPILED = _number_cells_c is not None
 
 #: The cells' kinds as ``_number_cells_c.classify`` writes them.
 _CELL_NUMBER, _CELL_ABSENT, _CELL_OTHER = 0, 1, 2
@@ -124,7 +126,7 @@ def to_numbers_compiled(col: pa.Array) -> NumericColumn:
     so the two paths agree by construction. A column that is not plain ``string`` (none from
     the CSV reader) is read by the reference alone.
     """
-    if _number_cells_c is None or col.type != pa.string():
+    if not COMPILED or col.type != pa.string():
         return to_numbers_python(col)
     n = len(col)
     values = np.zeros(n, dtype=np.float64)
@@ -151,7 +153,7 @@ def to_numbers_compiled(col: pa.Array) -> NumericColumn:
 
 #: Read a string column as float64 (null where absent), with the cells that are not numbers:
 #: compiled when the extension is built, else the reference.
-to_numbers = to_numbers_compiled if _number_cells_c is not None else to_numbers_python
+to_numbers = to_numbers_compiled if COMPILED else to_numbers_python
 
 
 def outside(values: pa.Array, low: float, high: float) -> np.ndarray:
