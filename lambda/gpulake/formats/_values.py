@@ -187,8 +187,8 @@ class ReadColumns:
 
     numbers: dict[str, pa.Array]
     text: dict[str, pa.Array]
-    #: Per row: the first column whose cell was not a number, else null.
-    bad_column: list[str | None]
+    #: Row -> the first column whose cell was not a number (rows whose cells all are, absent).
+    bad_column: dict[int, str]
 
 
 def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns:
@@ -199,8 +199,7 @@ def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns
     non-empty cells are; the rest of their cells then mark rows bad too. Columns
     of names, ids and versions stay text, so nothing is dropped.
     """
-    n = len(next(iter(columns.values()))) if columns else 0
-    bad_column: list[str | None] = [None] * n
+    bad_column: dict[int, str] = {}
     numbers: dict[str, pa.Array] = {}
     text: dict[str, pa.Array] = {}
     for name, col in columns.items():
@@ -210,8 +209,8 @@ def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns
         if name in numeric or bad_count == 0 or present >= bad_count:
             numbers[name] = parsed.values
             if bad_count:
-                for i in np.flatnonzero(parsed.bad.to_numpy(zero_copy_only=False)):
-                    bad_column[i] = bad_column[i] or name
+                for i in np.flatnonzero(parsed.bad.to_numpy(zero_copy_only=False)).tolist():
+                    bad_column.setdefault(i, name)
         else:
             text[name] = trim(col)
     return ReadColumns(numbers, text, bad_column)
