@@ -88,7 +88,9 @@ def _trims_as_ascii(raw: np.ndarray) -> bool:
     True for ASCII without the separators 0x1C-0x1F (Unicode whitespace, not ASCII). The ASCII
     kernel needs no Unicode tables, which Arrow fills on the first UTF-8 kernel call (~4 ms).
     """
-    return bool(raw.max(initial=0) < 0x80) and not ((raw - np.uint8(0x1C)) < 4).any()  # uint8 wraps below 0x1C
+    if raw.max(initial=0) >= 0x80:
+        return False
+    return bool(raw.min(initial=0x20) >= 0x20) or not ((raw - np.uint8(0x1C)) < 4).any()  # uint8 wraps below 0x1C
 
 
 def local_to_utc_ms(text: pa.Array, tz: str) -> pa.Array:
