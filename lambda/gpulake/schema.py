@@ -78,7 +78,7 @@ ColumnLike = pa.Array | pa.ChunkedArray | Sequence | np.ndarray | str | None
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
     """Broadcast a scalar or convert a sequence to an Arrow array of ``type_`` (None and NaN become null)."""
     if value is None or isinstance(value, str):
-        return pa.array([value] * n, type=type_) if value is not None else pa.nulls(n, type_)
+        return pa.repeat(pa.scalar(value, type_), n) if value is not None else pa.nulls(n, type_)
     if isinstance(value, pa.ChunkedArray):
         value = value.combine_chunks()
     if isinstance(value, pa.Array):
@@ -108,9 +108,11 @@ def _map(n: int, columns: Mapping[str, ColumnLike], map_type: pa.MapType) -> pa.
         numpy_floats = numeric and isinstance(value, np.ndarray) and value.dtype.kind == "f"
         matrix[:, j] = value if numpy_floats else _column(value, n, map_type.item_type).to_numpy(zero_copy_only=False)
     keep = ~np.isnan(matrix) if numeric else _non_empty(matrix)
-    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
-    _, key_index = np.nonzero(keep)  # row-major: each row's entries in name order
-    keys = pa.array(names, pa.string()).take(pa.array(key_index.astype(np.int32)))
+    # running count of kept entries, read at each row's end (a per-row sum over few columns is 10x slower)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum(keep.ravel(), dtype=np.int32)[len(names) - 1 :: len(names)]
+    key_index = np.tile(np.arange(len(names), dtype=np.int32), n)[keep.ravel()]  # row-major: names in order
+    keys = pa.array(names, pa.string()).take(pa.array(key_index))
     return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), keys, pa.array(matrix[keep], map_type.item_type))
 
 
