@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpulake.alerts.rules import THROTTLE_CAUSES
+from loaders.lineprotocol import SEVERITY_RANKS
 
 GRAFANA = Path(__file__).resolve().parents[1] / "docs" / "grafana"
 OUT = GRAFANA / "dashboards"  # provisioned flavour
@@ -50,6 +51,8 @@ class Panel:
     postgres: str
     influxdb: str
     description: str = ""
+    #: backend -> Grafana ``fieldConfig.overrides`` (units, value mappings) for that backend's columns
+    overrides: dict[str, list[dict]] = field(default_factory=dict)
 
 
 GPU_FILTER_PG = "node = '$node' AND gpu = '$gpu'"
@@ -64,6 +67,24 @@ THROTTLE_IFX = (
     + ", ".join(f'"throttle_reasons" & {bit} AS "{name}"' for name, bit in THROTTLE_CAUSES.items())
     + ' FROM "gpu_metrics" WHERE $timeFilter AND {gpu}) WHERE $timeFilter GROUP BY time(1m)'
 )
+
+
+def _override(column: str, prop: str, value: object) -> dict:
+    return {"matcher": {"id": "byName", "options": column}, "properties": [{"id": prop, "value": value}]}
+
+
+#: The InfluxDB episodes panel's columns as people read them: times as dates, the severity rank as its name,
+#: no state yet (no closed record loaded) as ``open``.
+EPISODE_OVERRIDES_IFX = [
+    _override("first_seen", "unit", "dateTimeAsIso"),
+    _override("last_seen", "unit", "dateTimeAsIso"),
+    _override(
+        "severity",
+        "mappings",
+        [{"type": "value", "options": {str(rank): {"text": name} for rank, name in enumerate(SEVERITY_RANKS)}}],
+    ),
+    _override("state", "mappings", [{"type": "special", "options": {"match": "null", "result": {"text": "open"}}}]),
+]
 
 DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
     "fleet-overview": (
@@ -169,9 +190,14 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                 "FROM (SELECT * FROM gpu_alerts WHERE $__timeFilter(start_time)) a "
                 "LEFT JOIN gpu_episodes e USING (episode_id) "
                 "GROUP BY a.episode_id, a.kind, a.metric, a.node, a.gpu ORDER BY 1 DESC",
-                'SELECT "message", "episode_id", "peak", "threshold", "samples", "duration_s" FROM "gpu_alerts" '
-                'WHERE $timeFilter GROUP BY "kind", "metric", "severity", "node", "gpu"',
+                # one series per episode in gpu_episodes: its per-object alerts and, once closed, its closed record
+                'SELECT last("state") AS "state", min("start_ms") AS "first_seen", max("end_ms") AS "last_seen", '
+                'max("severity_rank") AS "severity", max("peak") AS "peak", sum("samples") AS "samples", '
+                'count("samples") AS "objects", last("notifications") AS "notifications", '
+                'last("resolution") AS "resolution" FROM "gpu_episodes" WHERE $timeFilter AND "episode_id" =~ /./ '
+                'GROUP BY "episode_id", "kind", "metric", "node", "gpu"',
                 "One row per episode; per-object alerts of one episode share its episode_id.",
+                {"influxdb": EPISODE_OVERRIDES_IFX},
             ),
             Panel(
                 "Alerts by kind",
@@ -273,6 +299,7 @@ def dashboard(backend: str, slug: str) -> dict:
                 "title": p.title,
                 "description": p.description,
                 "datasource": _datasource(backend),
+                "fieldConfig": {"defaults": {}, "overrides": p.overrides.get(backend, [])},
                 "gridPos": {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)},
                 "targets": [_target(backend, getattr(p, backend), p.kind)],
             }
