@@ -26,6 +26,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 COLUMNS = ("start", "end", "severity", "kind", "node", "gpu", "source", "peak", "threshold", "samples")
 EPISODE_COLUMNS = (
     "state",
+    "resolution",
     "start",
     "end",
     "severity",

@@ -186,7 +186,7 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
                 "coalesce(max(e.state), 'open') AS state, a.kind, a.metric, (ARRAY['info', 'warning', 'critical'])"
                 "[max(CASE a.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END)] AS severity, a.node, "
                 "a.gpu, max(a.peak) AS peak, sum(a.samples) AS samples, count(*) AS objects, "
-                "max(e.notifications) AS notifications "
+                "max(e.notifications) AS notifications, max(e.resolution) AS resolution "
                 "FROM (SELECT * FROM gpu_alerts WHERE $__timeFilter(start_time)) a "
                 "LEFT JOIN gpu_episodes e USING (episode_id) "
                 "GROUP BY a.episode_id, a.kind, a.metric, a.node, a.gpu ORDER BY 1 DESC",

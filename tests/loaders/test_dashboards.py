@@ -194,6 +194,7 @@ def test_influx_episodes_panel_shows_one_row_per_episode(lifecycle_output: Path,
             "severity": e["severity"],
             "samples": e["samples"],
             "notifications": e["notifications"] if state == "closed" else None,  # open: not in the lake yet
+            "resolution": e["resolution"] if state == "closed" else None,
         }
         for state, group in (("closed", closed), ("open", still_open))
         for e in group

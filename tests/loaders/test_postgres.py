@@ -115,8 +115,11 @@ def test_episode_ids_and_closed_episodes_load(lifecycle_output: Path, pg_target:
     # THEN every alert row names its episode and every closed episode is a gpu_episodes row
     missing = pg_target.conn.execute("SELECT count(*) FROM gpu_alerts WHERE episode_id IS NULL").fetchone()[0]
     assert missing == 0
-    rows = pg_target.conn.execute("SELECT episode_id, state, samples, kind FROM gpu_episodes ORDER BY 1").fetchall()
-    assert rows == sorted((e["episode_id"], "closed", e["samples"], e["kind"]) for e in closed)
+    rows = pg_target.conn.execute(
+        "SELECT episode_id, state, samples, kind, resolution FROM gpu_episodes ORDER BY 1"
+    ).fetchall()
+    assert rows == sorted((e["episode_id"], "closed", e["samples"], e["kind"], e["resolution"]) for e in closed)
+    assert {e["resolution"] for e in closed} <= {"cleared", "no_data"}
     joined = pg_target.conn.execute(
         "SELECT count(DISTINCT e.episode_id) FROM gpu_episodes e JOIN gpu_alerts a USING (episode_id)"
     ).fetchone()[0]
