@@ -67,25 +67,7 @@ resource "aws_lambda_function" "sweeper" {
   reserved_concurrent_executions = 1
 
   environment {
-    variables = {
-      GPULAKE_PROCESSED_BUCKET     = aws_s3_bucket.this["processed"].id
-      GPULAKE_PROCESSED_PREFIX     = var.processed_prefix
-      GPULAKE_ALERTS_TOPIC_ARN     = aws_sns_topic.alerts.arn
-      GPULAKE_SOURCE_TZ            = var.source_tz
-      GPULAKE_DEFAULT_TEMP_LIMIT_C = tostring(var.default_temp_limit_c)
-      GPULAKE_HBM_TEMP_LIMIT_C     = tostring(var.hbm_temp_limit_c)
-      GPULAKE_EPISODES_TABLE       = aws_dynamodb_table.episodes.name
-      GPULAKE_UPLOAD_INTERVAL_S    = tostring(var.upload_interval_s)
-      GPULAKE_CONTINUE_FACTOR      = tostring(var.continue_factor)
-      GPULAKE_RESOLVE_FACTOR       = tostring(var.resolve_factor)
-      GPULAKE_REPEAT_INTERVAL_S    = tostring(var.repeat_interval_s)
-      GPULAKE_GROUP_INTERVAL_S     = tostring(var.group_interval_s)
-      GPULAKE_EPISODE_TTL_DAYS     = tostring(var.episode_ttl_days)
-      GPULAKE_RULES_FILE           = var.rules_file
-      POWERTOOLS_SERVICE_NAME      = "gpulake-sweeper"
-      POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace
-      POWERTOOLS_LOG_LEVEL         = "INFO"
-    }
+    variables = merge(local.alert_settings_env, { POWERTOOLS_SERVICE_NAME = "gpulake-sweeper" })
   }
 
   tracing_config {
@@ -127,6 +109,11 @@ resource "aws_iam_role" "sweeper" {
 }
 
 data "aws_iam_policy_document" "sweeper" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.function_runtime["sweeper"].json,
+    data.aws_iam_policy_document.alert_writer.json,
+  ]
+
   # Closing an episode and staging its resolution in the node's group is one TransactWriteItems of two
   # conditional Puts, which IAM authorizes as dynamodb:PutItem per item
   # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
@@ -142,50 +129,6 @@ data "aws_iam_policy_document" "sweeper" {
     effect    = "Allow"
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.this["processed"].arn}/${local.processed_prefixes.episodes}*"]
-  }
-
-  statement {
-    sid       = "PublishGroups"
-    effect    = "Allow"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alerts.arn]
-  }
-
-  statement {
-    sid       = "EncryptAlerts"
-    effect    = "Allow"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [aws_kms_key.alerts.arn]
-  }
-
-  statement {
-    sid       = "OwnLogGroup"
-    effect    = "Allow"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.sweeper.arn}:*"]
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-
-    content {
-      sid       = "BucketAndTableKey"
-      effect    = "Allow"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-
-  # X-Ray trace segments have no resource-level ARN (the only "*" here).
-  dynamic "statement" {
-    for_each = var.enable_xray ? ["xray"] : []
-
-    content {
-      sid       = "XRayTraces"
-      effect    = "Allow"
-      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-      resources = ["*"]
-    }
   }
 }
 

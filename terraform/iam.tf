@@ -1,23 +1,5 @@
 # One role for the ingest function, least privilege: read under the raw prefix,
 # write under the processed prefixes, its own queue, topic, key and log group.
-data "aws_iam_policy_document" "lambda_assume" {
-  statement {
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "ingest" {
   name                 = "${local.function_name}-role"
   description          = "gpulake ingest function"
@@ -26,6 +8,11 @@ resource "aws_iam_role" "ingest" {
 }
 
 data "aws_iam_policy_document" "ingest" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.function_runtime["ingest"].json,
+    data.aws_iam_policy_document.alert_writer.json,
+  ]
+
   statement {
     sid       = "ReadRawUploads"
     effect    = "Allow"
@@ -77,50 +64,6 @@ data "aws_iam_policy_document" "ingest" {
     effect    = "Allow"
     actions   = ["dynamodb:Query", "dynamodb:PutItem"]
     resources = [aws_dynamodb_table.episodes.arn]
-  }
-
-  statement {
-    sid       = "PublishAlerts"
-    effect    = "Allow"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alerts.arn]
-  }
-
-  statement {
-    sid       = "EncryptAlerts"
-    effect    = "Allow"
-    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
-    resources = [aws_kms_key.alerts.arn]
-  }
-
-  statement {
-    sid       = "OwnLogGroup"
-    effect    = "Allow"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.ingest.arn}:*"]
-  }
-
-  dynamic "statement" {
-    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
-
-    content {
-      sid       = "BucketKey"
-      effect    = "Allow"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
-    }
-  }
-
-  # X-Ray trace segments have no resource-level ARN (the only "*" here).
-  dynamic "statement" {
-    for_each = var.enable_xray ? ["xray"] : []
-
-    content {
-      sid       = "XRayTraces"
-      effect    = "Allow"
-      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-      resources = ["*"]
-    }
   }
 }
 

@@ -28,25 +28,7 @@ resource "aws_lambda_function" "ingest" {
   reserved_concurrent_executions = var.reserved_concurrency
 
   environment {
-    variables = {
-      GPULAKE_PROCESSED_BUCKET     = aws_s3_bucket.this["processed"].id
-      GPULAKE_PROCESSED_PREFIX     = var.processed_prefix
-      GPULAKE_ALERTS_TOPIC_ARN     = aws_sns_topic.alerts.arn
-      GPULAKE_SOURCE_TZ            = var.source_tz
-      GPULAKE_DEFAULT_TEMP_LIMIT_C = tostring(var.default_temp_limit_c)
-      GPULAKE_HBM_TEMP_LIMIT_C     = tostring(var.hbm_temp_limit_c)
-      GPULAKE_EPISODES_TABLE       = aws_dynamodb_table.episodes.name
-      GPULAKE_UPLOAD_INTERVAL_S    = tostring(var.upload_interval_s)
-      GPULAKE_CONTINUE_FACTOR      = tostring(var.continue_factor)
-      GPULAKE_RESOLVE_FACTOR       = tostring(var.resolve_factor)
-      GPULAKE_REPEAT_INTERVAL_S    = tostring(var.repeat_interval_s)
-      GPULAKE_GROUP_INTERVAL_S     = tostring(var.group_interval_s)
-      GPULAKE_EPISODE_TTL_DAYS     = tostring(var.episode_ttl_days)
-      GPULAKE_RULES_FILE           = var.rules_file
-      POWERTOOLS_SERVICE_NAME      = "gpulake-ingest"
-      POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace
-      POWERTOOLS_LOG_LEVEL         = "INFO"
-    }
+    variables = merge(local.alert_settings_env, { POWERTOOLS_SERVICE_NAME = "gpulake-ingest" })
   }
 
   tracing_config {

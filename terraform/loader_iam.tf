@@ -12,6 +12,8 @@ resource "aws_iam_role" "loader" {
 data "aws_iam_policy_document" "loader" {
   count = local.loader_enabled ? 1 : 0
 
+  source_policy_documents = [data.aws_iam_policy_document.function_runtime["loader"].json]
+
   statement {
     sid       = "ReadProcessedLayout"
     effect    = "Allow"
@@ -47,13 +49,6 @@ data "aws_iam_policy_document" "loader" {
     resources = [aws_sqs_queue.loader[0].arn]
   }
 
-  statement {
-    sid       = "OwnLogGroup"
-    effect    = "Allow"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.loader[0].arn}:*"]
-  }
-
   dynamic "statement" {
     for_each = compact([var.kms_key_arn, var.loader.secret_kms_key_arn])
 
@@ -62,18 +57,6 @@ data "aws_iam_policy_document" "loader" {
       effect    = "Allow"
       actions   = ["kms:Decrypt"]
       resources = [statement.value]
-    }
-  }
-
-  # X-Ray trace segments have no resource-level ARN (the only "*" here).
-  dynamic "statement" {
-    for_each = var.enable_xray ? ["xray"] : []
-
-    content {
-      sid       = "XRayTraces"
-      effect    = "Allow"
-      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
-      resources = ["*"]
     }
   }
 }

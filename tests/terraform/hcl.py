@@ -19,6 +19,9 @@ _BINARY_OP = re.compile(r" (\*|/|\+|-|==|!=|>=|<=|>|<|&&|\|\|) ")
 _NEGATIVE = re.compile(r"(?<=[=\[(,] )-(?=\d)|(?<=[\[(])-(?=\d)")
 _STRING_LITERAL = re.compile(r'^"([^"\\$]|\\.|\$(?!\{))*"$')
 _ATTRIBUTE = re.compile(r"^(\s*[\w\"-]+\s*=\s*)(.+)$")
+_MERGE_ENV = re.compile(r"^\$\{merge\(local\.(\w+), \{(.*)\}\)\}$")
+_PAIR = re.compile(r'(\w+) = ("[^"]*")')
+_SOURCE_DOC = re.compile(r'^\$\{data\.aws_iam_policy_document\.(\w+)(?:\[[^\]]+\])?\.json\}$')
 
 
 def unquote(value: Any) -> Any:
@@ -79,6 +82,29 @@ def load(directory: Path = TF_DIR) -> Tree:
         for block in doc.get("locals", []):
             tree.locals.update({k: v for k, v in block.items() if not k.startswith("__")})
     return tree
+
+
+def environment(tree: Tree, address: str) -> dict[str, Any]:
+    """A function's environment variables: a literal map, or ``merge(local.x, {K = "v"...})``."""
+    variables = tree.resources[address]["environment"][0]["variables"]
+    if isinstance(variables, dict):
+        return variables
+    match = _MERGE_ENV.match(variables)
+    assert match, f"{address}: environment is neither a map nor merge(local.x, {{...}}): {variables}"
+    return {**tree.locals[match.group(1)], **dict(_PAIR.findall(match.group(2)))}
+
+
+def statements(tree: Tree, address: str) -> dict[str, dict[str, Any]]:
+    """An IAM policy document's statements by sid: its own, its dynamic ones and its source documents'."""
+    doc = tree.data[address]
+    found: dict[str, dict[str, Any]] = {}
+    for source in doc.get("source_policy_documents", []):
+        match = _SOURCE_DOC.match(source)
+        assert match, f"{address}: source document {source} is not another policy document"
+        found.update(statements(tree, f"data.aws_iam_policy_document.{match.group(1)}"))
+    for statement in list(doc.get("statement", [])) + [d['"statement"']["content"][0] for d in doc.get("dynamic", [])]:
+        found[unquote(statement["sid"])] = statement
+    return found
 
 
 def strings(node: Any) -> Iterator[str]:

@@ -27,7 +27,7 @@ def _lambda(tree: hcl.Tree) -> dict:
 
 
 def _env(tree: hcl.Tree) -> dict[str, str]:
-    return _lambda(tree)["environment"][0]["variables"]
+    return hcl.environment(tree, "aws_lambda_function.ingest")
 
 
 def test_handler_path_is_importable(tree: hcl.Tree, monkeypatch) -> None:
@@ -118,10 +118,8 @@ def test_queue_wiring(tree: hcl.Tree) -> None:
 
 
 def test_iam_has_no_wildcard_action_and_scoped_resources(tree: hcl.Tree) -> None:
-    doc = tree.data["data.aws_iam_policy_document.ingest"]
-    statements = list(doc["statement"]) + [d['"statement"']["content"][0] for d in doc["dynamic"]]
     wildcard_resources = []
-    for statement in statements:
+    for statement in hcl.statements(tree, "data.aws_iam_policy_document.ingest").values():
         actions = [hcl.unquote(a) for a in statement["actions"]]
         assert all(not a.endswith("*") for a in actions), actions
         resources = statement["resources"]
@@ -150,13 +148,9 @@ def test_package_contains_handler_and_fits(tmp_path: Path, tree: hcl.Tree, capsy
     assert [hcl.unquote(a) for a in _lambda(tree)["architectures"]] == ["arm64"]
 
 
-def _statements(doc: dict) -> dict[str, dict]:
-    return {hcl.unquote(s["sid"]): s for s in doc["statement"]}
-
-
 def test_sweeper_and_ingest_read_the_same_settings(tree: hcl.Tree, monkeypatch) -> None:
     sweeper = tree.resources["aws_lambda_function.sweeper"]
-    env = sweeper["environment"][0]["variables"]
+    env = hcl.environment(tree, "aws_lambda_function.sweeper")
     assert set(env) == set(_env(tree))
     assert {k: v for k, v in env.items() if k.startswith("GPULAKE_")} == {
         k: v for k, v in _env(tree).items() if k.startswith("GPULAKE_")
@@ -188,9 +182,9 @@ def test_sweeper_runs_every_five_minutes(tree: hcl.Tree) -> None:
 
 
 def test_episode_iam_is_least_privilege(tree: hcl.Tree) -> None:
-    ingest = _statements(tree.data["data.aws_iam_policy_document.ingest"])["ReadWriteEpisodes"]
+    ingest = hcl.statements(tree, "data.aws_iam_policy_document.ingest")["ReadWriteEpisodes"]
     assert sorted(hcl.unquote(a) for a in ingest["actions"]) == ["dynamodb:PutItem", "dynamodb:Query"]
-    sweeper = _statements(tree.data["data.aws_iam_policy_document.sweeper"])
+    sweeper = hcl.statements(tree, "data.aws_iam_policy_document.sweeper")
     assert sorted(hcl.unquote(a) for a in sweeper["SweepEpisodes"]["actions"]) == [
         "dynamodb:PutItem",
         "dynamodb:Query",
@@ -200,6 +194,18 @@ def test_episode_iam_is_least_privilege(tree: hcl.Tree) -> None:
         assert "aws_dynamodb_table.episodes" in hcl.references(str(statement["resources"]))
     assert [hcl.unquote(a) for a in sweeper["WriteClosedEpisodes"]["actions"]] == ["s3:PutObject"]
     assert "processed_prefixes.episodes" in str(sweeper["WriteClosedEpisodes"]["resources"])
-    assert [hcl.unquote(a) for a in sweeper["PublishGroups"]["actions"]] == ["sns:Publish"]
+    assert [hcl.unquote(a) for a in sweeper["PublishAlerts"]["actions"]] == ["sns:Publish"]
     everything = [hcl.unquote(a) for s in sweeper.values() for a in s["actions"]]
     assert not any(a.endswith("*") for a in everything)
+
+
+def test_each_function_logs_only_to_its_own_log_group(tree: hcl.Tree) -> None:
+    groups = tree.locals["function_log_groups"]
+    runtime = hcl.statements(tree, "data.aws_iam_policy_document.function_runtime")["OwnLogGroup"]
+    assert [hcl.unquote(r) for r in runtime["resources"]] == ["${each.value}:*"]
+    for name in ("ingest", "sweeper", "loader"):
+        function = tree.resources[f"aws_lambda_function.{name}"]
+        (log_group,) = {r for r in hcl.references(function["logging_config"]) if "log_group" in r}
+        assert re.search(rf"\b{name} = {log_group}\b(\[0\])?\.arn", groups), (name, groups)
+        sources = tree.data[f"data.aws_iam_policy_document.{name}"]["source_policy_documents"]
+        assert f'function_runtime["{name}"]' in str(sources), sources

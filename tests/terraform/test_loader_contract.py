@@ -15,12 +15,6 @@ def _function(tree: hcl.Tree) -> dict:
     return tree.resources["aws_lambda_function.loader"]
 
 
-def _statements(tree: hcl.Tree, address: str) -> dict[str, dict]:
-    doc = tree.data[address]
-    statements = list(doc["statement"]) + [d['"statement"']["content"][0] for d in doc.get("dynamic", [])]
-    return {hcl.unquote(s["sid"]): s for s in statements}
-
-
 def test_loader_is_off_unless_a_target_is_configured(tree: hcl.Tree) -> None:
     assert hcl.unquote(tree.locals["loader_enabled"]) == "${var.loader.target != null}"
     gated = [a for a in [*tree.resources, *tree.data] if "loader" in a and not a.startswith("aws_cloudwatch_metric")]
@@ -63,7 +57,7 @@ def test_notifications_cover_every_kind_the_loader_reads(tree: hcl.Tree) -> None
 
 
 def test_role_reads_only_the_processed_prefixes_and_that_one_secret(tree: hcl.Tree) -> None:
-    statements = _statements(tree, "data.aws_iam_policy_document.loader")
+    statements = hcl.statements(tree, "data.aws_iam_policy_document.loader")
     read = statements["ReadProcessedLayout"]
     assert [hcl.unquote(a) for a in read["actions"]] == ["s3:GetObject"]
     arn = '${aws_s3_bucket.this["processed"].arn}/${var.processed_prefix}${top}/*'
