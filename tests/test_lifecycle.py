@@ -108,6 +108,26 @@ def test_resolution_says_whether_the_condition_cleared_or_the_data_stopped(tmp_p
     resolutions_say_cleared_or_no_data(SqliteEpisodeStore(tmp_path / "s.sqlite"))
 
 
+def test_one_gpu_reported_by_two_sources_counts_its_samples_once(tmp_path: Path) -> None:
+    # GIVEN one GPU (one UUID) whose throttle dcgm-exporter and nvidia-smi both report, each with 20 samples
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    dcgm, smi = (
+        {**part("d", 1, 6, samples=20), "source": "dcgm"},
+        {**part("s", 1, 6, samples=20), "source": "nvidia-smi"},
+    )
+    fold(store, [dcgm], 0, 10)
+    fold(store, [smi], 0, 10)
+    fold(store, [smi], 0, 10)  # redelivered
+    # THEN the episode counts the GPU's samples once (the most any source saw), and keeps each source's count
+    (ep,) = episodes(store)
+    assert (ep["samples"], ep["part_count"]) == (20, 2)
+    assert ep["samples_by_source"] == {"dcgm": 20, "nvidia-smi": 20}
+    # AND a later dcgm object that continues it adds to dcgm's count only
+    fold(store, [{**part("d2", 10, 14, samples=16), "source": "dcgm"}], 10, 15)
+    (ep,) = episodes(store)
+    assert (ep["samples"], ep["samples_by_source"]) == (36, {"dcgm": 36, "nvidia-smi": 20})
+
+
 def test_late_objects_extend_backwards_or_insert(tmp_path: Path) -> None:
     store = SqliteEpisodeStore(tmp_path / "s.sqlite")
     for k in range(8):  # objects without alerts every 5 minutes: the node's interval is 5 minutes

@@ -50,12 +50,15 @@ def fleet_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def lifecycle_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An hour of one node's 5-minute uploads processed with the episode lifecycle and swept at its end.
+    """An hour of one node's 5-minute uploads (dcgm and nvidia-smi: each GPU reported twice) processed with the
+    episode lifecycle and swept at its end.
 
     Episodes that ended early are closed (``episodes/``), the latest may still be open (``.gpulake/``).
     """
     base = tmp_path_factory.mktemp("lifecycle")
-    spec = FleetSpec(nodes=1, gpus=2, minutes=60, interval_s=15, seed=5, formats=("dcgm",), upload_minutes=5)
+    spec = FleetSpec(
+        nodes=1, gpus=2, minutes=60, interval_s=15, seed=5, formats=("dcgm", "nvidia-smi"), upload_minutes=5
+    )
     simulate(base / "raw", spec)
     out = process_tree(base / "raw", base / "out")
     finish(out, LocalOptions())
