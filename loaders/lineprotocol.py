@@ -23,9 +23,9 @@ METRIC_TAGS = ("gpu", "gpu_model", "gpu_uuid", "node", "source")
 #: start at the same time on one GPU, and a point is identified by its tags and time.
 ALERT_TAGS = ("gpu", "gpu_model", "kind", "metric", "node", "severity", "source")
 #: ``gpu_episodes`` points: an episode's label set, its id and which record the point is (``alert``: one per
-#: per-object alert of the episode, ``closed``: the closed episode). One series per episode, so InfluxQL (no
-#: joins) can group an episode's points into one row.
-EPISODE_TAGS = ("episode_id", "gpu", "kind", "metric", "node", "record")
+#: per-object alert of the episode, ``closed``: the closed episode), and the alert's source. A few series per
+#: episode, so InfluxQL (no joins) can group an episode's points into one row (samples per source first).
+EPISODE_TAGS = ("episode_id", "gpu", "kind", "metric", "node", "record", "source")
 #: A severity as a number InfluxQL can take the ``max`` of (dashboards map it back to the name).
 SEVERITY_RANKS = ("info", "warning", "critical")
 #: What ``tag_value`` percent-encodes: ``%`` itself, backslash, C0 controls and DEL.

@@ -181,21 +181,30 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
             Panel(
                 "Alert episodes",
                 "table",
-                # one row per episode (ADR 0005): its per-object alerts grouped, state and notifications once closed
-                "SELECT min(a.start_time) AS time, max(a.end_time) AS last_seen, "
-                "coalesce(max(e.state), 'open') AS state, a.kind, a.metric, (ARRAY['info', 'warning', 'critical'])"
-                "[max(CASE a.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END)] AS severity, a.node, "
-                "a.gpu, max(a.peak) AS peak, sum(a.samples) AS samples, count(*) AS objects, "
+                # one row per episode (ADR 0005): its per-object alerts grouped, state and notifications once closed;
+                # samples summed per source, then the most of any source (two sources of one GPU count it once)
+                "SELECT min(a.start_time) AS time, max(a.last_seen) AS last_seen, "
+                "coalesce(max(e.state), 'open') AS state, a.episode_id, a.kind, a.metric, "
+                "(ARRAY['info', 'warning', 'critical'])[max(a.severity)] AS severity, a.node, a.gpu, "
+                "max(a.peak) AS peak, max(a.samples) AS samples, sum(a.objects) AS objects, "
                 "max(e.notifications) AS notifications, max(e.resolution) AS resolution "
-                "FROM (SELECT * FROM gpu_alerts WHERE $__timeFilter(start_time)) a "
+                "FROM (SELECT episode_id, kind, metric, node, gpu, min(start_time) AS start_time, max(end_time) "
+                "AS last_seen, max(CASE severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END) "
+                "AS severity, max(peak) AS peak, sum(samples) AS samples, count(*) AS objects FROM gpu_alerts "
+                "WHERE $__timeFilter(start_time) GROUP BY episode_id, kind, metric, node, gpu, source) a "
                 "LEFT JOIN gpu_episodes e USING (episode_id) "
                 "GROUP BY a.episode_id, a.kind, a.metric, a.node, a.gpu ORDER BY 1 DESC",
-                # one series per episode in gpu_episodes: its per-object alerts and, once closed, its closed record
-                'SELECT last("state") AS "state", min("start_ms") AS "first_seen", max("end_ms") AS "last_seen", '
-                'max("severity_rank") AS "severity", max("peak") AS "peak", sum("samples") AS "samples", '
-                'count("samples") AS "objects", last("notifications") AS "notifications", '
-                'last("resolution") AS "resolution" FROM "gpu_episodes" WHERE $timeFilter AND "episode_id" =~ /./ '
-                'GROUP BY "episode_id", "kind", "metric", "node", "gpu"',
+                # one series per episode and source in gpu_episodes: its per-object alerts and, once closed, its
+                # closed record; per source first, then per episode (the most samples of any source)
+                'SELECT last("state") AS "state", min("first_seen") AS "first_seen", max("last_seen") AS "last_seen", '
+                'max("severity") AS "severity", max("peak") AS "peak", max("samples") AS "samples", '
+                'sum("objects") AS "objects", last("notifications") AS "notifications", '
+                'last("resolution") AS "resolution" FROM (SELECT last("state") AS "state", '
+                'min("start_ms") AS "first_seen", max("end_ms") AS "last_seen", max("severity_rank") AS "severity", '
+                'max("peak") AS "peak", sum("samples") AS "samples", count("samples") AS "objects", '
+                'last("notifications") AS "notifications", last("resolution") AS "resolution" FROM "gpu_episodes" '
+                'WHERE $timeFilter AND "episode_id" =~ /./ GROUP BY "episode_id", "kind", "metric", "node", "gpu", '
+                '"source") GROUP BY "episode_id", "kind", "metric", "node", "gpu"',
                 "One row per episode; per-object alerts of one episode share its episode_id.",
                 {"influxdb": EPISODE_OVERRIDES_IFX},
             ),

@@ -6,7 +6,9 @@ one object into the stored episodes of their *fingerprint* (node, GPU identity
 
 - a part that starts within ``continue_within`` of a stored episode's span (either
   side, so late and out-of-order objects work) extends it: same ``episode_id``,
-  min start, max end, samples summed over parts, peak and severity the max;
+  min start, max end, samples summed over parts per source and the most of any
+  source taken (one GPU seen by dcgm and nvidia-smi is not in the condition twice),
+  peak and severity the max;
   a part bridging two episodes merges them into the earlier one (which lists the
   other's id in ``aliases``; per-object alerts keep the id they were first given);
 - otherwise the part opens a new episode;
@@ -177,6 +179,7 @@ def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> 
         "step_ms": alert.get("step_ms", 0),
         "parts": {},
         "samples": 0,
+        "samples_by_source": {},
         "first_seen_ms": now_ms,
         "last_extended_ms": now_ms,
         "interval_ms": every_ms,
@@ -216,6 +219,19 @@ def _keep_recent(ep: Item) -> None:
         ep["parts"] = dict(newest)
 
 
+def _by_source(ep: Item) -> dict[str, int]:
+    """Samples per source (items written before they were kept: their total under ``""``)."""
+    if "samples_by_source" in ep:
+        return dict(ep["samples_by_source"])
+    return {"": int(ep["samples"])} if int(ep.get("samples") or 0) else {}
+
+
+def _count(ep: Item, by_source: dict[str, int]) -> None:
+    """Set the episode's samples: the most any one source reported (sources sample the same GPU, ADR 0005)."""
+    ep["samples_by_source"] = by_source
+    ep["samples"] = max(by_source.values(), default=0)
+
+
 def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None:
     # per part: samples, the episode id it was first given (its alerts JSONL keeps that id on
     # redelivery) and its end (the newest parts are the ones kept)
@@ -224,7 +240,9 @@ def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None
     first_id = old[1] if old else ep["sk"]
     ep["part_count"] = _part_count(ep) + (0 if old else 1)
     ep["parts"][aid] = [int(alert["samples"]), first_id, iso_to_ms(str(alert["end"]))]
-    ep["samples"] = int(ep["samples"]) + int(alert["samples"]) - (int(old[0]) if old else 0)
+    by_source, source = _by_source(ep), str(alert.get("source") or "")
+    by_source[source] = by_source.get(source, 0) + int(alert["samples"]) - (int(old[0]) if old else 0)
+    _count(ep, by_source)
     _keep_recent(ep)
     ep["start_ms"] = min(ep["start_ms"], iso_to_ms(str(alert["start"])))
     ep["end_ms"] = max(ep["end_ms"], iso_to_ms(str(alert["end"])))
@@ -240,7 +258,10 @@ def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None
 def _merge_into(target: Item, other: Item) -> None:
     target["part_count"] = _part_count(target) + _part_count(other)
     target["parts"].update(other["parts"])
-    target["samples"] = int(target["samples"]) + int(other["samples"])
+    by_source = _by_source(target)
+    for source, samples in _by_source(other).items():
+        by_source[source] = by_source.get(source, 0) + samples
+    _count(target, by_source)
     _keep_recent(target)
     target["aliases"] = sorted({*target.get("aliases", []), other["sk"], *other.get("aliases", [])})
     target["start_ms"] = min(target["start_ms"], other["start_ms"])
@@ -257,7 +278,7 @@ def _merge_into(target: Item, other: Item) -> None:
         for stale in ("closed_ms", "expires_at", "resolution"):
             target.pop(stale, None)
     target["last_extended_ms"] = max(target["last_extended_ms"], other["last_extended_ms"])
-    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0, part_count=0)
+    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0, samples_by_source={}, part_count=0)
 
 
 def pending(ep: dict[str, Any]) -> bool:
