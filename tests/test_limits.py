@@ -20,7 +20,13 @@ from tests.test_alerts import T0, table
         ("NVIDIA A100-SXM4-80GB", "A100"),
         ("NVIDIA A100 80GB PCIe", "A100"),
         ("NVIDIA A10G", "A10G"),
-        ("NVIDIA A10", None),  # A10 is inside A100 and A10G, and has no sourced row
+        ("NVIDIA A10", "A10"),  # A10 is inside A100 and A10G
+        ("NVIDIA A40", "A40"),
+        ("NVIDIA RTX A4000", None),  # A40 is inside A4000
+        ("NVIDIA A30", None),
+        ("Tesla V100-SXM2-16GB", "V100"),
+        ("Tesla V100-PCIE-32GB", "V100"),
+        ("Tesla V100S-PCIE-32GB", None),  # V100 is inside V100S, which has no sourced row
         ("NVIDIA H100 80GB HBM3", "H100"),
         ("NVIDIA-H100-80GB-HBM3", "H100"),
         ("NVIDIA H100 NVL", "H100"),
@@ -29,6 +35,7 @@ from tests.test_alerts import T0, table
         ("NVIDIA H200", None),
         ("NVIDIA L4", None),  # L4 is inside L40S
         ("NVIDIA L40S", None),
+        ("NVIDIA L40", None),
         ("NVIDIA B200", None),  # B200 is inside GB200
         ("NVIDIA GB200", None),
         ("Tesla T4", "T4"),
@@ -60,8 +67,47 @@ def test_a_scrape_without_reported_limits_uses_the_model_table() -> None:
     assert "limit 87, GPU max operating temperature" in alert["message"]
 
 
+@pytest.mark.parametrize(
+    ("model", "max_op", "shutdown"),
+    [("NVIDIA A10", 91.0, 101.0), ("NVIDIA A40", 88.0, 98.0), ("Tesla V100-SXM2-16GB", 83.0, 90.0)],
+)
+def test_absolute_rows_reach_the_alert(model: str, max_op: float, shutdown: float) -> None:
+    # GIVEN scrapes with no limit fields: 2 °C under the row's max operating, then 1 °C under its shutdown
+    (warn,) = _alerts("dcgm", _dcgm(model, {"DCGM_FI_DEV_GPU_TEMP": max_op - 2}))
+    (crit,) = _alerts("dcgm", _dcgm(model, {"DCGM_FI_DEV_GPU_TEMP": shutdown - 1}))
+    # THEN both name the row's max operating temperature from the model table; only the second is critical
+    assert (warn["threshold"], warn["threshold_source"], warn["threshold_limit"], warn["severity"]) == (
+        max_op,
+        "model",
+        "gpu_max_op",
+        "warning",
+    )
+    assert (crit["threshold"], crit["threshold_source"], crit["severity"]) == (max_op, "model", "critical")
+    # 1 °C under the shutdown margin is still a warning (the default's 88 °C shutdown would make it critical)
+    (below,) = _alerts("dcgm", _dcgm(model, {"DCGM_FI_DEV_GPU_TEMP": shutdown - 3}))
+    assert below["severity"] == "warning"
+
+
+def test_a10_at_85_is_under_its_max_operating_window() -> None:
+    # 85 °C is 6 °C under the A10's 91 °C max operating: no alert (the 85 °C default would warn)
+    assert _alerts("dcgm", _dcgm("NVIDIA A10", {"DCGM_FI_DEV_GPU_TEMP": 85})) == []
+
+
+def test_v100_hbm_uses_the_rows_memory_max_operating() -> None:
+    # GIVEN a V100 scrape, GPU cool, HBM at 88 °C: over the row's 85 °C memory max operating (default 95)
+    fields = {"DCGM_FI_DEV_GPU_TEMP": 40, "DCGM_FI_DEV_MEMORY_TEMP": 88}
+    (hbm,) = _alerts("dcgm", _dcgm("Tesla V100-SXM2-16GB", fields))
+    assert (hbm["metric"], hbm["threshold"], hbm["threshold_source"], hbm["threshold_limit"]) == (
+        "mem_temp_c",
+        85.0,
+        "model",
+        "mem_max_op",
+    )
+
+
 def test_a_b200_without_reported_limits_uses_the_default() -> None:
-    # no published B200 thresholds were found, so the table has no row: the configured default
+    # no B200 capture or brief with thresholds was found (T.Limit captures give none, see limits.py),
+    # so the table has no row: the configured default
     (alert,) = _alerts("dcgm", _dcgm("NVIDIA B200", {"DCGM_FI_DEV_GPU_TEMP": 84}))
     assert (alert["threshold"], alert["threshold_source"], alert["threshold_limit"]) == (85.0, "default", "slowdown")
 

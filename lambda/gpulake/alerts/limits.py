@@ -7,14 +7,25 @@ Reported (``threshold_source = "reported"``), from ``extra``:
   151 ``DCGM_FI_DEV_MEM_MAX_OP_TEMP`` (``..._CELSIUS``); ids from dcgm_fields.h, see
   ``shared/fixtures/real/dcgm/counters/DERIVED__NVIDIA__DCGM__dcgm_fields_h__field_ids.csv``.
 - DCGM 153 ``DCGM_FI_DEV_GPU_TEMP_LIMIT`` (``DCGM_FI_DEV_GPU_TEMP_MARGIN_CELSIUS``) and nvidia-smi
-  ``temperature.gpu.tlimit``: a *margin* (NVML: to the nearest slowdown threshold), so that threshold
-  is ``temperature + margin``. ``nvidia-smi -q`` on drivers >= 550 prints the thresholds on that scale:
-  "GPU Max Operating T.Limit Temp: 0 C", "GPU Slowdown T.Limit Temp: -2 C", "GPU Shutdown T.Limit
-  Temp: -5 C" (L4 550.90.07, L40S 595.80) or -8 C (H100 590.48.01, H200 580.173.02; nvidia_gpu_exporter
-  captures). So the margin points at the GPU max operating temperature, slowdown is 2 °C above it and
-  shutdown at least 5 °C above it. nvidia-smi has no query-gpu column for the thresholds themselves:
-  ``--help-query-gpu`` (590.48.01, 595.80) lists only ``temperature.gpu``, ``temperature.gpu.tlimit``
-  and ``temperature.memory``.
+  ``temperature.gpu.tlimit``: a *margin* (NVML nvmlDeviceGetMarginTemperature: "distance to nearest
+  slowdown threshold"), so that threshold is ``temperature + margin``. ``nvidia-smi -q`` prints Ada and
+  later GPUs' thresholds on that scale (drivers >= 550; an L20 already on 535.161.08): "GPU Max Operating
+  T.Limit Temp: 0 C", "GPU Slowdown T.Limit Temp: -2 C", "GPU Shutdown T.Limit Temp: -5 C" (L4 550.90.07,
+  L40S 550.127.05 and 595.80, L20 535.161.08) or -8 C (H100 565.57.01 and 590.48.01, H100 NVL 550.54.14,
+  H200 550.90.12 and 580.173.02, GH200 550.127.05). So the margin points at the GPU max operating
+  temperature, slowdown is 2 °C above it and shutdown at least 5 °C above it; Ampere and Volta keep
+  absolute lines on 550 drivers (A10, A40, V100 below). nvidia-smi has no query-gpu column for the
+  thresholds themselves: ``--help-query-gpu`` (590.48.01, 595.80) lists only ``temperature.gpu``,
+  ``temperature.gpu.tlimit`` and ``temperature.memory``.
+
+  ``temperature + margin`` is the max operating temperature only approximately, which is why the model
+  table takes no row from T.Limit captures: an H800 on 525.105.17 prints both scales (current 35 +
+  T.Limit 51 = 86, "GPU Max Operating Temp: 87 C"); eight idle H100 SXM on 565.57.01 sum to 87 seven
+  times and 83 once; under load the sum falls (H100 590.48.01: 41+46 = 87 idle, 59+26 = 85 loaded; the
+  same GPU in MIG mode 53+24 = 77), so the margin is read from a sensor other than ``temperature.gpu``;
+  and Hopper's "-8 C" shutdown offset (87+8 = 95) disagrees with the absolute 92 °C of the H800 capture
+  and the H100 PCIe product brief. :func:`resolve` therefore derives the threshold from every sample of
+  a GPU that reports its margin (the median), never from a model row.
 
 NVML's thresholds (nvmlTemperatureThresholds_t): SHUTDOWN = hardware protection, SLOWDOWN =
 hardware slowdown begins, GPU_MAX = may throttle below base clock, MEM_MAX = memory software slowdown.
@@ -38,7 +49,8 @@ MEM_MAX_OP_KEYS = ("DCGM_FI_DEV_MEM_MAX_OP_TEMP", "DCGM_FI_DEV_MEMORY_MAX_OP_TEM
 MARGIN_KEYS = ("DCGM_FI_DEV_GPU_TEMP_LIMIT", "DCGM_FI_DEV_GPU_TEMP_MARGIN_CELSIUS", "temperature.gpu.tlimit")
 #: Slowdown above the max operating temperature, and shutdown above slowdown, when only one is known:
 #: "GPU Slowdown T.Limit Temp: -2 C" in every T.Limit capture above; shutdown 3 °C over slowdown in
-#: every absolute capture in the model table (A100 89/92, H800 89/92, A10G 95/98, T4 93/96).
+#: every absolute capture in the model table (A100 89/92, H800 89/92, A10G 95/98, T4 93/96, A10 98/101,
+#: A40 95/98, V100 87/90).
 SLOWDOWN_OVER_MAX_OP_C = 2.0
 SHUTDOWN_OVER_SLOWDOWN_C = 3.0
 #: What :attr:`Limits.warn_limit` names, for messages.
@@ -62,10 +74,11 @@ class ModelLimits(NamedTuple):
 
 
 #: Matched by whole token of the model name (``NVIDIA A100-SXM4-80GB`` -> A100, SXM4, 80GB), so A10
-#: never matches A100/A10G, L4 never L40S, H20 never H200, B200 never GB200. Only numbers read from a
-#: source are listed. Not found (they use what they report, else the default): B200 and GB200 (no
-#: published absolute thresholds; drivers >= 550 print T.Limit offsets only), H20, A10 (only A10G
-#: found), and L4, L40S, H200 (captures print T.Limit offsets only, which these GPUs report as a margin).
+#: never matches A100/A10G, A40 never RTX A4000, L4 never L40S, H20 never H200, B200 never GB200, V100
+#: never V100S. Only numbers read from an absolute source are listed (see the module docstring for why
+#: T.Limit captures give none). Not found (they use what they report, else the default): B200, GB200,
+#: H20 and L40 (no nvidia-smi -q capture or product brief with thermal limits found), H200, GH200, L4,
+#: L40S and L20 (captures print T.Limit offsets only, which these GPUs report as a margin).
 MODEL_LIMITS = (
     # nvidia-smi -q of an NVIDIA A100-SXM4-80GB, driver 525.60.13 (a public debugging write-up on GitHub):
     # GPU Shutdown Temp 92 C, GPU Slowdown Temp 89 C, GPU Max Operating Temp 85 C, Memory Max Operating Temp 95 C.
@@ -82,6 +95,17 @@ MODEL_LIMITS = (
     # nvidia-smi -q of a Tesla T4, driver 530.30.02 (a public nvidia-smi notes file on GitHub, July 2023):
     # Shutdown 96 C, Slowdown 93 C, Max Operating 85 C, Memory Max Operating N/A.
     ModelLimits("T4", 93.0, 96.0, 85.0, None, "nvidia-smi -q, Tesla T4, driver 530.30.02"),
+    # nvidia-smi -q of an NVIDIA A10, driver 550.90.12 (thamada/gls, gls/A10_smi.py), the same in a second
+    # public A10 capture (driver 550.127.05, a Go test fixture on GitHub): Shutdown 101 C, Slowdown 98 C,
+    # Max Operating 91 C, Memory Max Operating N/A (GDDR6).
+    ModelLimits("A10", 98.0, 101.0, 91.0, None, "nvidia-smi -q, A10, drivers 550.90.12 and 550.127.05"),
+    # nvidia-smi -q of ten NVIDIA A40, driver 550.127.05 (thamada/nvidia-smi, nvsim/A40x10_smi.py; GPUs 0
+    # and 1 read, alike): Shutdown 98 C, Slowdown 95 C, Max Operating 88 C, Memory Max Operating N/A (GDDR6).
+    ModelLimits("A40", 95.0, 98.0, 88.0, None, "nvidia-smi -q, A40, driver 550.127.05"),
+    # nvidia-smi -q of a Tesla V100-SXM2-16GB, driver 550.127.05 (thamada/gls, gls/V100_x8_smi.py), the same
+    # for a Tesla V100-PCIE-32GB, driver 470.129.06 (a public nvidia-smi notes page on GitHub): Shutdown 90 C,
+    # Slowdown 87 C, Max Operating 83 C, Memory Max Operating 85 C (HBM2).
+    ModelLimits("V100", 87.0, 90.0, 83.0, 85.0, "nvidia-smi -q, V100-SXM2-16GB 550.127.05, V100-PCIE-32GB 470.129.06"),
 )
 
 
