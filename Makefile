@@ -64,11 +64,12 @@ demo: $(CLI_STAMP)
 	sh scripts/install_system_deps.sh postgres
 	$(PY) automated_pipeline.py demo
 
-# The compiled exposition scanner, built in place beside its Python twin (skipped without a C compiler).
+# The compiled modules (dcgm scanner, table cells), built in place beside their Python twins
+# (skipped without a C compiler).
 scanner: | $(VENV)/bin/python
-	$(PY) setup.py -q build_ext --inplace || echo "no compiled scanner: gpulake runs the pure-Python one"
+	$(PY) setup.py -q build_ext --inplace || echo "no compiled modules: gpulake runs the pure-Python twins"
 
-# Debian's arm64 CPython unpacked for qemu-user: the test that imports the Lambda (aarch64) scanner build.
+# Debian's arm64 CPython unpacked for qemu-user: the tests that import the Lambda (aarch64) builds.
 AARCH64_PYTHON := build/aarch64-python/usr/bin/python3.11
 $(AARCH64_PYTHON): scripts/aarch64_python.sh | $(SYSTEM_STAMP)
 	sh scripts/aarch64_python.sh build/aarch64-python
@@ -91,4 +92,4 @@ package: $(CORE_STAMP)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) tests/timescale/node_modules build dist demo-output
-	rm -f lambda/gpulake/formats/_expo_scan_c*.so
+	rm -f lambda/gpulake/formats/*.so

@@ -26,6 +26,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 COLUMNS = ("start", "end", "severity", "kind", "node", "gpu", "source", "peak", "threshold", "samples")
 EPISODE_COLUMNS = (
     "state",
+    "resolution",
     "start",
     "end",
     "severity",
@@ -90,7 +91,10 @@ def _fold(episode: dict[str, Any], alert: dict[str, Any]) -> None:
     episode["pending"] = pending(
         {**span, "min_duration_s": alert.get("min_duration_s"), "step_ms": alert.get("step_ms")}
     )
-    episode["samples"] += int(alert["samples"])
+    by_source = episode.setdefault("samples_by_source", {})  # the lifecycle's count: the most of any source
+    source = str(alert.get("source") or "")
+    by_source[source] = by_source.get(source, 0) + int(alert["samples"])
+    episode["samples"] = max(by_source.values())
     episode["parts"] += 1
     if alert.get("peak") is not None and (episode["peak"] is None or alert["peak"] > episode["peak"]):
         episode["peak"] = alert["peak"]

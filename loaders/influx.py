@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import urllib3
 
 from loaders.errors import ObjectRejected, TargetRejected, TargetUnavailable
-from loaders.lineprotocol import alerts_lines, escape_key, escape_string, metrics_lines, tag_value
+from loaders.lineprotocol import alerts_lines, episode_lines, escape_key, escape_string, metrics_lines, tag_value
 from loaders.records import read_alerts, read_episode, read_metrics
 from loaders.redact import redact
 from loaders.source import ProcessedObject, partition_date
@@ -39,7 +39,13 @@ RETRIES = 5
 #: ledger keys per InfluxQL query when asking about some keys only (the query travels in the URL)
 KEYS_PER_QUERY = 100
 LEDGER = "gpulake_ledger"
-MEASUREMENTS = {"metrics": "gpu_metrics", "alerts": "gpu_alerts", "episodes": "gpu_episodes"}
+#: Where each kind's points go: (measurement, its ``record`` tag or None). An alerts object also adds one
+#: ``gpu_episodes`` point per alert, so an episode's alerts and its closed record share one series.
+MEASUREMENTS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "metrics": (("gpu_metrics", None),),
+    "alerts": (("gpu_alerts", None), ("gpu_episodes", "alert")),
+    "episodes": (("gpu_episodes", "closed"),),
+}
 SERIES_TAGS = {
     "metrics": ("node", "gpu", "source"),
     "alerts": ("node", "gpu", "kind"),
@@ -50,7 +56,7 @@ TIME_COLUMN = {"metrics": "time", "alerts": "start", "episodes": "start"}
 
 @dataclass(frozen=True)
 class Prepared:
-    """One object as encoded batches, its point count and the ranges a later version must delete."""
+    """One object as encoded batches, its rows (its own measurement's points) and what a later version deletes."""
 
     bodies: list[bytes]
     points: int
@@ -226,7 +232,7 @@ def _quote(value: str) -> str:
 
 
 class InfluxTarget(Target):
-    """Measurements ``gpu_metrics`` and ``gpu_alerts``; ledger measurement ``gpulake_ledger``."""
+    """Measurements ``gpu_metrics``, ``gpu_alerts`` and ``gpu_episodes``; ledger measurement ``gpulake_ledger``."""
 
     name = "influxdb"
 
@@ -274,16 +280,18 @@ class InfluxTarget(Target):
         return datetime.fromtimestamp(series[0]["values"][0][0] / 1000, UTC).isoformat()
 
     def prepare(self, obj: ProcessedObject, data: bytes) -> Prepared:
+        """The object's points; its row count is its own measurement's points (an alert's episode point goes along)."""
+        along = pa.array([], pa.string())
         if obj.kind == "metrics":
             table = read_metrics(data, obj.key)
             lines = metrics_lines(table)
         elif obj.kind == "episodes":
             table = read_episode(data, obj.key)
-            lines = alerts_lines(table, MEASUREMENTS["episodes"])
+            lines = episode_lines(table, "closed")
         else:
             table = read_alerts(data, obj.key)
-            lines = alerts_lines(table)
-        bodies = [self.writer.encode(body) for body in batches(lines)]
+            lines, along = alerts_lines(table), episode_lines(table, "alert")
+        bodies = [self.writer.encode(body) for body in batches(pa.concat_arrays([lines, along]))]
         return Prepared(bodies, len(lines), _ranges(table, SERIES_TAGS[obj.kind], TIME_COLUMN[obj.kind]))
 
     def write(self, obj: ProcessedObject, prepared: Prepared) -> int:
@@ -291,13 +299,13 @@ class InfluxTarget(Target):
         if previous and previous["version"] == obj.version:
             return 0
         if previous:
-            self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], json.loads(previous["ranges"]))
+            self._delete(obj.kind, json.loads(previous["ranges"]))
         try:
             with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="gpulake-influx") as pool:
                 list(pool.map(self.writer.write, prepared.bodies))
         except ObjectRejected:
             # batches already accepted would stay without a ledger entry: a refused object holds nothing
-            self._delete(MEASUREMENTS[obj.kind], SERIES_TAGS[obj.kind], prepared.ranges)
+            self._delete(obj.kind, prepared.ranges)
             raise
         record = {
             "object_key": obj.key,
@@ -310,11 +318,18 @@ class InfluxTarget(Target):
             self._scoped[obj.key] = {"version": obj.version, "ranges": record["ranges"]}
         return prepared.points
 
-    def _delete(self, measurement: str, tags: tuple[str, ...], ranges: list[list[Any]]) -> None:
+    def _delete(self, kind: str, ranges: list[list[Any]]) -> None:
+        """Delete the points an earlier version of an object of ``kind`` wrote (``ranges`` from its ledger entry)."""
         for entry in ranges:
             *values, first, last = entry
-            where = " AND ".join(f'"{t}" = {_quote(tag_value(v))}' for t, v in zip(tags, values) if v is not None)
-            self.writer.query(f'DELETE FROM "{measurement}" WHERE {where} AND time >= {first}ms AND time <= {last}ms')
+            where = " AND ".join(
+                f'"{t}" = {_quote(tag_value(v))}' for t, v in zip(SERIES_TAGS[kind], values) if v is not None
+            )
+            for measurement, record in MEASUREMENTS[kind]:
+                only = f' AND "record" = {_quote(record)}' if record else ""
+                self.writer.query(
+                    f'DELETE FROM "{measurement}" WHERE {where}{only} AND time >= {first}ms AND time <= {last}ms'
+                )
 
 
 def _ranges(table: pa.Table, tags: tuple[str, ...], time_column: str) -> list[list[Any]]:

@@ -22,6 +22,12 @@ METRIC_TAGS = ("gpu", "gpu_model", "gpu_uuid", "node", "source")
 #: ``metric`` is part of an alert's identity (xid:<code>, a threshold rule's name): two alerts of one kind may
 #: start at the same time on one GPU, and a point is identified by its tags and time.
 ALERT_TAGS = ("gpu", "gpu_model", "kind", "metric", "node", "severity", "source")
+#: ``gpu_episodes`` points: an episode's label set, its id and which record the point is (``alert``: one per
+#: per-object alert of the episode, ``closed``: the closed episode), and the alert's source. A few series per
+#: episode, so InfluxQL (no joins) can group an episode's points into one row (samples per source first).
+EPISODE_TAGS = ("episode_id", "gpu", "kind", "metric", "node", "record", "source")
+#: A severity as a number InfluxQL can take the ``max`` of (dashboards map it back to the name).
+SEVERITY_RANKS = ("info", "warning", "critical")
 #: What ``tag_value`` percent-encodes: ``%`` itself, backslash, C0 controls and DEL.
 _TAG_UNSAFE = ("%", "\\", *map(chr, range(0x20)), "\x7f")
 _TAG_UNSAFE_RE = "[" + "".join(f"\\x{ord(c):02x}" for c in _TAG_UNSAFE) + "]"  # RE2 hex escapes
@@ -144,3 +150,24 @@ def alerts_lines(table: pa.Table, measurement: str = "gpu_alerts") -> pa.Array:
     fields |= {name: _field(name, table[name].combine_chunks()) for name in ("peak", "threshold", "samples")}
     fields["duration_s"] = _field("duration_s", duration)
     return _lines(measurement, _tags(table, ALERT_TAGS), fields, _ms(table["start"]))
+
+
+def episode_lines(table: pa.Table, record: str) -> pa.Array:
+    """``gpu_episodes`` points of an alerts (``record="alert"``) or closed-episode (``"closed"``) table.
+
+    Both records carry first/last seen (``start_ms``, ``end_ms``), ``severity_rank`` and ``peak``; alert points
+    add ``samples`` (an episode's samples are the sum over its alerts), closed points the lifecycle (``state``,
+    ``notifications``, ``resolution``). Rows without an ``episode_id`` (no lifecycle) have no episode: dropped.
+    """
+    table = table.filter(pc.fill_null(pc.greater(pc.utf8_length(table["episode_id"]), 0), False))
+    table = table.append_column("record", pa.array([record] * table.num_rows, pa.string()))
+    rank = pc.index_in(table["severity"].combine_chunks(), value_set=pa.array(SEVERITY_RANKS))
+    fields = {
+        "start_ms": _field("start_ms", _ms(table["start"])),
+        "end_ms": _field("end_ms", _ms(table["end"])),
+        "severity_rank": _field("severity_rank", pc.cast(rank, pa.int64())),
+        "peak": _field("peak", table["peak"].combine_chunks()),
+    }
+    names = ("samples",) if record == "alert" else ("state", "notifications", "resolution")
+    fields |= {name: _field(name, table[name].combine_chunks()) for name in names if name in table.column_names}
+    return _lines("gpu_episodes", _tags(table, EPISODE_TAGS), fields, _ms(table["start"]))

@@ -172,12 +172,18 @@ def _ledger_partition_index(conn: Any, timescale: bool) -> None:
     conn.execute(f"CREATE INDEX IF NOT EXISTS gpulake_ledger_partition ON gpulake_ledger (({LEDGER_PARTITION}))")
 
 
+def _resolution(conn: Any, timescale: bool) -> None:
+    """Why a closed episode resolved (``cleared`` / ``no_data``, ADR 0005)."""
+    conn.execute("ALTER TABLE gpu_episodes ADD COLUMN IF NOT EXISTS resolution text")
+
+
 MIGRATIONS = (
     Migration(1, "ledger, gpu_alerts, gpu_metrics", _core),
     Migration(2, "gpu_metrics_hourly", _hourly),
     Migration(3, "gpulake_refreshes", _refreshes),
     Migration(4, "alert episodes", _episodes),
     Migration(5, "ledger partition-date index", _ledger_partition_index),
+    Migration(6, "episode resolution", _resolution),
 )
 
 

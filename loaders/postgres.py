@@ -43,7 +43,7 @@ ALERT_COLUMNS = {  # gpu_alerts column -> alerts field
 }  # fmt: skip
 EPISODE_COLUMNS = {  # gpu_episodes column -> episode field (ADR 0005)
     **{k: v for k, v in ALERT_COLUMNS.items() if k not in ("alert_id", "source_object")},
-    "state": "state", "notifications": "notifications", "objects": "objects",
+    "state": "state", "notifications": "notifications", "objects": "objects", "resolution": "resolution",
 }  # fmt: skip
 
 

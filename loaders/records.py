@@ -39,6 +39,7 @@ EPISODES_SCHEMA = (
     ALERTS_SCHEMA.append(pa.field("state", pa.string()))
     .append(pa.field("notifications", pa.int64()))
     .append(pa.field("objects", pa.int64()))
+    .append(pa.field("resolution", pa.string()))
 )
 
 

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpulake.alerts.rules import THROTTLE_CAUSES
+from loaders.lineprotocol import SEVERITY_RANKS
 
 GRAFANA = Path(__file__).resolve().parents[1] / "docs" / "grafana"
 OUT = GRAFANA / "dashboards"  # provisioned flavour
@@ -50,6 +51,8 @@ class Panel:
     postgres: str
     influxdb: str
     description: str = ""
+    #: backend -> Grafana ``fieldConfig.overrides`` (units, value mappings) for that backend's columns
+    overrides: dict[str, list[dict]] = field(default_factory=dict)
 
 
 GPU_FILTER_PG = "node = '$node' AND gpu = '$gpu'"
@@ -64,6 +67,24 @@ THROTTLE_IFX = (
     + ", ".join(f'"throttle_reasons" & {bit} AS "{name}"' for name, bit in THROTTLE_CAUSES.items())
     + ' FROM "gpu_metrics" WHERE $timeFilter AND {gpu}) WHERE $timeFilter GROUP BY time(1m)'
 )
+
+
+def _override(column: str, prop: str, value: object) -> dict:
+    return {"matcher": {"id": "byName", "options": column}, "properties": [{"id": prop, "value": value}]}
+
+
+#: The InfluxDB episodes panel's columns as people read them: times as dates, the severity rank as its name,
+#: no state yet (no closed record loaded) as ``open``.
+EPISODE_OVERRIDES_IFX = [
+    _override("first_seen", "unit", "dateTimeAsIso"),
+    _override("last_seen", "unit", "dateTimeAsIso"),
+    _override(
+        "severity",
+        "mappings",
+        [{"type": "value", "options": {str(rank): {"text": name} for rank, name in enumerate(SEVERITY_RANKS)}}],
+    ),
+    _override("state", "mappings", [{"type": "special", "options": {"match": "null", "result": {"text": "open"}}}]),
+]
 
 DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
     "fleet-overview": (
@@ -160,18 +181,32 @@ DASHBOARDS: dict[str, tuple[str, list[Panel]]] = {
             Panel(
                 "Alert episodes",
                 "table",
-                # one row per episode (ADR 0005): its per-object alerts grouped, state and notifications once closed
-                "SELECT min(a.start_time) AS time, max(a.end_time) AS last_seen, "
-                "coalesce(max(e.state), 'open') AS state, a.kind, a.metric, (ARRAY['info', 'warning', 'critical'])"
-                "[max(CASE a.severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END)] AS severity, a.node, "
-                "a.gpu, max(a.peak) AS peak, sum(a.samples) AS samples, count(*) AS objects, "
-                "max(e.notifications) AS notifications "
-                "FROM (SELECT * FROM gpu_alerts WHERE $__timeFilter(start_time)) a "
+                # one row per episode (ADR 0005): its per-object alerts grouped, state and notifications once closed;
+                # samples summed per source, then the most of any source (two sources of one GPU count it once)
+                "SELECT min(a.start_time) AS time, max(a.last_seen) AS last_seen, "
+                "coalesce(max(e.state), 'open') AS state, a.episode_id, a.kind, a.metric, "
+                "(ARRAY['info', 'warning', 'critical'])[max(a.severity)] AS severity, a.node, a.gpu, "
+                "max(a.peak) AS peak, max(a.samples) AS samples, sum(a.objects) AS objects, "
+                "max(e.notifications) AS notifications, max(e.resolution) AS resolution "
+                "FROM (SELECT episode_id, kind, metric, node, gpu, min(start_time) AS start_time, max(end_time) "
+                "AS last_seen, max(CASE severity WHEN 'critical' THEN 3 WHEN 'warning' THEN 2 ELSE 1 END) "
+                "AS severity, max(peak) AS peak, sum(samples) AS samples, count(*) AS objects FROM gpu_alerts "
+                "WHERE $__timeFilter(start_time) GROUP BY episode_id, kind, metric, node, gpu, source) a "
                 "LEFT JOIN gpu_episodes e USING (episode_id) "
                 "GROUP BY a.episode_id, a.kind, a.metric, a.node, a.gpu ORDER BY 1 DESC",
-                'SELECT "message", "episode_id", "peak", "threshold", "samples", "duration_s" FROM "gpu_alerts" '
-                'WHERE $timeFilter GROUP BY "kind", "metric", "severity", "node", "gpu"',
+                # one series per episode and source in gpu_episodes: its per-object alerts and, once closed, its
+                # closed record; per source first, then per episode (the most samples of any source)
+                'SELECT last("state") AS "state", min("first_seen") AS "first_seen", max("last_seen") AS "last_seen", '
+                'max("severity") AS "severity", max("peak") AS "peak", max("samples") AS "samples", '
+                'sum("objects") AS "objects", last("notifications") AS "notifications", '
+                'last("resolution") AS "resolution" FROM (SELECT last("state") AS "state", '
+                'min("start_ms") AS "first_seen", max("end_ms") AS "last_seen", max("severity_rank") AS "severity", '
+                'max("peak") AS "peak", sum("samples") AS "samples", count("samples") AS "objects", '
+                'last("notifications") AS "notifications", last("resolution") AS "resolution" FROM "gpu_episodes" '
+                'WHERE $timeFilter AND "episode_id" =~ /./ GROUP BY "episode_id", "kind", "metric", "node", "gpu", '
+                '"source") GROUP BY "episode_id", "kind", "metric", "node", "gpu"',
                 "One row per episode; per-object alerts of one episode share its episode_id.",
+                {"influxdb": EPISODE_OVERRIDES_IFX},
             ),
             Panel(
                 "Alerts by kind",
@@ -273,6 +308,7 @@ def dashboard(backend: str, slug: str) -> dict:
                 "title": p.title,
                 "description": p.description,
                 "datasource": _datasource(backend),
+                "fieldConfig": {"defaults": {}, "overrides": p.overrides.get(backend, [])},
                 "gridPos": {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)},
                 "targets": [_target(backend, getattr(p, backend), p.kind)],
             }

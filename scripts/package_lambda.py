@@ -12,9 +12,9 @@ timestamps and modes: a rebuild has the same hash, so ``terraform plan`` shows n
 Powertools is bundled rather than taken from its managed layer: one pinned set of versions, and no
 layer ARN or number that differs by region. pandas is in neither layer.
 
-The compiled dcgm scanner goes into the code zips cross-built for the functions' arm64 runtime
-(:func:`aarch64_scanner`); without a cross compiler they carry only the pure-Python scanner,
-which the code falls back to.
+The compiled modules (the dcgm scanner, the table cells' fast path) go into the code zips
+cross-built for the functions' arm64 runtime (:func:`aarch64_modules`); without a cross compiler
+they carry only the pure-Python twins, which the code falls back to.
 """
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ LOADER_PINS = (
 )
 LAYERS = {"ingest": INGEST_PINS, "loader": LOADER_PINS}
 CODE = {"ingest": ("gpulake",), "loader": ("gpulake", "loaders")}
-#: The compiled exposition scanner, cross-built for the Lambda's arm64 runtime (limited API: one abi3 build).
-SCANNER_SOURCE = ROOT / "lambda" / "gpulake" / "formats" / "_expo_scan_c.c"
-SCANNER_ARCNAME = Path("gpulake/formats/_expo_scan_c.abi3.so")
+#: The compiled modules (every C file there, as setup.py builds them), cross-built for the Lambda's
+#: arm64 runtime (limited API: one abi3 build each).
+COMPILED_SOURCES = tuple(sorted((ROOT / "lambda" / "gpulake" / "formats").glob("*.c")))
+COMPILED_ARCNAMES = tuple(f"gpulake/formats/{source.stem}.abi3.so" for source in COMPILED_SOURCES)
 AARCH64_CC = "aarch64-linux-gnu-gcc"
 
 #: what is dropped from the installed layer (fnmatch on paths relative to python/)
@@ -205,7 +206,7 @@ def build_layer(name: str, platform: Platform = LAMBDA, out: Path | None = None)
 def build(out: Path, kind: str = "ingest") -> tuple[Path, int]:
     """The function's code zip (``gpulake``, plus ``loaders`` for the loader)."""
     files = []
-    scanner = aarch64_scanner()
+    compiled = aarch64_modules()
     for package in CODE[kind]:
         base = ROOT / "lambda" if package == "gpulake" else ROOT
         # the code and its data files (the default threshold rules)
@@ -215,7 +216,7 @@ def build(out: Path, kind: str = "ingest") -> tuple[Path, int]:
             if p.suffix in (".py", ".jsonl") and "__pycache__" not in p.parts
         ]
         if package == "gpulake":
-            files += scanner
+            files += compiled
     return write_zip(out, files)
 
 
@@ -233,22 +234,25 @@ def _installed_size(names: tuple[str, ...]) -> int:
     return total
 
 
-def aarch64_scanner(build_dir: Path = BUILD / "aarch64") -> list[tuple[Path, str]]:
-    """Cross-compile ``_expo_scan_c`` for arm64 Lambda: ``[(built .so, name in the zip)]``, or ``[]`` with a note.
+def aarch64_modules(build_dir: Path = BUILD / "aarch64") -> list[tuple[Path, str]]:
+    """Cross-compile the compiled modules for arm64 Lambda: ``[(built .so, name in the zip)]``, or ``[]`` with a note.
 
-    The limited API (``Py_LIMITED_API`` in the source) makes the headers of this machine's
+    The limited API (``Py_LIMITED_API`` in the sources) makes the headers of this machine's
     Python fit any CPython >= 3.11 on a 64-bit little-endian Linux, arm64 included.
     """
     compiler = shutil.which(AARCH64_CC)
     if compiler is None:
-        print(f"note: no {AARCH64_CC} (Debian: gcc-aarch64-linux-gnu): the zip uses the pure-Python dcgm scanner")
+        print(f"note: no {AARCH64_CC} (Debian: gcc-aarch64-linux-gnu): the zip uses the pure-Python twins")
         return []
-    target = build_dir / SCANNER_ARCNAME
-    target.parent.mkdir(parents=True, exist_ok=True)
     include = sysconfig.get_paths()["include"]
-    command = [compiler, "-O2", "-std=c11", "-fPIC", "-shared", "-s", f"-I{include}", str(SCANNER_SOURCE)]
-    subprocess.run([*command, "-o", str(target)], check=True)
-    return [(target, SCANNER_ARCNAME.as_posix())]
+    built = []
+    for source, arcname in zip(COMPILED_SOURCES, COMPILED_ARCNAMES, strict=True):
+        target = build_dir / arcname
+        target.parent.mkdir(parents=True, exist_ok=True)
+        command = [compiler, "-O2", "-std=c11", "-fPIC", "-shared", "-s", f"-I{include}", str(source)]
+        subprocess.run([*command, "-o", str(target)], check=True)
+        built.append((target, arcname))
+    return built
 
 
 def main(argv: list[str] | None = None) -> int:

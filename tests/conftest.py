@@ -16,18 +16,23 @@ import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent / "shared" / "fixtures" / "real"
-SCANNER_SOURCE = ROOT / "lambda" / "gpulake" / "formats" / "_expo_scan_c.c"
+#: Beside the checkout; a git worktree elsewhere names the folder with GPULAKE_REAL_FIXTURES.
+REAL = Path(os.environ.get("GPULAKE_REAL_FIXTURES") or ROOT.parent / "shared" / "fixtures" / "real")
+COMPILED_SOURCES = sorted((ROOT / "lambda" / "gpulake" / "formats").glob("*.c"))
 
 
 def build_scanner() -> None:
-    """Build the compiled scanner in place (a fresh clone has none) when a C compiler is there.
+    """Build the compiled modules in place (a fresh clone has none) when a C compiler is there.
 
-    Runs before any test imports gpulake, so ``_expo_scan.COMPILED`` sees the build. Without a
-    compiler the equivalence tests skip and everything runs on the pure-Python scanner.
+    Runs before any test imports gpulake, so ``_expo_scan.COMPILED`` and ``_values.COMPILED`` see
+    the builds. Without a compiler the equivalence tests skip and everything runs on the Python twins.
     """
-    built = [p.stat().st_mtime for p in SCANNER_SOURCE.parent.glob("_expo_scan_c*.so")]
-    if (built and max(built) >= SCANNER_SOURCE.stat().st_mtime) or not shutil.which(os.environ.get("CC", "cc")):
+
+    def current(source: Path) -> bool:
+        built = [p.stat().st_mtime for p in source.parent.glob(f"{source.stem}*.so")]
+        return bool(built) and max(built) >= source.stat().st_mtime
+
+    if all(current(source) for source in COMPILED_SOURCES) or not shutil.which(os.environ.get("CC", "cc")):
         return
     subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=ROOT, check=True, capture_output=True

@@ -7,7 +7,7 @@ import random
 import threading
 from pathlib import Path
 
-from gpulake.alerts import grouping
+from gpulake.alerts import grouping, notify
 from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, interval_ms, pending, public, sweep
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext
@@ -47,7 +47,7 @@ def fold(store, alerts, obj_start_min: float, now_min: float, config: LifecycleC
         node="n1",
         source="dcgm",
         start_ms=int(T0 + obj_start_min * MIN),
-        gpus={"GPU-1"},
+        gpus={"GPU-1": int(T0 + now_min * MIN)},
         now_ms=int(T0 + now_min * MIN),
         config=config,
     )
@@ -73,6 +73,59 @@ def test_continuation_extends_and_redelivery_changes_nothing(tmp_path: Path) -> 
     (ep,) = before
     assert (ep["samples"], ep["peak"], ep["severity"]) == (10, 95, "critical")
     assert (ep["start_ms"], ep["end_ms"]) == (T0 + MIN, int(T0 + 9.9 * MIN))
+
+
+def resolutions_say_cleared_or_no_data(store) -> None:
+    """GPU-1's throttle ends before the object's last sample (cleared); GPU-2's at it, then nothing comes."""
+    # GIVEN one object (0-10 min) with a throttle on GPU-1 that ends at 6 min and one on GPU-2 that lasts to the
+    # object's last sample, and later objects that carry GPU-1 only (GPU-2 fell silent)
+    gpu2 = {**part("b", 2, 9.9), "gpu": "1", "gpu_uuid": "GPU-2"}
+    seen = {"GPU-1": int(T0 + 9.9 * MIN), "GPU-2": int(T0 + 9.9 * MIN)}
+    apply(store, [part("a", 1, 6), gpu2], node="n1", source="dcgm", start_ms=T0, gpus=seen, now_ms=T0 + 10 * MIN,
+          config=CONFIG)  # fmt: skip
+    later = {"GPU-1": int(T0 + 19.9 * MIN)}
+    apply(store, [], node="n1", source="gpuz", start_ms=T0 + 10 * MIN, gpus=later, now_ms=T0 + 20 * MIN, config=CONFIG)
+    # WHEN the sweeper resolves both
+    swept = sweep(
+        store, T0 + 60 * MIN, LifecycleConfig(upload_interval_s=300, repeat_interval_s=3600, group_interval_s=0)
+    )
+    # THEN each closed episode, its resolved notification line and the message attributes say why
+    assert {e["gpu_uuid"]: e["resolution"] for e in swept.closed} == {"GPU-1": "cleared", "GPU-2": "no_data"}
+    resolved = [e for e in swept.notifications if e.state == "resolved"]  # with the firings that waited
+    assert {e.episode["gpu_uuid"]: e.episode["resolution"] for e in resolved} == {
+        "GPU-1": "cleared",
+        "GPU-2": "no_data",
+    }
+    (message,) = notify.messages(swept.notifications)
+    assert json.loads(message["MessageAttributes"]["resolution"]["StringValue"]) == ["cleared", "no_data"]
+    lines = [line for line in json.loads(message["Message"])["summary"].splitlines() if line.startswith("RESOLVED")]
+    assert [line.split(" GPU ")[1].split(":")[0] for line in lines] == ["0", "1"]
+    assert "cleared (later samples of the GPU show it gone)" in lines[0]
+    assert "no data from the GPU after its end" in lines[1]
+
+
+def test_resolution_says_whether_the_condition_cleared_or_the_data_stopped(tmp_path: Path) -> None:
+    resolutions_say_cleared_or_no_data(SqliteEpisodeStore(tmp_path / "s.sqlite"))
+
+
+def test_one_gpu_reported_by_two_sources_counts_its_samples_once(tmp_path: Path) -> None:
+    # GIVEN one GPU (one UUID) whose throttle dcgm-exporter and nvidia-smi both report, each with 20 samples
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    dcgm, smi = (
+        {**part("d", 1, 6, samples=20), "source": "dcgm"},
+        {**part("s", 1, 6, samples=20), "source": "nvidia-smi"},
+    )
+    fold(store, [dcgm], 0, 10)
+    fold(store, [smi], 0, 10)
+    fold(store, [smi], 0, 10)  # redelivered
+    # THEN the episode counts the GPU's samples once (the most any source saw), and keeps each source's count
+    (ep,) = episodes(store)
+    assert (ep["samples"], ep["part_count"]) == (20, 2)
+    assert ep["samples_by_source"] == {"dcgm": 20, "nvidia-smi": 20}
+    # AND a later dcgm object that continues it adds to dcgm's count only
+    fold(store, [{**part("d2", 10, 14, samples=16), "source": "dcgm"}], 10, 15)
+    (ep,) = episodes(store)
+    assert (ep["samples"], ep["samples_by_source"]) == (36, {"dcgm": 36, "nvidia-smi": 20})
 
 
 def test_late_objects_extend_backwards_or_insert(tmp_path: Path) -> None:
@@ -253,7 +306,7 @@ def test_a_gpu_that_vanishes_raises_gpu_missing_once(tmp_path: Path) -> None:
             node="n1",
             source=source,
             start_ms=int(T0 + start_min * MIN),
-            gpus=gpus,
+            gpus=dict.fromkeys(gpus, int(T0 + start_min * MIN)),
             now_ms=int(T0 + start_min * MIN),
             config=CONFIG,
         )
@@ -306,7 +359,8 @@ def test_an_objects_fingerprints_are_read_in_one_query_inside_a_batch(tmp_path: 
     store = SqliteEpisodeStore(tmp_path / "s.sqlite")
     alerts = [{**part(f"p{g}", 0, 4), "gpu": str(g), "gpu_uuid": f"GPU-{g}"} for g in range(6)]
     with store.batch():
-        result = apply(store, alerts, node="n1", source="dcgm", start_ms=T0, gpus={"GPU-1"}, now_ms=T0, config=CONFIG)
+        gpus = {f"GPU-{g}": T0 for g in range(6)}
+        result = apply(store, alerts, node="n1", source="dcgm", start_ms=T0, gpus=gpus, now_ms=T0, config=CONFIG)
     # THEN the node and the six fingerprints took one read (not one per fingerprint and one more per group change)
     assert store.reads == 1
     assert len(result.episode_of) == 6 and [e.state for e in result.events] == ["firing"] * 6

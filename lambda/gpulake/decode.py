@@ -20,6 +20,7 @@ _CONTROL = bytes(range(0, 9)) + bytes([11, 12]) + bytes(range(14, 32))
 _STEP = 1 << 20  # inflate at most this many bytes per call, so the cap is checked often
 _HEAD = 4100  # bytes read before the encoding is decided: a BOM and the 4 KiB UTF-16 sample
 _UTF8_BOM = codecs.BOM_UTF8
+_CP1252_BLOCK = 1 << 16  # small enough that the few non-ASCII bytes convert little text around them
 #: Longest BOM first: the UTF-32 LE BOM starts with the UTF-16 LE one.
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -181,6 +182,9 @@ class Utf8Lines:
         if encoding is None:
             yield from _checked_utf8(text)
             return
+        if encoding == "cp1252":  # one byte per character, no state: each piece converts on its own
+            yield from (_cp1252_to_utf8(piece) for piece in text)
+            return
         decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         for piece in text:
             yield decoder.decode(piece).encode("utf-8")
@@ -220,9 +224,11 @@ def _is_utf8(data: bytes) -> bool:
         return True
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(data)
+    # the head first: a cp1252 file shows there (GPU-Z's header), before a 1 MB piece is decoded
+    edges = [0, *range(min(_HEAD, len(data)), len(data), _STEP), len(data)]
     try:
-        for start in range(0, len(data), _STEP):
-            decoder.decode(view[start : start + _STEP], final=start + _STEP >= len(data))
+        for start, end in itertools.pairwise(edges):
+            decoder.decode(view[start:end], final=end == len(data))
     except UnicodeDecodeError:
         return False
     return True
@@ -246,7 +252,29 @@ def to_utf8(data: bytes) -> bytes:
         return data.decode(encoding, errors="replace").encode("utf-8")
     if _is_utf8(data):
         return data
-    return data.decode("cp1252", errors="replace").encode("utf-8")
+    return _cp1252_to_utf8(data)
+
+
+def _cp1252_to_utf8(data: bytes) -> bytes:
+    """``data.decode("cp1252", "replace").encode("utf-8")``, converting only the blocks that are not ASCII.
+
+    Windows-1252 maps every byte on its own and keeps ASCII as it is, so blocks convert
+    independently; a GPU-Z log's only non-ASCII bytes are the degree signs of its header
+    lines. The blocks are found in one numpy pass and the ASCII runs between them are
+    joined as views: one copy of the text instead of a decode and an encode (18 ms per 4 MB).
+    """
+    import numpy as np  # here, not at the top: the collector's uploader imports this module without numpy
+
+    raw = np.frombuffer(data, dtype=np.uint8)
+    whole = len(raw) // _CP1252_BLOCK * _CP1252_BLOCK
+    high = np.flatnonzero(raw[:whole].reshape(-1, _CP1252_BLOCK).max(axis=1, initial=0) >= 0x80)
+    starts = [int(b) * _CP1252_BLOCK for b in high] + ([whole] if raw[whole:].max(initial=0) >= 0x80 else [])
+    view, pieces, done = memoryview(data), [], 0
+    for start in starts:
+        end = min(start + _CP1252_BLOCK, len(data))
+        pieces += [view[done:start], bytes(view[start:end]).decode("cp1252", errors="replace").encode("utf-8")]
+        done = end
+    return b"".join([*pieces, view[done:]])
 
 
 def looks_binary(head: bytes) -> bool:

@@ -369,7 +369,7 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
             node=node,
             source=source,
             start_ms=pc.min(node_times).as_py(),
-            gpus=set(uuids.filter(mask).to_pylist()),
+            gpus=_last_sample(uuids.filter(mask), node_times),
             now_ms=now,
             config=lifecycle.config,
         )
@@ -381,6 +381,12 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
         result.claims += applied.claims
         for episode in applied.closed:
             write_episode(sink, episode)
+
+
+def _last_sample(gpus: pa.Array, times: pa.Array) -> dict[str, int]:
+    """Each GPU's last sample time (ms): what tells a cleared episode from one whose data stopped."""
+    last = pa.table({"gpu": gpus, "time": times}).group_by("gpu").aggregate([("time", "max")])
+    return dict(zip(last["gpu"].to_pylist(), last["time_max"].to_pylist()))
 
 
 def write_episode(sink: Sink, episode: dict[str, object]) -> str:

@@ -91,7 +91,7 @@ def whole(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
     """Broadcast a scalar or convert a sequence to an Arrow array of ``type_`` (None and NaN become null)."""
     if value is None or isinstance(value, str):
-        return pa.array([value] * n, type=type_) if value is not None else pa.nulls(n, type_)
+        return pa.repeat(pa.scalar(value, type_), n) if value is not None else pa.nulls(n, type_)
     if isinstance(value, pa.ChunkedArray):
         value = whole(value)
     if isinstance(value, pa.Array):
@@ -124,16 +124,21 @@ def matrix_map(names: list[str], matrix: np.ndarray, map_type: pa.MapType) -> pa
     """The map of a rows x ``names`` matrix (names sorted): per row, its present entries in name order.
 
     Present: not NaN (numbers), neither None nor empty (texts). Built with boolean masks, so besides
-    the map itself only the mask and one key index per entry are allocated (no index per cell).
+    the map itself only the mask, a running count and one key index per entry are allocated.
     """
+    rows, width = matrix.shape
+    if not rows or not width:
+        empty = pa.array(np.zeros(rows + 1, dtype=np.int32))
+        return pa.MapArray.from_arrays(empty, pa.array([], pa.string()), pa.array([], map_type.item_type))
     keep = ~np.isnan(matrix) if matrix.dtype.kind == "f" else _non_empty(matrix)
-    offsets = np.zeros(len(matrix) + 1, dtype=np.int32)
-    np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    # running count of kept entries, read at each row's end (a per-row sum over few columns is 10x slower)
+    offsets = np.zeros(rows + 1, dtype=np.int32)
+    offsets[1:] = np.cumsum(keep.ravel(), dtype=np.int32)[width - 1 :: width]
     items = pa.array(matrix[keep], map_type.item_type)  # row-major: each row's entries in name order
-    key_index = np.broadcast_to(np.arange(len(names), dtype=np.int32), matrix.shape)[keep]
+    key_index = np.broadcast_to(np.arange(width, dtype=np.int32), matrix.shape)[keep]
     del keep
     keys = pa.array(names, pa.string()).take(pa.array(key_index))
-    return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
+    return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), keys, items)
 
 
 def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:

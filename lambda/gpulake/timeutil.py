@@ -31,10 +31,45 @@ def check_zone(tz: str) -> str:
     return tz
 
 
+#: ``_ISO_LIKE`` laid out at its longest ("d" a digit, " " a space or "T"), and the lengths it allows.
+_ISO_TEMPLATE = b"dddd-dd-dd dd:dd:dd.ddddddddd"
+_ISO_WIDTHS = frozenset({10, 16, 19, *range(21, 30)})
+
+
+def _fixed_width_iso(text: pa.Array) -> np.ndarray | None:
+    """Where cells match ``_ISO_LIKE``, for a column whose cells all have one length (a log's usual shape).
+
+    Checked one character position at a time over all rows against ``_ISO_TEMPLATE``
+    (0.5 ms per 32k cells, a regex per cell takes 4). Other columns give None and take the regex.
+    """
+    n = len(text)
+    if n == 0 or text.null_count or text.type != pa.string():
+        return None
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=n + 1, offset=text.offset * 4)
+    width = int(offsets[1] - offsets[0])
+    if width not in _ISO_WIDTHS or not (np.diff(offsets) == width).all():
+        return None
+    cells = np.frombuffer(text.buffers()[2], dtype=np.uint8, count=n * width, offset=int(offsets[0])).reshape(n, width)
+    ok = np.ones(n, dtype=bool)
+    for position, expected in enumerate(_ISO_TEMPLATE[:width]):
+        char = cells[:, position]
+        if expected == ord("d"):
+            ok &= (char - ord("0")) < 10  # uint8: bytes below "0" wrap around to large values
+        elif expected == ord(" "):
+            ok &= (char == ord(" ")) | (char == ord("T"))
+        else:
+            ok &= char == expected
+    return ok
+
+
 def _naive_to_ms(text: pa.Array) -> pa.Array:
     """Cast ISO-like strings to naive ms timestamps; unparsable cells become null."""
-    ok = pc.fill_null(pc.match_substring_regex(text, _ISO_LIKE), False)
-    candidates = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    fixed = _fixed_width_iso(text)
+    if fixed is not None and fixed.all():
+        candidates = text
+    else:
+        ok = pa.array(fixed) if fixed is not None else pc.fill_null(pc.match_substring_regex(text, _ISO_LIKE), False)
+        candidates = pc.if_else(ok, text, pa.scalar(None, pa.string()))
     try:
         return candidates.cast(pa.timestamp("ms"))
     except pa.ArrowInvalid:  # e.g. 2023-02-30: fall back cell by cell
@@ -47,13 +82,28 @@ def _naive_to_ms(text: pa.Array) -> pa.Array:
         return pa.array(out, pa.timestamp("ms"))
 
 
+def _trims_as_ascii(raw: np.ndarray) -> bool:
+    """Whether ``ascii_trim_whitespace`` trims these cells' bytes as ``utf8_trim_whitespace`` does.
+
+    True for ASCII without the separators 0x1C-0x1F (Unicode whitespace, not ASCII). The ASCII
+    kernel needs no Unicode tables, which Arrow fills on the first UTF-8 kernel call (~4 ms).
+    """
+    if raw.max(initial=0) >= 0x80:
+        return False
+    return bool(raw.min(initial=0x20) >= 0x20) or not ((raw - np.uint8(0x1C)) < 4).any()  # uint8 wraps below 0x1C
+
+
 def local_to_utc_ms(text: pa.Array, tz: str) -> pa.Array:
     """Parse local times (``YYYY-MM-DD[ HH:MM[:SS[.fff]]]`` or with ``/``) to UTC epoch ms.
 
     Ambiguous and non-existent local times (DST changes) resolve to the earlier
     instant, so a re-run always gives the same answer.
     """
-    text = pc.replace_substring(pc.utf8_trim_whitespace(text), "/", "-")
+    data = text.buffers()[2] if text.type == pa.string() else None
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else None
+    text = pc.ascii_trim_whitespace(text) if raw is not None and _trims_as_ascii(raw) else pc.utf8_trim_whitespace(text)
+    if raw is None or (raw == ord("/")).any():  # byte scans cost a tenth of a replace
+        text = pc.replace_substring(text, "/", "-")
     naive = _naive_to_ms(text)
     if tz != "UTC":
         naive = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")

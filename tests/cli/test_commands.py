@@ -45,7 +45,13 @@ def test_alerts_lists_and_filters(processed: Path) -> None:
     assert _alerts(processed, "--since", "1h") == []  # the simulated fleet ran in November 2026, not this hour
     assert len(_alerts(processed, "--since", "3650d")) == len(everything)
     table = run("alerts", "--from", str(processed), "--kind", kind)
-    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:4] == ["state", "start", "end", "severity"]
+    assert table.returncode == 0 and table.stdout.splitlines()[0].split()[:5] == [
+        "state",
+        "resolution",
+        "start",
+        "end",
+        "severity",
+    ]
     assert table.stdout.strip().endswith(f"{len([a for a in everything if a['kind'] == kind])} episodes")
     per_object = run("alerts", "--from", str(processed), "--raw", "--kind", kind)
     assert per_object.stdout.strip().endswith(f"{len([a for a in raw if a['kind'] == kind])} per-object alerts")

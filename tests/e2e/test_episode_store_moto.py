@@ -13,7 +13,7 @@ from moto import mock_aws
 from gpulake.alerts.lifecycle import fingerprint
 from gpulake.alerts.state import Conflict, DynamoEpisodeStore
 from tests.test_grouping import race_on_one_group
-from tests.test_lifecycle import fold, part
+from tests.test_lifecycle import fold, part, resolutions_say_cleared_or_no_data
 
 TABLE = "episodes"
 
@@ -82,3 +82,7 @@ def test_racing_handlers_lose_no_extension(ddb: Any) -> None:
 
 def test_racing_handlers_and_sweepers_on_one_group_lose_nothing_and_send_once(ddb: Any) -> None:
     race_on_one_group(lambda: DynamoEpisodeStore(ddb, TABLE))
+
+
+def test_resolutions_say_cleared_or_no_data(ddb: Any) -> None:
+    resolutions_say_cleared_or_no_data(DynamoEpisodeStore(ddb, TABLE))

@@ -1,8 +1,9 @@
-"""The Lambda (arm64) build of the compiled scanner: cross-built, imported by an arm64 CPython under qemu-user.
+"""The Lambda (arm64) builds of the compiled modules: cross-built, imported by an arm64 CPython under qemu-user.
 
-It must scan exactly as this machine's build does; that build is held to the Python reference by
-``test_expo_scan.py``. Needs ``make test``'s system packages (gcc-aarch64-linux-gnu, qemu-user-static)
-and ``scripts/aarch64_python.sh`` (Debian's arm64 python3.11, unpacked).
+They must scan and read cells exactly as this machine's builds do; those are held to the Python
+references by ``test_expo_scan.py`` and ``test_number_cells.py``. Needs ``make test``'s system
+packages (gcc-aarch64-linux-gnu, qemu-user-static) and ``scripts/aarch64_python.sh`` (Debian's arm64
+python3.11, unpacked).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from gpulake.formats import _expo_scan
+from gpulake.formats import _expo_scan, _values
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from tests.conftest import ROOT, script_module
 from tests.formats.test_expo_scan import QUIRKS
+from tests.formats.test_number_cells import ODD_CELLS
 
 ARM_ROOT = ROOT / "build" / "aarch64-python"
 ARM_PYTHON = ARM_ROOT / "usr" / "bin" / "python3.11"
@@ -58,32 +61,72 @@ sys.stdout.buffer.write(pickle.dumps(scanner.finish()))
     ),
 )
 
+#: Runs in both interpreters (no numpy in the arm64 one): classify() over one cell per line, buffers printed.
+RAW_CELLS = """
+import array, struct, sys
+sys.path.insert(0, sys.argv[1])
+import _number_cells_c
+cells = open(sys.argv[2], "rb").read().split(b"\\n")
+offsets = array.array("i", [0])
+for cell in cells:
+    offsets.append(offsets[-1] + len(cell))
+values, kinds = bytearray(8 * len(cells)), bytearray(len(cells))
+_number_cells_c.classify(offsets, b"".join(cells), values, kinds)
+for i, cell in enumerate(cells):
+    print(cell.hex(), kinds[i], values[8 * i : 8 * i + 8].hex())
+"""
+
 pytestmark = pytest.mark.skipif(
     not (shutil.which("aarch64-linux-gnu-gcc") and shutil.which("qemu-aarch64-static") and ARM_PYTHON.exists()),
     reason="needs gcc-aarch64-linux-gnu, qemu-user-static and scripts/aarch64_python.sh (make test installs them)",
 )
 
 
+def lambda_build(tmp_path: Path, module: str) -> Path:
+    """The arm64 build of one compiled module, as package_lambda puts it in the zip."""
+    built = dict((arcname, path) for path, arcname in script_module("package_lambda").aarch64_modules(tmp_path))
+    path = built[f"gpulake/formats/{module}.abi3.so"]
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64
+    return path
+
+
+def run_both(script: str, tmp_path: Path, built: Path, host_dir: Path, *args: str) -> tuple[bytes, bytes]:
+    """``script`` run by this machine's Python on ``host_dir`` and by the arm64 one on ``built``: their stdouts."""
+    path = tmp_path / "both.py"
+    path.write_text(script)
+    host = subprocess.run([sys.executable, str(path), str(host_dir), *args], capture_output=True, check=True)
+    arm = subprocess.run(
+        ["qemu-aarch64-static", "-L", str(ARM_ROOT), str(ARM_PYTHON), str(path), str(built.parent), *args],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    return host.stdout, arm.stdout
+
+
 def test_lambda_build_is_aarch64_and_scans_like_this_machine(tmp_path: Path) -> None:
     # GIVEN the arm64 build package_lambda puts in the zip, and this machine's build
-    ((built, arcname),) = script_module("package_lambda").aarch64_scanner(tmp_path)
-    header = built.read_bytes()[:20]
-    assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == EM_AARCH64
-    assert arcname == "gpulake/formats/_expo_scan_c.abi3.so"
+    built = lambda_build(tmp_path, "_expo_scan_c")
     assert _expo_scan.COMPILED
     host_dir = Path(_expo_scan._expo_scan_c.__file__).parent
     data = tmp_path / "scrape.prom"
     (simulated,) = simulate(tmp_path / "raw", FleetSpec(nodes=1, gpus=2, minutes=5, formats=("dcgm",)))
     data.write_bytes(QUIRKS + simulated.read_bytes())
-    script = tmp_path / "raw_scan.py"
-    script.write_text(RAW_SCAN)
     # WHEN both interpreters scan the same bytes
-    host = subprocess.run([sys.executable, str(script), str(host_dir), str(data)], capture_output=True, check=True)
-    arm = subprocess.run(
-        ["qemu-aarch64-static", "-L", str(ARM_ROOT), str(ARM_PYTHON), str(script), str(built.parent), str(data)],
-        capture_output=True,
-        check=True,
-        timeout=120,
-    )
+    host, arm = run_both(RAW_SCAN, tmp_path, built, host_dir, str(data))
     # THEN the buffers and quarantined lines are the same
-    assert arm.stdout == host.stdout
+    assert arm == host
+
+
+def test_lambda_build_of_the_cell_reader_reads_cells_like_this_machine(tmp_path: Path) -> None:
+    # GIVEN the arm64 build of _number_cells_c, this machine's build, and cells of every kind
+    built = lambda_build(tmp_path, "_number_cells_c")
+    assert _values.COMPILED
+    host_dir = Path(_values._number_cells_c.__file__).parent
+    cells = tmp_path / "cells.txt"
+    cells.write_text("\n".join(ODD_CELLS + [f"{x:.17g}" for x in np.random.default_rng(5).normal(0, 1e6, 500)]))
+    # WHEN both interpreters classify them
+    host, arm = run_both(RAW_CELLS, tmp_path, built, host_dir, str(cells))
+    # THEN every value (bit for bit) and kind is the same
+    assert arm == host and host.count(b"\n") == len(ODD_CELLS) + 500

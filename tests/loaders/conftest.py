@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpulake.local import LocalOptions, iter_files, process_file
+from gpulake.local import LocalOptions, finish, iter_files, process_file
 from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from loaders.influx import InfluxTarget, V1Writer
 from loaders.local_influx import LocalInflux
@@ -46,3 +46,20 @@ def fleet_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("fleet")
     simulate(base / "raw", FleetSpec(nodes=2, gpus=2, minutes=40, interval_s=10, seed=11))
     return process_tree(base / "raw", base / "processed")
+
+
+@pytest.fixture(scope="session")
+def lifecycle_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An hour of one node's 5-minute uploads (dcgm and nvidia-smi: each GPU reported twice) processed with the
+    episode lifecycle and swept at its end.
+
+    Episodes that ended early are closed (``episodes/``), the latest may still be open (``.gpulake/``).
+    """
+    base = tmp_path_factory.mktemp("lifecycle")
+    spec = FleetSpec(
+        nodes=1, gpus=2, minutes=60, interval_s=15, seed=5, formats=("dcgm", "nvidia-smi"), upload_minutes=5
+    )
+    simulate(base / "raw", spec)
+    out = process_tree(base / "raw", base / "out")
+    finish(out, LocalOptions())
+    return out

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from gpulake.alerts.lifecycle import public
+from gpulake.alerts.state import SqliteEpisodeStore
+from gpulake.local import STATE_FILE
+from gpulake.timeutil import iso_to_ms
 from loaders.influx import InfluxTarget
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource
@@ -163,3 +167,80 @@ def test_influx_panels_return_rows(fleet_output: Path, influx_target: InfluxTarg
     for dashboard, panel, query in _panel_queries("influxdb"):
         series = influx_target.writer.query(_expand_influx(query, start, end, values))
         assert series and any(s["values"] for s in series), f"{dashboard} / {panel} returned no rows"
+
+
+def _mapped(value: object, column: str, panel: dict) -> object:
+    """``value`` as the panel shows it: its value and null mappings (Grafana's fieldConfig overrides)."""
+    for override in panel["fieldConfig"]["overrides"]:
+        if override["matcher"] == {"id": "byName", "options": column}:
+            for mapping in next((p["value"] for p in override["properties"] if p["id"] == "mappings"), []):
+                if mapping["type"] == "value" and str(value) in mapping["options"]:
+                    return mapping["options"][str(value)]["text"]
+                if mapping["type"] == "special" and mapping["options"]["match"] == "null" and value is None:
+                    return mapping["options"]["result"]["text"]
+    return value
+
+
+def _expected_episodes(root: Path) -> dict[str, dict[str, object]]:
+    """Per episode id, what an episodes panel must show: closed ones (episodes/), open ones (the offline state)."""
+    closed = [json.loads(p.read_text()) for p in (root / "episodes").rglob("*.json")]
+    still_open = [public(e) for e in SqliteEpisodeStore(root / STATE_FILE).open_items()]
+    assert closed and still_open
+    return {
+        e["episode_id"]: {
+            "state": state,
+            "first_seen": iso_to_ms(e["start"]),
+            "last_seen": iso_to_ms(e["end"]),
+            "severity": e["severity"],
+            "samples": e["samples"],
+            "notifications": e["notifications"] if state == "closed" else None,  # open: not in the lake yet
+            "resolution": e["resolution"] if state == "closed" else None,
+        }
+        for state, group in (("closed", closed), ("open", still_open))
+        for e in group
+    }
+
+
+def _episodes_panel(backend: str) -> dict:
+    (board,) = [d for d in _dashboards(backend) if d["uid"] == f"gpulake-alerts-{backend}"]
+    return next(p for p in board["panels"] if p["title"] == "Alert episodes")
+
+
+def test_influx_episodes_panel_shows_one_row_per_episode(lifecycle_output: Path, influx_target: InfluxTarget) -> None:
+    # GIVEN an hour of uploads (dcgm and nvidia-smi) processed with the lifecycle: closed and open episodes
+    expected = _expected_episodes(lifecycle_output)
+    # WHEN the lake is synced and the InfluxDB "Alert episodes" panel runs over the hour
+    sync(LocalSource(lifecycle_output), influx_target)
+    panel = _episodes_panel("influxdb")
+    series = influx_target.writer.query(_expand_influx(panel["targets"][0]["query"], 0, 2**42, {}))
+    # THEN it has exactly one row per episode, with its state, first and last seen, samples and notifications
+    rows: dict[str, dict[str, object]] = {}
+    for s in series:
+        (values,) = s["values"]
+        row = dict(zip(s["columns"], values))
+        assert s["tags"]["episode_id"] not in rows
+        rows[s["tags"]["episode_id"]] = {c: _mapped(row[c], c, panel) for c in expected[s["tags"]["episode_id"]]}
+    assert {k: sorted(v.items()) for k, v in rows.items()} == {k: sorted(v.items()) for k, v in expected.items()}, [
+        (k, rows.get(k), expected.get(k)) for k in sorted(set(rows) | set(expected)) if rows.get(k) != expected.get(k)
+    ]
+
+
+def test_postgres_episodes_panel_shows_one_row_per_episode(lifecycle_output: Path, pg_target: PostgresTarget) -> None:
+    # GIVEN the same hour, WHEN the PostgreSQL "Alert episodes" panel runs over it
+    expected = _expected_episodes(lifecycle_output)
+    sync(LocalSource(lifecycle_output), pg_target)
+    cursor = pg_target.conn.execute(_expand_pg(_episodes_panel("postgres")["targets"][0]["rawSql"], 0, 2**42, {}))
+    names = [d.name for d in cursor.description]
+    # THEN one row per episode, with the same state, first and last seen, samples and notifications
+    rows: dict[str, dict[str, object]] = {}
+    for values in cursor.fetchall():
+        row = dict(zip(names, values))
+        row |= {
+            "first_seen": int(row["time"].timestamp() * 1000),
+            "last_seen": int(row["last_seen"].timestamp() * 1000),
+        }
+        assert row["episode_id"] not in rows
+        rows[row["episode_id"]] = {c: row[c] for c in expected[row["episode_id"]]}
+    assert {k: sorted(v.items()) for k, v in rows.items()} == {k: sorted(v.items()) for k, v in expected.items()}, [
+        (k, rows.get(k), expected.get(k)) for k in sorted(set(rows) | set(expected)) if rows.get(k) != expected.get(k)
+    ]

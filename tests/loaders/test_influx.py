@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import json
 import math
 import threading
 from collections.abc import Iterator
@@ -78,6 +79,34 @@ def test_reloading_and_replacing_an_object(tmp_path: Path, influx_target: Influx
     report = sync(LocalSource(tmp_path), influx_target)
     assert (report.loaded, report.replaced) == (1, 1)
     assert {k: len(v) for k, v in _series(influx_target).items()} == {("n1", "0", "dcgm"): 2}
+
+
+def _episode_object(root: Path, key: str, record: dict) -> None:
+    (root / key).parent.mkdir(parents=True, exist_ok=True)
+    (root / key).write_text(json.dumps(record) + "\n")
+
+
+def test_a_replaced_alerts_object_replaces_its_episode_points_not_the_closed_record(
+    tmp_path: Path, influx_target: InfluxTarget
+) -> None:
+    # GIVEN an alert of episode e1 and e1's closed record, loaded
+    alert = {"alert_id": "a1", "episode_id": "e1", "kind": "thermal_throttle", "severity": "warning", "node": "n1"}
+    alert |= {"gpu": "0", "metric": "clocks", "start": "2026-11-02T08:00:00.000Z", "samples": 4}
+    closed = {**alert, "episode_id": "e1", "state": "closed", "notifications": 2, "resolution": "cleared"}
+    _episode_object(tmp_path, "alerts/date=2026-11-02/x.jsonl", alert | {"end": "2026-11-02T08:01:00.000Z"})
+    _episode_object(tmp_path, "episodes/date=2026-11-02/e1.json", closed | {"end": "2026-11-02T08:01:00.000Z"})
+    sync(LocalSource(tmp_path), influx_target)
+    # WHEN the alerts object comes back with the alert starting later and longer (a new version)
+    later = {"start": "2026-11-02T08:00:30.000Z", "end": "2026-11-02T08:02:00.000Z", "samples": 8}
+    _episode_object(tmp_path, "alerts/date=2026-11-02/x.jsonl", alert | later)
+    assert sync(LocalSource(tmp_path), influx_target).replaced == 1
+    # THEN e1 has the new alert point only (the old one at 08:00 is gone), and its closed record is still there
+    points = {
+        s["tags"]["record"]: [dict(zip(s["columns"], v)) for v in s["values"]]
+        for s in influx_target.writer.query('SELECT * FROM "gpu_episodes" GROUP BY "record"')
+    }
+    assert [(p["samples"], p["end_ms"]) for p in points["alert"]] == [(8, 1_793_606_520_000)]
+    assert [(p["state"], p["notifications"], p["resolution"]) for p in points["closed"]] == [("closed", 2, "cleared")]
 
 
 def test_awkward_names_stored_as_documented(tmp_path: Path, influx_target: InfluxTarget) -> None:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from gpulake.local import LocalOptions, finish, iter_files, process_file
-from gpulake_cli.simulate_fleet import FleetSpec, simulate
 from loaders import pg_schema
 from loaders.postgres import PostgresTarget
 from loaders.source import LocalSource
@@ -107,14 +105,9 @@ def test_awkward_names_stored_verbatim(tmp_path: Path, pg_target: PostgresTarget
     assert stored == sorted(zip(table["node"].to_pylist(), hostnames))
 
 
-def test_episode_ids_and_closed_episodes_load(tmp_path: Path, pg_target: PostgresTarget) -> None:
+def test_episode_ids_and_closed_episodes_load(lifecycle_output: Path, pg_target: PostgresTarget) -> None:
     # GIVEN an hour of one node's 5-minute uploads processed with the episode lifecycle
-    spec = FleetSpec(nodes=1, gpus=2, minutes=60, interval_s=15, seed=5, formats=("dcgm",), upload_minutes=5)
-    simulate(tmp_path / "raw", spec)
-    out = tmp_path / "out"
-    for path in iter_files([tmp_path / "raw"]):
-        process_file(path, out, LocalOptions())
-    finish(out, LocalOptions())
+    out = lifecycle_output
     closed = [json.loads(p.read_text()) for p in (out / "episodes").rglob("*.json")]
     assert closed
     # WHEN it is synced
@@ -122,8 +115,11 @@ def test_episode_ids_and_closed_episodes_load(tmp_path: Path, pg_target: Postgre
     # THEN every alert row names its episode and every closed episode is a gpu_episodes row
     missing = pg_target.conn.execute("SELECT count(*) FROM gpu_alerts WHERE episode_id IS NULL").fetchone()[0]
     assert missing == 0
-    rows = pg_target.conn.execute("SELECT episode_id, state, samples, kind FROM gpu_episodes ORDER BY 1").fetchall()
-    assert rows == sorted((e["episode_id"], "closed", e["samples"], e["kind"]) for e in closed)
+    rows = pg_target.conn.execute(
+        "SELECT episode_id, state, samples, kind, resolution FROM gpu_episodes ORDER BY 1"
+    ).fetchall()
+    assert rows == sorted((e["episode_id"], "closed", e["samples"], e["kind"], e["resolution"]) for e in closed)
+    assert {e["resolution"] for e in closed} <= {"cleared", "no_data"}
     joined = pg_target.conn.execute(
         "SELECT count(DISTINCT e.episode_id) FROM gpu_episodes e JOIN gpu_alerts a USING (episode_id)"
     ).fetchone()[0]

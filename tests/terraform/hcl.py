@@ -21,7 +21,7 @@ _STRING_LITERAL = re.compile(r'^"([^"\\$]|\\.|\$(?!\{))*"$')
 _ATTRIBUTE = re.compile(r"^(\s*[\w\"-]+\s*=\s*)(.+)$")
 _MERGE_ENV = re.compile(r"^\$\{merge\(local\.(\w+), \{(.*)\}\)\}$")
 _PAIR = re.compile(r'(\w+) = ("[^"]*")')
-_SOURCE_DOC = re.compile(r'^\$\{data\.aws_iam_policy_document\.(\w+)(?:\[[^\]]+\])?\.json\}$')
+_SOURCE_DOC = re.compile(r"^\$\{data\.aws_iam_policy_document\.(\w+)(?:\[[^\]]+\])?\.json\}$")
 
 
 def unquote(value: Any) -> Any:

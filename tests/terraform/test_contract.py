@@ -141,10 +141,11 @@ def test_package_contains_handler_and_fits(tmp_path: Path, tree: hcl.Tree, capsy
     assert package_lambda.HANDLER in names
     assert "gpulake/alerts/rules.default.jsonl" in names  # settings.from_env() loads it at start
     assert not any(n.startswith(("pyarrow/", "numpy/", "aws_lambda_powertools/")) for n in names)
-    # the compiled dcgm scanner only as the arm64 build (the function's architecture), when it can be built
+    # the compiled modules only as arm64 builds (the function's architecture), when they can be built
     compiled = [n for n in names if n.endswith(".so")]
     cross = shutil.which(package_lambda.AARCH64_CC)
-    assert compiled == ([package_lambda.SCANNER_ARCNAME.as_posix()] if cross else [])
+    expected = ["gpulake/formats/_expo_scan_c.abi3.so", "gpulake/formats/_number_cells_c.abi3.so"]
+    assert sorted(compiled) == (expected if cross else [])
     assert [hcl.unquote(a) for a in _lambda(tree)["architectures"]] == ["arm64"]
 
 

@@ -6,7 +6,9 @@ one object into the stored episodes of their *fingerprint* (node, GPU identity
 
 - a part that starts within ``continue_within`` of a stored episode's span (either
   side, so late and out-of-order objects work) extends it: same ``episode_id``,
-  min start, max end, samples summed over parts, peak and severity the max;
+  min start, max end, samples summed over parts per source and the most of any
+  source taken (one GPU seen by dcgm and nvidia-smi is not in the condition twice),
+  peak and severity the max;
   a part bridging two episodes merges them into the earlier one (which lists the
   other's id in ``aliases``; per-object alerts keep the id they were first given);
 - otherwise the part opens a new episode;
@@ -35,6 +37,7 @@ import hashlib
 import itertools
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,12 +117,15 @@ def interval_ms(starts: list[int], config: LifecycleConfig) -> int:
 
 
 def _update_node(
-    store: EpisodeStore, node: str, source: str, start_ms: int, gpus: set[str], config: LifecycleConfig
+    store: EpisodeStore, node: str, source: str, start_ms: int, seen: Mapping[str, int], config: LifecycleConfig
 ) -> tuple[int, list[str], Item]:
     """Record the object on the node's item; the source's upload interval, the GPUs that vanished, the group.
 
+    The item also keeps each GPU's last sample time over all sources (``last_seen``): what the
+    sweeper reads to tell a cleared episode from one whose data stopped (:func:`resolution`).
     The node's notification group shares the partition, so the same read returns it.
     """
+    gpus = set(seen)
 
     def attempt() -> tuple[int, list[str], Item]:
         items = store.load(grouping.node_pk(node))
@@ -136,11 +142,13 @@ def _update_node(
             if start_ms >= int(latest.get(source, 0)):  # only the newest object says what the node has now
                 missing = sorted(before - gpus)
             known[source] = sorted(before | gpus)
-        if start_ms in starts and known == item.get("gpus", {}):
+        last_seen = dict(item.get("last_seen", {}))
+        newer = {gpu: int(ms) for gpu, ms in seen.items() if int(ms) > int(last_seen.get(gpu, 0))}
+        if start_ms in starts and known == item.get("gpus", {}) and not newer:
             return interval_ms(starts, config), missing, group  # seen before: nothing to write
         all_starts[source] = sorted(set(starts) | {start_ms})[-RECENT_OBJECTS:]
         latest[source] = max(int(latest.get(source, 0)), start_ms)
-        item.update(starts=all_starts, gpus=known, latest_start=latest)
+        item.update(starts=all_starts, gpus=known, latest_start=latest, last_seen=last_seen | newer)
         store.save([item])
         return interval_ms(all_starts[source], config), missing, group
 
@@ -171,6 +179,7 @@ def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> 
         "step_ms": alert.get("step_ms", 0),
         "parts": {},
         "samples": 0,
+        "samples_by_source": {},
         "first_seen_ms": now_ms,
         "last_extended_ms": now_ms,
         "interval_ms": every_ms,
@@ -210,6 +219,19 @@ def _keep_recent(ep: Item) -> None:
         ep["parts"] = dict(newest)
 
 
+def _by_source(ep: Item) -> dict[str, int]:
+    """Samples per source (items written before they were kept: their total under ``""``)."""
+    if "samples_by_source" in ep:
+        return dict(ep["samples_by_source"])
+    return {"": int(ep["samples"])} if int(ep.get("samples") or 0) else {}
+
+
+def _count(ep: Item, by_source: dict[str, int]) -> None:
+    """Set the episode's samples: the most any one source reported (sources sample the same GPU, ADR 0005)."""
+    ep["samples_by_source"] = by_source
+    ep["samples"] = max(by_source.values(), default=0)
+
+
 def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None:
     # per part: samples, the episode id it was first given (its alerts JSONL keeps that id on
     # redelivery) and its end (the newest parts are the ones kept)
@@ -218,7 +240,9 @@ def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None
     first_id = old[1] if old else ep["sk"]
     ep["part_count"] = _part_count(ep) + (0 if old else 1)
     ep["parts"][aid] = [int(alert["samples"]), first_id, iso_to_ms(str(alert["end"]))]
-    ep["samples"] = int(ep["samples"]) + int(alert["samples"]) - (int(old[0]) if old else 0)
+    by_source, source = _by_source(ep), str(alert.get("source") or "")
+    by_source[source] = by_source.get(source, 0) + int(alert["samples"]) - (int(old[0]) if old else 0)
+    _count(ep, by_source)
     _keep_recent(ep)
     ep["start_ms"] = min(ep["start_ms"], iso_to_ms(str(alert["start"])))
     ep["end_ms"] = max(ep["end_ms"], iso_to_ms(str(alert["end"])))
@@ -234,7 +258,10 @@ def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None
 def _merge_into(target: Item, other: Item) -> None:
     target["part_count"] = _part_count(target) + _part_count(other)
     target["parts"].update(other["parts"])
-    target["samples"] = int(target["samples"]) + int(other["samples"])
+    by_source = _by_source(target)
+    for source, samples in _by_source(other).items():
+        by_source[source] = by_source.get(source, 0) + samples
+    _count(target, by_source)
     _keep_recent(target)
     target["aliases"] = sorted({*target.get("aliases", []), other["sk"], *other.get("aliases", [])})
     target["start_ms"] = min(target["start_ms"], other["start_ms"])
@@ -248,10 +275,10 @@ def _merge_into(target: Item, other: Item) -> None:
         target["last_notified_ms"] = other["last_notified_ms"]
     if other["state"] == "open":
         target["state"] = "open"
-        target.pop("closed_ms", None)
-        target.pop("expires_at", None)
+        for stale in ("closed_ms", "expires_at", "resolution"):
+            target.pop(stale, None)
     target["last_extended_ms"] = max(target["last_extended_ms"], other["last_extended_ms"])
-    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0, part_count=0)
+    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0, samples_by_source={}, part_count=0)
 
 
 def pending(ep: dict[str, Any]) -> bool:
@@ -357,11 +384,14 @@ def apply(
     node: str,
     source: str,
     start_ms: int,
-    gpus: set[str],
+    gpus: Mapping[str, int],
     now_ms: int,
     config: LifecycleConfig,
 ) -> ApplyResult:
-    """Fold one object's alerts into the stored episodes; the node's batch to send if it is due."""
+    """Fold one object's alerts into the stored episodes; the node's batch to send if it is due.
+
+    ``gpus``: each GPU identity (UUID, else ``gpu``) of the node in the object and its last sample time.
+    """
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for alert in alerts:
         grouped[fingerprint(alert)].append(alert)
@@ -454,6 +484,21 @@ def sweep(store: EpisodeStore, now_ms: int, config: LifecycleConfig) -> SweepRes
     return result
 
 
+#: Why an episode resolved: later samples of its GPU show the condition gone, or none came after its end.
+CLEARED, NO_DATA = "cleared", "no_data"
+
+
+def resolution(ep: Item, node_items: list[Item]) -> str:
+    """``cleared`` when the GPU has samples past the episode's end (none of them continued it), else ``no_data``.
+
+    ``no_data``: the node, its collector or the GPU stopped reporting while the condition held,
+    so nothing says it ended. The GPU's last sample time is on the node's item (``last_seen``).
+    """
+    node = next((i for i in node_items if i["sk"] == "node"), {})
+    last = int(node.get("last_seen", {}).get(gpu_identity(ep), 0))
+    return CLEARED if last > int(ep["end_ms"]) else NO_DATA
+
+
 def _stale(ep: Item, now_ms: int, config: LifecycleConfig) -> bool:
     return now_ms - int(ep["last_extended_ms"]) > int(ep["interval_ms"]) * config.resolve_factor
 
@@ -473,10 +518,11 @@ def _close(
         latest[0] = None
         if ep is None or ep["state"] != "open" or not _stale(ep, now_ms, config):
             return None, None
-        ep = {**ep, "state": "closed", "closed_ms": now_ms}
+        node_items = store.load(grouping.node_pk(ep["node"]))  # the GPU's last sample, the node's group
+        ep = {**ep, "state": "closed", "closed_ms": now_ms, "resolution": resolution(ep, node_items)}
         ep["expires_at"] = now_ms // 1000 + int(config.closed_ttl_days * 86400)
         event = Event("resolved", public(ep)) if ep.get("notifications", 0) > 0 else None
-        group = [grouping.stage(grouping.load(store, ep["node"]), [event])] if event else []
+        group = [grouping.stage(grouping.find(node_items, ep["node"]), [event])] if event else []
         store.save([ep, *group])
         return public(ep), event
 

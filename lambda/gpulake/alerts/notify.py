@@ -7,7 +7,8 @@ one line per change; a batch over ``MAX_BATCH`` changes is split. The subject is
 group state (``[FIRING] gpulake gpu-node-01: thermal_throttle, xid``) and the
 ``MessageAttributes`` carry ``severity`` (the highest), ``node``, and ``kind`` and
 ``state`` as ``String.Array`` so subscribers can filter, e.g.
-``{"severity": ["critical"], "state": ["firing", "resolved"]}``.
+``{"severity": ["critical"], "state": ["firing", "resolved"]}``; a message with resolutions adds
+``resolution`` (``cleared`` / ``no_data``, ``String.Array``) so a pager can hear of telemetry that stopped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from gpulake.alerts.grouping import MAX_BATCH, Event
 from gpulake.alerts.lifecycle import SEVERITY_RANK
 
 _ORDER = ("firing", "escalated", "repeat", "resolved")
+#: What a resolved line says of its episode's ``resolution`` (gpulake.alerts.lifecycle.resolution).
+_RESOLUTION_TEXT = {
+    "cleared": "cleared (later samples of the GPU show it gone)",
+    "no_data": "no data from the GPU after its end (node, collector or GPU stopped reporting)",
+}
 
 
 def messages(events: list[Event]) -> list[dict[str, Any]]:
@@ -44,9 +50,11 @@ def _message(node: str, group: list[Event]) -> dict[str, Any]:
         f"{e.state.upper()} {e.episode['severity']} {e.episode['kind']} GPU {e.episode['gpu']}: "
         f"{e.episode['start']}..{e.episode['end']}, {e.episode['samples']} sample(s)"
         + (f", peak {e.episode['peak']:g}" if e.episode.get("peak") is not None else "")
+        + (f" — {_RESOLUTION_TEXT[e.episode['resolution']]}" if e.episode.get("resolution") else "")
         + (f" — {e.episode['action']}" if e.episode.get("action") else "")
         for e in group
     ]
+    resolutions = sorted({str(e.episode["resolution"]) for e in group if e.episode.get("resolution")})
     body = {
         "node": node,
         "severity": severity,
@@ -62,7 +70,8 @@ def _message(node: str, group: list[Event]) -> dict[str, Any]:
             "node": {"DataType": "String", "StringValue": node},
             "kind": {"DataType": "String.Array", "StringValue": json.dumps(kinds)},
             "state": {"DataType": "String.Array", "StringValue": json.dumps(states)},
-        },
+        }
+        | ({"resolution": {"DataType": "String.Array", "StringValue": json.dumps(resolutions)}} if resolutions else {}),
     }
 
 

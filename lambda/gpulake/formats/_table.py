@@ -19,7 +19,8 @@ import pyarrow.csv as pacsv
 from gpulake.errors import InputRejected
 from gpulake.formats.base import BadRow
 
-_BLOCK = 1 << 22
+_BLOCK = 1 << 22  # the smallest CSV block: a row must fit in one
+_MAX_BLOCK = (1 << 31) - 1  # Arrow's block size is an int32
 _NONBLANK = re.compile(rb"[^\s]")
 
 
@@ -58,6 +59,19 @@ class Section:
     def rejected_lines(self) -> list[tuple[int, str]]:
         """(line number, raw text) of the rows the CSV reader refused (wrong cell count)."""
         return [(number, text) for number, text, rejected in self._lines() if rejected]
+
+
+def table_columns(table: pa.Table) -> dict[str, pa.Array]:
+    """A section's named columns (the trailing empty one left out), each one array.
+
+    The reader gives one chunk per column (one block per section), taken as it is:
+    ``combine_chunks`` would copy even a single chunk.
+    """
+    return {
+        name: col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+        for name, col in zip(table.column_names, table.columns)
+        if name
+    }
 
 
 def dedupe(names: list[str]) -> list[str]:
@@ -158,7 +172,10 @@ def _read_csv(view: memoryview, names: list[str], on_invalid: object) -> pa.Tabl
     """
     return pacsv.read_csv(
         pa.BufferReader(pa.py_buffer(view)),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=_BLOCK, use_threads=False),
+        # one block for the whole section: its columns come out in one chunk, so taking them is no copy
+        read_options=pacsv.ReadOptions(
+            column_names=names, block_size=min(max(len(view), _BLOCK), _MAX_BLOCK), use_threads=False
+        ),
         parse_options=pacsv.ParseOptions(delimiter=",", invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in names}, strings_can_be_null=False

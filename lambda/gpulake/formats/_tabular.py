@@ -7,6 +7,7 @@ impossible times into quarantine, then assemble.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,12 +52,20 @@ class SectionRows:
     extra: dict[str, pa.Array]
     labels: dict[str, pa.Array]
     throttle_reasons: pa.Array | None = None
-    bad_column: list[str | None] = field(default_factory=list)
+    #: Row -> the first column whose cell is not a number (rows without one are absent).
+    bad_column: dict[int, str] = field(default_factory=dict)
 
 
-def _impossible_readings(readings: dict[str, pa.Array | None], n: int) -> list[str | None]:
-    """Per row, the reason of its first canonical reading or bitmask outside its range, else None."""
-    reasons: list[str | None] = [None] * n
+def _rows(indices: Iterable[int], n: int) -> np.ndarray:
+    """A boolean mask of ``n`` rows, true at ``indices``."""
+    mask = np.zeros(n, dtype=bool)
+    mask[list(indices)] = True
+    return mask
+
+
+def _impossible_readings(readings: dict[str, pa.Array | None]) -> dict[int, str]:
+    """Row -> the reason of its first canonical reading or bitmask outside its range (rows without one are absent)."""
+    reasons: dict[int, str] = {}
     ranges = {**schema.PHYSICAL_RANGE, "throttle_reasons": schema.THROTTLE_RANGE}
     for name, col in readings.items():
         if not isinstance(col, pa.Array):
@@ -68,8 +77,8 @@ def _impossible_readings(readings: dict[str, pa.Array | None], n: int) -> list[s
             mask |= ~np.isnan(arr) & (np.floor(arr) != arr)  # a bitmask is a whole number
         if mask.any():
             values = col.to_numpy(zero_copy_only=False)
-            for i in np.flatnonzero(mask):
-                reasons[i] = reasons[i] or f"{name}: {impossible(float(values[i]), low, high)}"
+            for i in np.flatnonzero(mask).tolist():
+                reasons.setdefault(i, f"{name}: {impossible(float(values[i]), low, high)}")
     return reasons
 
 
@@ -77,27 +86,26 @@ def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: li
     """Quarantine rows with a bad cell or an unusable time; assemble the rest."""
     n = section.table.num_rows
     time_ok = in_time_range(rows.time_ms).to_numpy(zero_copy_only=False)
-    bad_cell = np.array([c is not None for c in rows.bad_column], dtype=bool) if rows.bad_column else np.zeros(n, bool)
-    unphysical = _impossible_readings({**rows.canonical, "throttle_reasons": rows.throttle_reasons}, n)
-    good = time_ok & ~bad_cell & np.array([r is None for r in unphysical], dtype=bool)
+    unphysical = _impossible_readings({**rows.canonical, "throttle_reasons": rows.throttle_reasons})
+    good = time_ok & ~_rows(rows.bad_column, n) & ~_rows(unphysical, n)
     if not good.all():
         lines = section.row_lines()
         times = rows.time_ms.to_pylist()
-        for i in np.flatnonzero(~good):
+        for i in np.flatnonzero(~good).tolist():
             line, raw = lines[i]
-            if bad_cell[i]:
+            if i in rows.bad_column:
                 reason = f"column {rows.bad_column[i]!r} does not hold a number"
-            elif unphysical[i] is not None:
+            elif i in unphysical:
                 reason = unphysical[i]
             elif times[i] is None:
                 reason = "missing or unreadable timestamp"
             else:
                 reason = "timestamp outside 2000-01-01..2100-01-01"
             bad_rows.append(BadRow(line, reason, raw))
-    mask = pa.array(good)
+    mask = None if good.all() else pa.array(good)  # every row kept: no copy of every column
 
     def keep(col: object) -> object:
-        return pc.filter(col, mask) if isinstance(col, pa.Array) else col
+        return pc.filter(col, mask) if mask is not None and isinstance(col, pa.Array) else col
 
     kept = int(good.sum())
     return schema.assemble(

@@ -18,6 +18,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+try:  # optional (built by setup.py when a compiler is present): the reference below is the fallback
+    from gpulake.formats import _number_cells_c
+except ImportError:
+    _number_cells_c = None
+#: Whether the compiled cell reader is in use (else the reference reads every cell).
+COMPILED = _number_cells_c is not None
+
+#: The cells' kinds as ``_number_cells_c.classify`` writes them.
+_CELL_NUMBER, _CELL_ABSENT, _CELL_OTHER = 0, 1, 2
+
 #: tokens that mean "no value"; made an Arrow array on first use, not at import: any ``pa.array``
 #: call makes pyarrow import pandas when it is installed (1.6 s), so the module level has none
 NULL_TOKENS = ("", "-", "N/A", "n/a", "NA", "nan", "NaN", "Unknown")
@@ -80,8 +90,8 @@ def _clean_numbers(col: pa.Array) -> NumericColumn | None:
     return NumericColumn(values=values, bad=pa.array(np.zeros(len(col), dtype=bool)))
 
 
-def to_numbers(col: pa.Array) -> NumericColumn:
-    """Read a trimmed string column as float64, reporting cells that are not numbers."""
+def to_numbers_python(col: pa.Array) -> NumericColumn:
+    """Read a string column as float64, reporting cells that are not numbers: the reference rule."""
     col = trim(col)
     clean = _clean_numbers(col)
     if clean is not None:
@@ -106,6 +116,44 @@ def to_numbers(col: pa.Array) -> NumericColumn:
     unreadable = pc.and_(col.is_valid(), pc.invert(pc.or_(pc.or_(matched, flags), hexes)))
     bad = pc.or_(pc.fill_null(unreadable, False), pc.invert(finite))
     return NumericColumn(values=values, bad=bad)
+
+
+def to_numbers_compiled(col: pa.Array) -> NumericColumn:
+    """:func:`to_numbers_python`'s result in one compiled pass over the cells (``_number_cells_c``).
+
+    The compiled code reads only the unambiguous cells (a plain number, ``""``, ``-``); the
+    others (units, hex, flags, NaN/inf spellings, Unicode spaces, text) go to the reference,
+    so the two paths agree by construction. A column that is not plain ``string`` (none from
+    the CSV reader) is read by the reference alone.
+    """
+    if not COMPILED or col.type != pa.string():
+        return to_numbers_python(col)
+    n = len(col)
+    values = np.zeros(n, dtype=np.float64)
+    kinds = np.zeros(n, dtype=np.uint8)
+    _, offsets, data = col.buffers()
+    if n:
+        offset_view = np.frombuffer(offsets, dtype=np.int32, count=n + 1, offset=col.offset * 4)
+        others = _number_cells_c.classify(offset_view, data if data is not None else b"", values, kinds)
+    else:
+        others = 0
+    if col.null_count:
+        kinds[~col.is_valid().to_numpy(zero_copy_only=False)] = _CELL_ABSENT
+    bad = np.zeros(n, dtype=bool)
+    if others:
+        rest_at = np.flatnonzero(kinds == _CELL_OTHER)
+        rest = to_numbers_python(col.take(pa.array(rest_at)))
+        rest_values = rest.values.to_numpy(zero_copy_only=False)
+        values[rest_at] = np.nan_to_num(rest_values, nan=0.0)
+        kinds[rest_at] = np.where(np.isnan(rest_values), _CELL_ABSENT, _CELL_NUMBER)
+        bad[rest_at] = rest.bad.to_numpy(zero_copy_only=False)
+    absent = kinds != _CELL_NUMBER
+    return NumericColumn(values=pa.array(values, mask=absent if absent.any() else None), bad=pa.array(bad))
+
+
+#: Read a string column as float64 (null where absent), with the cells that are not numbers:
+#: compiled when the extension is built, else the reference.
+to_numbers = to_numbers_compiled if COMPILED else to_numbers_python
 
 
 def outside(values: pa.Array, low: float, high: float) -> np.ndarray:
@@ -139,8 +187,8 @@ class ReadColumns:
 
     numbers: dict[str, pa.Array]
     text: dict[str, pa.Array]
-    #: Per row: the first column whose cell was not a number, else null.
-    bad_column: list[str | None]
+    #: Row -> the first column whose cell was not a number (rows whose cells all are, absent).
+    bad_column: dict[int, str]
 
 
 def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns:
@@ -151,8 +199,7 @@ def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns
     non-empty cells are; the rest of their cells then mark rows bad too. Columns
     of names, ids and versions stay text, so nothing is dropped.
     """
-    n = len(next(iter(columns.values()))) if columns else 0
-    bad_column: list[str | None] = [None] * n
+    bad_column: dict[int, str] = {}
     numbers: dict[str, pa.Array] = {}
     text: dict[str, pa.Array] = {}
     for name, col in columns.items():
@@ -162,8 +209,8 @@ def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns
         if name in numeric or bad_count == 0 or present >= bad_count:
             numbers[name] = parsed.values
             if bad_count:
-                for i in np.flatnonzero(parsed.bad.to_numpy(zero_copy_only=False)):
-                    bad_column[i] = bad_column[i] or name
+                for i in np.flatnonzero(parsed.bad.to_numpy(zero_copy_only=False)).tolist():
+                    bad_column.setdefault(i, name)
         else:
             text[name] = trim(col)
     return ReadColumns(numbers, text, bad_column)

@@ -19,7 +19,7 @@ import pyarrow as pa
 from gpulake.context import SourceContext
 from gpulake.errors import InputRejected
 from gpulake.formats._rounds import gpu_by_position
-from gpulake.formats._table import read_sections, split_header
+from gpulake.formats._table import read_sections, split_header, table_columns
 from gpulake.formats._tabular import SectionRows, coalesce, finish, pick, pick_all
 from gpulake.formats._values import bits_from_flags, read_columns, trim
 from gpulake.formats.base import Format, ParseResult
@@ -92,7 +92,7 @@ class NvidiaSmiFormat(Format):
 
     def _rows(self, table: pa.Table, ctx: SourceContext) -> SectionRows:
         by_field = {field_name(c): c for c in table.column_names if c}
-        columns = {c: table.column(c).combine_chunks() for c in table.column_names if c}
+        columns = table_columns(table)
         fields_view = {field_name(c): col for c, col in columns.items()}
         chosen = {canon: pick_all(fields_view, names) for canon, names in CANONICAL.items()}
         mask_field = pick(fields_view, REASON_MASK)

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from gpulake.context import SourceContext
 from gpulake.errors import InputRejected
-from gpulake.formats._table import read_sections, split_header
+from gpulake.formats._table import read_sections, split_header, table_columns
 from gpulake.formats._tabular import SectionRows, finish, normalise_name, pick
 from gpulake.formats._values import read_columns, trim
 from gpulake.formats.base import Format, ParseResult
@@ -53,7 +53,7 @@ class ThermalCsvFormat(Format):
         return result
 
     def _rows(self, table: pa.Table, ctx: SourceContext) -> SectionRows:
-        columns = {c: table.column(c).combine_chunks() for c in table.column_names if c}
+        columns = table_columns(table)
         found = {key: pick(columns, names) for key, names in ALIASES.items()}
         time_col = found["time"] or found["date"]
         if found["temp"] is None or time_col is None:
