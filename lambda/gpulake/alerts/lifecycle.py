@@ -13,7 +13,7 @@ one object into the stored episodes of their *fingerprint* (node, GPU identity
   other's id in ``aliases``; per-object alerts keep the id they were first given);
 - otherwise the part opens a new episode;
 - a part already recorded (same ``alert_id``: the same object again) changes nothing;
-  an episode remembers its newest :data:`MAX_PARTS` parts (bounding the item under
+  an episode remembers its newest :data:`gpulake.alerts.episode.MAX_PARTS` parts (bounding the item under
   DynamoDB's 400 KB however long it lasts) and keeps running totals of samples and parts.
 
 ``continue_within`` is ``continue_factor`` x the node's upload interval: the
@@ -42,19 +42,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpulake.alerts import grouping
+from gpulake.alerts.episode import SEVERITY_RANK, extend, grown, merge_into, new_episode, part_count
 from gpulake.alerts.grouping import Event
 from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.timeutil import iso_to_ms, ms_to_iso
 
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 NOTIFIED = ("warning", "critical")
 #: Sources whose objects list every GPU of the node (thermal CSVs list only hot ones, GPU-Z one GPU).
 FULL_INVENTORY_SOURCES = ("dcgm", "nvidia-smi")
 RECENT_OBJECTS = 16
 EPISODE_PREFIX = "ep#"
-#: Parts an episode remembers (about 70 bytes each: 256 are ~18 KB of DynamoDB's 400 KB item limit).
-#: An older part's object coming back as a new version counts as a new part of the same episode.
-MAX_PARTS = 256
 
 
 @dataclass(frozen=True)
@@ -155,132 +152,6 @@ def _update_node(
     return retry(attempt)
 
 
-def _new_episode(pk: str, alert: dict[str, Any], now_ms: int, every_ms: int) -> Item:
-    return {
-        "pk": pk,
-        "sk": hashlib.sha256(f"{pk}\n{alert['alert_id']}".encode()).hexdigest()[:24],
-        "version": 0,
-        "state": "open",
-        "node": alert["node"],
-        "gpu": alert["gpu"],
-        "gpu_uuid": alert.get("gpu_uuid"),
-        "gpu_model": alert.get("gpu_model"),
-        "kind": alert["kind"],
-        "metric": alert["metric"],
-        "severity": alert["severity"],
-        "start_ms": iso_to_ms(str(alert["start"])),
-        "end_ms": iso_to_ms(str(alert["end"])),
-        "peak": alert.get("peak"),
-        "threshold": alert.get("threshold"),
-        "threshold_source": alert.get("threshold_source"),
-        "message": alert.get("message"),
-        "action": alert.get("action"),
-        "min_duration_s": alert.get("min_duration_s"),
-        "step_ms": alert.get("step_ms", 0),
-        "parts": {},
-        "samples": 0,
-        "samples_by_source": {},
-        "first_seen_ms": now_ms,
-        "last_extended_ms": now_ms,
-        "interval_ms": every_ms,
-        "notified_severity": None,
-        "last_notified_ms": None,
-        "notifications": 0,
-    }
-
-
-def _max(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def _grown(ep: Item, alert: dict[str, Any]) -> bool:
-    """Whether a part the episode holds came back with more than it had (samples, end, peak or severity)."""
-    return (
-        int(alert["samples"]) != ep["parts"][str(alert["alert_id"])][0]
-        or iso_to_ms(str(alert["end"])) > ep["end_ms"]
-        or (alert.get("peak") is not None and (ep.get("peak") is None or alert["peak"] > ep["peak"]))
-        or SEVERITY_RANK[str(alert["severity"])] > SEVERITY_RANK[ep["severity"]]
-    )
-
-
-def _part_count(ep: Item) -> int:
-    """Parts ever folded in (items written before the running count was kept: the parts they hold)."""
-    return int(ep.get("part_count", len(ep.get("parts", {}))))
-
-
-def _part_end(part: list[Any]) -> int:
-    return int(part[2]) if len(part) > 2 else 0  # items written before part ends were kept: oldest
-
-
-def _keep_recent(ep: Item) -> None:
-    """Forget all but the newest :data:`MAX_PARTS` parts (by end); the totals stay."""
-    if len(ep["parts"]) > MAX_PARTS:
-        newest = sorted(ep["parts"].items(), key=lambda kv: (_part_end(kv[1]), kv[0]))[-MAX_PARTS:]
-        ep["parts"] = dict(newest)
-
-
-def _by_source(ep: Item) -> dict[str, int]:
-    """Samples per source (items written before they were kept: their total under ``""``)."""
-    if "samples_by_source" in ep:
-        return dict(ep["samples_by_source"])
-    return {"": int(ep["samples"])} if int(ep.get("samples") or 0) else {}
-
-
-def _count(ep: Item, by_source: dict[str, int]) -> None:
-    """Set the episode's samples: the most any one source reported (sources sample the same GPU, ADR 0005)."""
-    ep["samples_by_source"] = by_source
-    ep["samples"] = max(by_source.values(), default=0)
-
-
-def _extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None:
-    # per part: samples, the episode id it was first given (its alerts JSONL keeps that id on
-    # redelivery) and its end (the newest parts are the ones kept)
-    aid = str(alert["alert_id"])
-    old = ep["parts"].get(aid)
-    first_id = old[1] if old else ep["sk"]
-    ep["part_count"] = _part_count(ep) + (0 if old else 1)
-    ep["parts"][aid] = [int(alert["samples"]), first_id, iso_to_ms(str(alert["end"]))]
-    by_source, source = _by_source(ep), str(alert.get("source") or "")
-    by_source[source] = by_source.get(source, 0) + int(alert["samples"]) - (int(old[0]) if old else 0)
-    _count(ep, by_source)
-    _keep_recent(ep)
-    ep["start_ms"] = min(ep["start_ms"], iso_to_ms(str(alert["start"])))
-    ep["end_ms"] = max(ep["end_ms"], iso_to_ms(str(alert["end"])))
-    if alert.get("peak") is not None and (ep.get("peak") is None or alert["peak"] >= ep["peak"]):
-        ep.update(peak=alert["peak"], threshold=alert.get("threshold"), threshold_source=alert.get("threshold_source"))
-        ep["message"] = alert.get("message")
-    if SEVERITY_RANK[str(alert["severity"])] > SEVERITY_RANK[ep["severity"]]:
-        ep["severity"] = alert["severity"]
-    ep["last_extended_ms"] = max(int(ep["last_extended_ms"]), now_ms)
-    ep["interval_ms"] = every_ms
-
-
-def _merge_into(target: Item, other: Item) -> None:
-    target["part_count"] = _part_count(target) + _part_count(other)
-    target["parts"].update(other["parts"])
-    by_source = _by_source(target)
-    for source, samples in _by_source(other).items():
-        by_source[source] = by_source.get(source, 0) + samples
-    _count(target, by_source)
-    _keep_recent(target)
-    target["aliases"] = sorted({*target.get("aliases", []), other["sk"], *other.get("aliases", [])})
-    target["start_ms"] = min(target["start_ms"], other["start_ms"])
-    target["end_ms"] = max(target["end_ms"], other["end_ms"])
-    target["peak"] = _max(target.get("peak"), other.get("peak"))
-    if SEVERITY_RANK[other["severity"]] > SEVERITY_RANK[target["severity"]]:
-        target["severity"] = other["severity"]
-    target["notifications"] += other["notifications"]
-    if other.get("notified_severity") and not target.get("notified_severity"):
-        target["notified_severity"] = other["notified_severity"]
-        target["last_notified_ms"] = other["last_notified_ms"]
-    if other["state"] == "open":
-        target["state"] = "open"
-        for stale in ("closed_ms", "expires_at", "resolution"):
-            target.pop(stale, None)
-    target["last_extended_ms"] = max(target["last_extended_ms"], other["last_extended_ms"])
-    other.update(state="merged", merged_into=target["sk"], parts={}, samples=0, samples_by_source={}, part_count=0)
-
-
 def pending(ep: dict[str, Any]) -> bool:
     """A threshold-rule episode still shorter than its rule's minimum duration (Alertmanager's ``for``)."""
     need = ep.get("min_duration_s")
@@ -330,8 +201,8 @@ def _apply_fingerprint(
             known = next((e for e in live if aid in e["parts"]), None)
             if known is not None:
                 episode_of[aid] = known["parts"][aid][1]
-                if _grown(known, alert):  # a new version of the key with the part longer or hotter
-                    _extend(known, alert, now_ms, every_ms)
+                if grown(known, alert):  # a new version of the key with the part longer or hotter
+                    extend(known, alert, now_ms, every_ms)
                     changed[known["sk"]] = known
                 continue
             start, end = iso_to_ms(str(alert["start"])), iso_to_ms(str(alert["end"]))
@@ -350,14 +221,14 @@ def _apply_fingerprint(
             if near:
                 target = near[0]
                 for other in near[1:]:
-                    _merge_into(target, other)
+                    merge_into(target, other)
                     live.remove(other)
                     changed[other["sk"]] = other
             else:
-                target = _new_episode(pk, alert, now_ms, every_ms)
+                target = new_episode(pk, alert, now_ms, every_ms)
                 live.append(target)
                 by_id[target["sk"]] = target
-            _extend(target, alert, now_ms, every_ms)
+            extend(target, alert, now_ms, every_ms)
             changed[target["sk"]] = target
             episode_of[aid] = target["parts"][aid][1]
         events = []
@@ -440,7 +311,7 @@ def public(ep: Item) -> dict[str, Any]:
     out = {k: v for k, v in ep.items() if k not in ("pk", "sk", "version", "parts", "part_count", "expires_at")}
     out["episode_id"] = ep["sk"]
     out["fingerprint"] = ep["pk"]
-    out["objects"] = _part_count(ep)
+    out["objects"] = part_count(ep)
     out["pending"] = pending(ep)
     out["start"] = ms_to_iso(int(ep["start_ms"]))
     out["end"] = ms_to_iso(int(ep["end_ms"]))
