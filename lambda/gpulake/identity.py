@@ -18,6 +18,7 @@ first there. This module makes the lake agree and says when it happens:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,48 @@ def drop_rows_without_values(table: pa.Table, source_object: str) -> tuple[pa.Ta
         return table, []
     records = [_quarantine(row, source_object, NO_VALUES_REASON) for row in table.filter(pa.array(~keep)).to_pylist()]
     return table.filter(pa.array(keep)), records
+
+
+class InOrder:
+    """:func:`drop_rows_without_values`, then :func:`drop_duplicate_times`, over rows handed over in slices in
+    table order (:data:`SORT_KEYS`): the same rows kept and quarantined, in the same order, as on the whole table.
+
+    A slice is held until the next one's first row is known: one with the same identity replaces the held
+    slice's last row (within a slice, duplicates are dropped as on a whole table).
+    """
+
+    def __init__(self, source_object: str) -> None:
+        self.source_object = source_object
+        #: Quarantine records of rows without values, then of replaced rows (as the whole-table functions give).
+        self.empty: list[dict[str, object]] = []
+        self.replaced: list[dict[str, object]] = []
+        self._held: pa.Table | None = None
+
+    def rows(self, slices: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        """The kept rows of ``slices``, slice by slice (one behind: the last comes when ``slices`` end)."""
+        for table in slices:
+            ready = self._add(table)
+            if ready is not None and ready.num_rows:
+                yield ready
+        held, self._held = self._held, None
+        if held is not None:
+            yield held
+
+    def _add(self, table: pa.Table) -> pa.Table | None:
+        """Hold the next slice; the previous one (without a row this one replaces) is final."""
+        table, empty = drop_rows_without_values(table, self.source_object)
+        self.empty += empty
+        if not table.num_rows:
+            return None
+        held = self._held
+        if held is not None:
+            last = held.slice(held.num_rows - 1)
+            if _same_as_next(pa.concat_tables([last, table.slice(0, 1)]))[0].as_py():
+                self.replaced.append(_quarantine(last.to_pylist()[0], self.source_object, DUPLICATE_REASON))
+                held = held.slice(0, held.num_rows - 1)
+        self._held, replaced = drop_duplicate_times(table, self.source_object)
+        self.replaced += replaced
+        return held
 
 
 def _quarantine(row: dict[str, object], source_object: str, reason: str) -> dict[str, object]:

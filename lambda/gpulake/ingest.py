@@ -15,7 +15,6 @@ whole object (see ``docs/architecture.md``, "Streaming ingest").
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import itertools
 import json
@@ -27,8 +26,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulake import dedupe, formats, schema
-from gpulake.alerts import AlertConfig, carryover, detect, series
+from gpulake import dedupe, formats
+from gpulake.alerts import AlertConfig, carryover, detect, rules
 from gpulake.alerts.grouping import Claim, Event
 from gpulake.alerts.lifecycle import LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
@@ -36,10 +35,11 @@ from gpulake.context import SourceContext
 from gpulake.decode import Inflating, NotUtf8, Utf8Lines, too_large
 from gpulake.errors import InputRejected
 from gpulake.formats.base import BadRow, Format, ParseResult
-from gpulake.identity import Span, drop_duplicate_times, drop_rows_without_values, sort_rows, spans
+from gpulake.identity import InOrder, Span, spans
+from gpulake.kept import KeptRows
 from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
-from gpulake.output.parquet import to_parquet_bytes
+from gpulake.output.days import DailyParquet
 from gpulake.output.sink import Sink
 
 #: Quarantine reason of the cut-off end of a truncated object.
@@ -259,25 +259,28 @@ def _parse_and_write(
             f"{ctx.key}:{text.lines + 1}: {text.truncated}; the complete lines before it landed, upload the file again"
         )
         parsed.bad_rows.append(BadRow(text.lines + 1, TRUNCATED, text.rest.decode("utf-8", "replace")))
-    table = sort_rows(pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA))
-    parsed.batches.clear()  # the table holds the rows from here (a filter below copies them: one set at a time)
-    table, empty = drop_rows_without_values(table, ctx.key)
-    table, replaced = drop_duplicate_times(table, ctx.key)
-    replaced = empty + replaced
+    # the rows a slice at a time (one for most formats, ADR 0007 for dcgm): cleaned, written per day, then
+    # let go but for what detection, spans and lifecycle read of them
+    cleaned, files, kept = InOrder(ctx.key), DailyParquet(), KeptRows(rules.reads_extra(alert_config))
+    for rows in cleaned.rows(parsed.in_table_order()):
+        files.write(rows)
+        kept.add(rows)
+    table = kept.table()
+    replaced = cleaned.empty + cleaned.replaced
     result.rows = table.num_rows
     result.bad_rows = len(parsed.bad_rows) + len(replaced)
     result.spans = spans(table)
     if table.num_rows:
-        _write_metrics(sink, result, table, fmt.name, name)
-        extra = series.ExtraIndex(table.column("extra"))  # read once for carried ends and detection
-        # the maps are written: alerts read ``extra`` through its index (a third of the size, no key strings)
-        table = table.drop_columns(["extra", "labels"])
+        for day, body in files.close():
+            _put(sink, result, layout.metrics_key(fmt.name, day, name), body, "application/vnd.apache.parquet")
         # one transaction per object where the store has them (SQLite): carried ends and every episode
         with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
             carried = (
-                carryover.exchange(lifecycle.store, carryover.ends(table, extra)) if lifecycle is not None else None
+                carryover.exchange(lifecycle.store, carryover.ends(table, kept.extra))
+                if lifecycle is not None
+                else None
             )
-            result.alerts = detect(table, alert_config, carried, extra)
+            result.alerts = detect(table, alert_config, carried, kept.extra)
             if lifecycle is not None:
                 _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)
@@ -331,22 +334,6 @@ def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult
 def _put(sink: Sink, result: IngestResult, key: str, body: bytes, content_type: str) -> None:
     sink.put(key, body, content_type)
     result.keys.append(key)
-
-
-def _write_metrics(sink: Sink, result: IngestResult, table: pa.Table, source: str, name: str) -> None:
-    # UTC days by integer division (pc.strftime loads the zone database and formats every row)
-    days = pc.divide(table.column("time").cast(pa.int64()), pa.scalar(86_400_000, pa.int64()))
-    numbers = sorted(pc.unique(days).to_pylist())
-    for number in numbers:
-        day = (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat()
-        part = table.filter(pc.equal(days, number)) if len(numbers) > 1 else table
-        _put(
-            sink,
-            result,
-            layout.metrics_key(source, day, name),
-            to_parquet_bytes(part),
-            "application/vnd.apache.parquet",
-        )
 
 
 def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: str, lifecycle: Lifecycle) -> None:

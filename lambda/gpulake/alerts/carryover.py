@@ -76,10 +76,10 @@ def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
     return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
 
 
-def ends(table: pa.Table, extra: series.ExtraIndex | None = None) -> dict[Key, End]:
+def ends(table: pa.Table, extra: series.ExtraLookup | None = None) -> dict[Key, End]:
     """Per (node, GPU identity) with an XID gauge or DBE counter, the object's :class:`End`.
 
-    ``extra``: the table's ``extra`` index when the caller has built it (detection reads the same one).
+    ``extra``: the rows' ``extra`` values when the caller has them (detection reads the same ones).
     """
     extra = extra if extra is not None else series.ExtraIndex(table.column("extra"))
     xid, dbe = extra.values(XID_NAMES), extra.values(ECC_DBE_KEYS)
