@@ -25,6 +25,7 @@ from gpulake.alerts.fleet import Fleet, window_limits
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.identity import sort_rows
+from gpulake.schema import whole
 from gpulake.timeutil import ms_to_iso_many
 
 if TYPE_CHECKING:
@@ -167,8 +168,7 @@ def _gpus(
         extra = series.ExtraIndex(ordered.column("extra"))
     table = ordered
     col = {
-        name: table.column(name).to_numpy(zero_copy_only=False)
-        for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
+        name: _Texts(table.column(name)) for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
     }
     num = {
         name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -184,7 +184,7 @@ def _gpus(
     reported = {name: extra.values(keys) for name, keys in _LIMIT_KEYS.items()}
     xid_counts = _xid_counts(extra)
     field_values = _field_values(table, extra, set(fields))
-    node, gpu = col["node"], col["gpu"]
+    node, gpu = col["node"].codes, col["gpu"].codes
     change = np.flatnonzero((node[1:] != node[:-1]) | (gpu[1:] != gpu[:-1])) + 1
     bounds = [0, *change.tolist(), len(node)]
     gpus = []
@@ -213,6 +213,19 @@ def _gpus(
             )
         )
     return gpus
+
+
+class _Texts:
+    """A text column as per-row codes into its distinct values: a GPU's rows are found by comparing
+    integers, and only each GPU's first row becomes a Python string (not every row's six texts)."""
+
+    def __init__(self, column: pa.ChunkedArray) -> None:
+        encoded = pc.dictionary_encode(whole(column))
+        self.distinct = [*encoded.dictionary.to_pylist(), None]  # null: the code after the last
+        self.codes = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+
+    def __getitem__(self, row: int) -> str | None:
+        return self.distinct[self.codes[row]]
 
 
 def _xid_counts(extra: series.ExtraLookup) -> dict[int, np.ndarray]:

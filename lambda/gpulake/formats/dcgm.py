@@ -44,7 +44,7 @@ _SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle
 _SLOT_RANGES = [*(schema.PHYSICAL_RANGE[c] for c in schema.CANONICAL_COLUMNS), schema.THROTTLE_RANGE]
 #: Rows per batch of a large object (ADR 0007): the batch's ``extra`` map (~40 keys of text per row at
 #: 40 fields) is what a slice costs; measured with ``scripts/bench_ingest.py`` at 100 MB and 1 GB.
-ROWS_PER_SLICE = 8192
+ROWS_PER_SLICE = 2048
 __all__ = ["BLANK_MIN", "BLANK_SENTINELS", "MARKER", "BadSeries", "DcgmFormat", "is_blank", "parse_labels"]
 
 
@@ -189,7 +189,7 @@ class _Scrape:
         new_index = np.empty(len(order), dtype=np.int64)
         new_index[order] = np.arange(len(order))
         names, matrix = schema.extra_matrix(
-            len(order), self.keys, new_index[scanned.extra_row], scanned.extra_key, scanned.extra_value
+            len(order), self.keys, scanned.extra_row, scanned.extra_key, scanned.extra_value, new_index
         )
         return _Rows(scanned.row_time[order], scanned.row_group[order], scanned.values[:, order], names, matrix)
 
