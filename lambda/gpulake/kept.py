@@ -45,14 +45,20 @@ class KeptRows:
     def _text_codes(self, table: pa.Table) -> np.ndarray:
         """Per row, the code of its texts (:data:`TEXTS`); a slice has a few distinct combinations (its GPUs)."""
         dictionaries, columns = [], []
+        combined = np.zeros(table.num_rows, dtype=np.int64)
         for name in TEXTS:
             encoded = pc.dictionary_encode(whole(table[name]))
             dictionaries.append([*encoded.dictionary.to_pylist(), None])  # null: the code after the last
-            columns.append(pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False))
-        distinct, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+            column = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+            columns.append(column)
+            # one integer per combination so far, renumbered 0.. so that it stays below the row count
+            _, combined = np.unique(combined * (len(encoded.dictionary) + 1) + column, return_inverse=True)
+        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
         codes = [
-            self._texts.setdefault(tuple(d[i] for d, i in zip(dictionaries, row, strict=True)), len(self._texts))
-            for row in distinct.tolist()
+            self._texts.setdefault(
+                tuple(d[c[row]] for d, c in zip(dictionaries, columns, strict=True)), len(self._texts)
+            )
+            for row in first.tolist()
         ]
         return np.asarray(codes, dtype=np.int32)[inverse.reshape(-1)]
 
