@@ -42,8 +42,8 @@ _NOT_ROW_LABELS = frozenset(
 _SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle_reasons"))}
 #: Physical range per slot (``_SLOTS`` order), ``throttle_reasons`` last.
 _SLOT_RANGES = [*(schema.PHYSICAL_RANGE[c] for c in schema.CANONICAL_COLUMNS), schema.THROTTLE_RANGE]
-#: Rows per batch of a large object (ADR 0007): the batch's ``extra`` map (~40 keys of text per row at
-#: 40 fields) is what a slice costs; measured with ``scripts/bench_ingest.py`` at 100 MB and 1 GB.
+#: Rows per batch of a large object (ADR 0007): a slice costs its ``extra`` map (~40 keys of text per row at
+#: 40 fields); below 2048 the 1 GB peak stops dropping (``scripts/bench_ingest.py`` files; table in the ADR).
 ROWS_PER_SLICE = 2048
 __all__ = ["BLANK_MIN", "BLANK_SENTINELS", "MARKER", "BadSeries", "DcgmFormat", "is_blank", "parse_labels"]
 
