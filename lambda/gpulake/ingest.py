@@ -100,7 +100,8 @@ _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
 def _jsonl(records: list[dict[str, object]]) -> bytes:
-    return "".join(_JSON.encode(r) + "\n" for r in records).encode()
+    # lines joined as bytes: a str of the whole body and then its encoding would be two copies of it at once
+    return b"".join((_JSON.encode(r) + "\n").encode() for r in records)
 
 
 def ingest(
