@@ -172,6 +172,6 @@ def test_a_dcgm_objects_peak_memory_grows_by_a_fraction_of_its_size(tmp_path: Pa
     # THEN each MiB more of text costs under 0.18 MiB more at the peak: the scanner's per-sample buffers
     # (20 bytes per sample) and what detection reads per row, not the table: its maps are built, written
     # and dropped a slice of rows at a time (ADR 0007). Measured here: 0.25 with the whole table (main
-    # before ADR 0007), 0.12 in slices (make bench, 100 MB -> 1 GB: 0.21 before, 0.11 now).
+    # before ADR 0007), 0.12-0.13 in slices (make bench, 100 MB -> 1 GB: 0.21 before, 0.10 now).
     growth = (large_peak - small_peak) / (large - small)
     assert growth < 0.18, f"peak {small_peak:.0f} -> {large_peak:.0f} MiB for {small:.0f} -> {large:.0f} MiB"
