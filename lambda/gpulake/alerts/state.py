@@ -256,9 +256,10 @@ class SqliteEpisodeStore(EpisodeStore):
 
     def _save_in(self, batch: _Batch, items: list[Item]) -> None:
         """Check ``items`` against the versions the batch knows and keep their rows until the next read."""
-        for pk in {item["pk"] for item in items} - set(batch.versions):
-            query = "SELECT sk, version FROM items WHERE pk = ?"
-            batch.versions[pk] = dict(self._conn().execute(query, (pk,)).fetchall())
+        for pk in {item["pk"] for item in items}:
+            if pk not in batch.versions:  # neither read nor written in this batch yet
+                query = "SELECT sk, version FROM items WHERE pk = ?"
+                batch.versions[pk] = dict(self._conn().execute(query, (pk,)).fetchall())
         for item in items:
             _check(item, batch.versions[item["pk"]].get(item["sk"], 0))
         for item in items:
