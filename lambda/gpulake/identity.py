@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulake.schema import CANONICAL_COLUMNS, whole
+from gpulake.schema import CANONICAL_COLUMNS, codes, whole
 from gpulake.timeutil import ms_to_iso
 
 DUPLICATE_REASON = "duplicate_timestamp"
@@ -172,14 +172,25 @@ class Span:
 
 
 def spans(table: pa.Table) -> list[Span]:
-    """Per node, GPU and source of ``table``, the first and last sample time."""
+    """Per node, GPU and source of ``table``, the first and last sample time (in order of first appearance)."""
     if table.num_rows == 0:
         return []
-    keyed = pa.table(
-        {"node": table["node"], "gpu": table["gpu"], "source": table["source"], "ms": pc.cast(table["time"], "int64")}
-    )
-    grouped = keyed.group_by(["node", "gpu", "source"]).aggregate([("ms", "min"), ("ms", "max")])
-    return [Span(row["node"], row["gpu"], row["source"], row["ms_min"], row["ms_max"]) for row in grouped.to_pylist()]
+    ms = pc.cast(table["time"], pa.int64()).to_numpy()
+    keys = [codes(table[name]) for name in ("node", "gpu", "source")]
+    new = np.zeros(table.num_rows, dtype=bool)
+    new[0] = True
+    for _, rows in keys:  # runs of one identity: rows are sorted by it (any order still works: runs merge below)
+        new[1:] |= rows[1:] != rows[:-1]
+    starts = np.flatnonzero(new)
+    found: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for start, first, last in zip(
+        starts.tolist(), np.minimum.reduceat(ms, starts).tolist(), np.maximum.reduceat(ms, starts).tolist()
+    ):
+        node, gpu, source = (values[rows[start]] for values, rows in keys)
+        key = (node, gpu, source)
+        earlier = found.get(key)
+        found[key] = (min(earlier[0], first), max(earlier[1], last)) if earlier else (first, last)
+    return [Span(*key, first, last) for key, (first, last) in found.items()]
 
 
 @dataclass

@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulake import dedupe, formats
+from gpulake import dedupe, formats, schema
 from gpulake.alerts import AlertConfig, carryover, detect, rules
 from gpulake.alerts.grouping import Claim, Event
 from gpulake.alerts.lifecycle import LifecycleConfig, apply
@@ -339,25 +340,27 @@ def _put(sink: Sink, result: IngestResult, key: str, body: bytes, content_type: 
 
 def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: str, lifecycle: Lifecycle) -> None:
     """Fold the object's alerts, node by node, into the stored episodes (gpulake.alerts.lifecycle)."""
-    times = table.column("time").cast(pa.int64())
-    nodes = table.column("node")
-    uuids = pc.if_else(
-        pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
+    times = table.column("time").cast(pa.int64()).to_numpy()
+    node_names, nodes = schema.codes(table.column("node"))
+    gpu_names, gpus = schema.codes(
+        pc.if_else(
+            pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
+        )
     )
     by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
     for alert in result.alerts:
         by_node[str(alert["node"])].append(alert)
-    for node in sorted(set(nodes.to_pylist())):
-        mask = pc.equal(nodes, node)
-        node_times = times.filter(mask)
-        now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
+    for code, node in sorted(enumerate(node_names), key=lambda named: named[1]):
+        rows = np.flatnonzero(nodes == code)
+        node_times = times[rows]
+        now = lifecycle.now_ms if lifecycle.now_ms is not None else int(node_times.max())
         applied = apply(
             lifecycle.store,
             by_node[node],
             node=node,
             source=source,
-            start_ms=pc.min(node_times).as_py(),
-            gpus=_last_sample(uuids.filter(mask), node_times),
+            start_ms=int(node_times.min()),
+            gpus=_last_sample(gpus[rows], node_times, gpu_names),
             now_ms=now,
             config=lifecycle.config,
         )
@@ -371,10 +374,12 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
             write_episode(sink, episode)
 
 
-def _last_sample(gpus: pa.Array, times: pa.Array) -> dict[str, int]:
-    """Each GPU's last sample time (ms): what tells a cleared episode from one whose data stopped."""
-    last = pa.table({"gpu": gpus, "time": times}).group_by("gpu").aggregate([("time", "max")])
-    return dict(zip(last["gpu"].to_pylist(), last["time_max"].to_pylist()))
+def _last_sample(gpus: np.ndarray, times: np.ndarray, names: list[str]) -> dict[str, int]:
+    """Each GPU's last sample time (ms), GPUs given as indices into ``names``: what tells a cleared
+    episode from one whose data stopped."""
+    last = np.full(len(names), np.iinfo(np.int64).min)
+    np.maximum.at(last, gpus, times)
+    return {names[gpu]: int(last[gpu]) for gpu in np.unique(gpus).tolist()}
 
 
 def write_episode(sink: Sink, episode: dict[str, object]) -> str:
