@@ -16,11 +16,11 @@ import pyarrow as pa
 
 from gpulake.context import SourceContext
 from gpulake.errors import InputRejected
-from gpulake.formats._table import read_sections, table_columns
+from gpulake.formats._cells import local_times
+from gpulake.formats._table import read_sections
 from gpulake.formats._tabular import SectionRows, coalesce, finish, pick, pick_all
 from gpulake.formats._values import read_columns
 from gpulake.formats.base import Format, ParseResult
-from gpulake.timeutil import local_to_utc_ms
 
 CANONICAL = {
     "gpu_temp_c": ("gpu temperature [c]",),
@@ -66,16 +66,16 @@ class GpuzFormat(Format):
         if not sections:
             raise InputRejected(ctx.key, "no GPU-Z header line (starting with 'Date ,') found", 1)
         for section in sections:
-            if section.table.num_rows == 0:
+            if section.num_rows == 0:
                 continue
-            columns = table_columns(section.table)
+            columns = section.named_columns()
             date = columns.pop("Date")
             chosen = {canon: pick_all(columns, names) for canon, names in CANONICAL.items()}
             perfcap = pick(columns, PERFCAP)
             read = read_columns(columns, {c for cs in chosen.values() for c in cs} | ({perfcap} if perfcap else set()))
             used = {cs[0] for cs in chosen.values() if cs}
             rows = SectionRows(
-                time_ms=local_to_utc_ms(date, ctx.tz),
+                time_ms=local_times(date, ctx.tz),
                 identity={"node": ctx.node, "gpu": "0", "source": self.name},
                 canonical={canon: coalesce(read.numbers, cs) for canon, cs in chosen.items() if cs},
                 extra={normalise_label(k): v for k, v in read.numbers.items() if k not in used},
