@@ -163,6 +163,20 @@ static int is_dropped(const unsigned char *text, Py_ssize_t a, Py_ssize_t b, con
     return b - a == n && memcmp(text + a, drop, (size_t)n) == 0;
 }
 
+/* lines(text) -> the count of "\n" + 1: split()'s row capacity (memchr: faster than bytes.count). */
+static PyObject *lines(PyObject *module, PyObject *arg) {
+    Py_buffer v = {0};
+    if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0) return NULL;
+    const char *p = v.buf, *end = p + v.len;
+    Py_ssize_t count = 1;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        count++;
+        p++;
+    }
+    PyBuffer_Release(&v);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyObject *split(PyObject *module, PyObject *args) {
     PyObject *objs[4];
     Py_ssize_t ncols;
@@ -283,22 +297,53 @@ static int cell_at(Cells *c, Py_ssize_t r, Py_ssize_t *a, Py_ssize_t *b) {
     return 0;
 }
 
-static PyObject *classify_cells(PyObject *module, PyObject *args) {
-    Cells c;
+/* classify_rows(bounds, ncols, text, values, kinds, others) -> all others: classify() on every
+ * cell of split()'s rows, row by row (the text is read once, in order: a column at a time would
+ * jump a line ahead for every cell). values and kinds are ncols x rows (column-major), others gets
+ * each column's count of 'other' cells (int64). */
+static PyObject *classify_rows(PyObject *module, PyObject *args) {
+    PyObject *objs[5];
+    Py_ssize_t ncols;
+    if (!PyArg_ParseTuple(args, "OnOOOO", &objs[0], &ncols, &objs[1], &objs[2], &objs[3], &objs[4])) return NULL;
+    Py_buffer v[5] = {{0}}; /* bounds, text, values, kinds, others */
     PyObject *result = NULL;
-    if (open_cells(args, &c, sizeof(double), "classify_cells") < 0) goto done;
-    Py_ssize_t others = 0;
-    for (Py_ssize_t r = 0; r < c.rows; r++) {
-        Py_ssize_t a, b;
-        if (cell_at(&c, r, &a, &b) < 0) goto done;
-        int k = trimmed_cell(c.text, a, b, &((double *)c.v[2].buf)[r]);
-        if (k < 0) goto done;
-        ((unsigned char *)c.v[3].buf)[r] = (unsigned char)k;
-        others += k == OTHER;
+    if (PyObject_GetBuffer(objs[0], &v[0], PyBUF_SIMPLE) < 0 || PyObject_GetBuffer(objs[1], &v[1], PyBUF_SIMPLE) < 0 ||
+        PyObject_GetBuffer(objs[2], &v[2], PyBUF_WRITABLE) < 0 || PyObject_GetBuffer(objs[3], &v[3], PyBUF_WRITABLE) < 0 ||
+        PyObject_GetBuffer(objs[4], &v[4], PyBUF_WRITABLE) < 0)
+        goto done;
+    Py_ssize_t width = ncols + 1, rows = ncols > 0 ? v[3].len / ncols : 0;
+    if (ncols < 1 || v[3].len != rows * ncols || v[2].len != v[3].len * (Py_ssize_t)sizeof(double) ||
+        v[0].len < rows * width * (Py_ssize_t)sizeof(int32_t) || v[4].len != ncols * (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "classify_rows: bounds must hold rows x (ncols + 1) int32, values ncols x "
+                                          "rows float64, kinds ncols x rows bytes, others ncols int64");
+        goto done;
     }
-    result = PyLong_FromSsize_t(others);
+    const int32_t *bounds = v[0].buf;
+    const unsigned char *text = v[1].buf;
+    double *values = v[2].buf;
+    unsigned char *kinds = v[3].buf;
+    int64_t *others = v[4].buf, total = 0;
+    memset(others, 0, (size_t)v[4].len);
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const int32_t *row = bounds + r * width;
+        for (Py_ssize_t j = 0; j < ncols; j++) {
+            Py_ssize_t a = row[j], b = (Py_ssize_t)row[j + 1] - 1;
+            if (a < 0 || b < a || b > v[1].len) {
+                PyErr_SetString(PyExc_ValueError, "classify_rows: cell bounds outside the text");
+                goto done;
+            }
+            int k = trimmed_cell(text, a, b, &values[j * rows + r]);
+            if (k < 0) goto done;
+            kinds[j * rows + r] = (unsigned char)k;
+            if (k == OTHER) {
+                others[j]++;
+                total++;
+            }
+        }
+    }
+    result = PyLong_FromLongLong(total);
 done:
-    release(c.v, 4);
+    release(v, 5);
     return result;
 }
 
@@ -389,12 +434,14 @@ static PyMethodDef methods[] = {
     {"classify", classify, METH_VARARGS,
      "classify(offsets, data, values, kinds) -> others: fill values (float64) and kinds (uint8: 0 number, "
      "1 no value, 2 other) for each cell of an Arrow string array; return the count of 'other' cells."},
+    {"lines", lines, METH_O, "lines(text) -> the count of newlines + 1 (split()'s row capacity)."},
     {"split", split, METH_VARARGS,
      "split(text, ncols, drop, bounds, rejected) -> (rows, rejected rows) or None: cell bounds (int32, rows x "
      "(ncols + 1)) of a CSV section, rows of another cell count as (start, end) pairs, rows whose first cell is "
      "drop (b'': none) left out; None where Arrow's CSV reader must read the text instead."},
-    {"classify_cells", classify_cells, METH_VARARGS,
-     "classify_cells(bounds, ncols, column, text, values, kinds) -> others: classify() on a column of split()."},
+    {"classify_rows", classify_rows, METH_VARARGS,
+     "classify_rows(bounds, ncols, text, values, kinds, others) -> all others: classify() on every cell of "
+     "split()'s rows; values (float64), kinds (uint8) ncols x rows, others (int64) per column."},
     {"read_times", read_times, METH_VARARGS,
      "read_times(bounds, ncols, column, text, ms, kinds) -> others: 'YYYY-MM-DD HH:MM:SS' cells of a column of "
      "split() to naive epoch ms (int64), kind 0; every other cell kind 2, left to the Python rule."},

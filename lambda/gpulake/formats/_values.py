@@ -159,13 +159,10 @@ def cell_numbers(col: CellColumn) -> NumericColumn:
     A column with any other cell (units, flags, text...) is made Arrow strings and read by
     :func:`to_numbers` as a whole, so the answer is the rule's by construction.
     """
-    n = len(col)
-    values = np.empty(n, dtype=np.float64)
-    kinds = np.empty(n, dtype=np.uint8)
-    bounds = col.section.bounds
-    if n and _number_cells_c.classify_cells(bounds, bounds.shape[1] - 1, col.index, col.section.text, values, kinds):
+    values, kinds, others = col.section.numbers
+    if others[col.index]:
         return to_numbers(col.strings())
-    return _numeric(values, kinds, np.zeros(n, dtype=bool))
+    return _numeric(values[col.index], kinds[col.index], np.zeros(len(col), dtype=bool))
 
 
 #: Read a string column as float64 (null where absent), with the cells that are not numbers:

@@ -42,15 +42,20 @@ PERFCAP_TO_NVML = {1: 0x4, 2: 0x20, 16: 0x1, 32: 0x10}
 _HEADER = re.compile(r"^\s*Date\s*,", re.M)
 
 
+#: The mapped PerfCap bits, and the NVML bitmask of every combination of them (one lookup per row).
+_PERFCAP_BITS = sum(PERFCAP_TO_NVML)
+_NVML_OF = np.array(
+    [sum(nvml for gpuz, nvml in PERFCAP_TO_NVML.items() if combo & gpuz) for combo in range(_PERFCAP_BITS + 1)],
+    dtype=np.int64,
+)
+
+
 def perfcap_to_nvml(perfcap: pa.Array) -> pa.Array:
     """Map GPU-Z PerfCap bitmasks onto the NVML clock-event-reason bitmask."""
     raw = perfcap.to_numpy(zero_copy_only=False)
     valid = ~np.isnan(raw)
     bits = np.where(valid, raw, 0).astype(np.int64)
-    out = np.zeros(len(raw), dtype=np.int64)
-    for gpuz_bit, nvml_bit in PERFCAP_TO_NVML.items():
-        out |= np.where(bits & gpuz_bit, nvml_bit, 0)
-    return pa.array(out, pa.int64(), mask=~valid)
+    return pa.array(_NVML_OF[bits & _PERFCAP_BITS], pa.int64(), mask=~valid)
 
 
 class GpuzFormat(Format):
