@@ -172,9 +172,8 @@ to_numbers = to_numbers_compiled if COMPILED else to_numbers_python
 
 def outside(values: pa.Array, low: float, high: float) -> np.ndarray:
     """True where a number lies outside ``low..high`` (nulls are inside: no reading)."""
-    arr = values.to_numpy(zero_copy_only=False).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        return ~np.isnan(arr) & ((arr < low) | (arr > high))
+    arr = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)  # a float64 column as it is
+    return (arr < low) | (arr > high)  # NaN (null) compares false both ways
 
 
 def in_time_range(time_ms: pa.Array) -> pa.Array:
