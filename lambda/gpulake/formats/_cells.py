@@ -28,6 +28,8 @@ except ImportError:
 #: Whether sections are split by the compiled reader (tests turn it off to compare with Arrow's).
 SPLIT = _number_cells_c is not None
 
+#: The longest section the split takes: its bounds are int32 (Arrow's reader has the same limit per block).
+_MAX_TEXT = (1 << 31) - 1
 #: A cell's kind as the compiled reader writes it (see _number_cells_c.c).
 CELL_NUMBER, CELL_ABSENT, CELL_OTHER = 0, 1, 2
 
@@ -60,7 +62,7 @@ def split(data: bytes, start: int, end: int, ncols: int, drop_first: str | None)
 
     None when the compiled reader is not there or declines the text: Arrow's reader reads it.
     """
-    if not SPLIT:
+    if not SPLIT or end - start >= _MAX_TEXT:
         return None
     text = memoryview(data)[start:end]
     lines = _number_cells_c.lines(text)

@@ -14,6 +14,10 @@
  *   correctly rounded conversion; Arrow's cast is correctly rounded too, so the doubles
  *   match. A result that is not finite (1e309) is "other": the reference decides.
  *
+ * The same module splits table sections in place for gpulake/formats/_cells.py (split,
+ * classify_rows, read_times, gather; see the comment above split): Arrow's CSV reader stays the
+ * reference and reads whatever split declines.
+ *
  * CPython limited API (stable ABI, 3.11+), like _expo_scan_c.c; see
  * docs/adr/0006-compiled-exposition-scanner.md.
  */
