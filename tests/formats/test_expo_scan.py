@@ -304,9 +304,11 @@ def test_finish_hands_the_buffers_over_and_ends_the_scan() -> None:
     scanner.feed(b'x{gpu="0"} 7\n')
     # WHEN it finishes
     row_time, _, _, _, _, extra_value, _ = scanner.finish()
-    # THEN the buffers come out once (freed inside as they are copied), and the scanner refuses more work
+    # THEN the buffers come out once, not copied (each owns its allocation, read-only), and the scanner
+    # refuses more work
     assert np.frombuffer(row_time, np.int64).tolist() == [1_763_000_000_000]
     assert np.frombuffer(extra_value, np.float64).tolist() == [7.0]
+    assert type(extra_value) is _expo_scan._expo_scan_c.Buffer and memoryview(extra_value).readonly
     with pytest.raises(RuntimeError, match="finish"):
         scanner.feed(b'x{gpu="0"} 8\n')
     with pytest.raises(RuntimeError, match="finish"):

@@ -48,7 +48,8 @@ def resolve(head):
 rules = (SENTINELS, BLANK_MIN, is_blank, impossible)
 scanner = _expo_scan_c.Scanner(resolve, 3, 1763000000000, rules, MIN_TIME_MS, MAX_TIME_MS)
 scanner.feed(open(sys.argv[2], "rb").read())
-sys.stdout.buffer.write(pickle.dumps(scanner.finish()))
+*buffers, bad = scanner.finish()
+sys.stdout.buffer.write(pickle.dumps((*map(bytes, buffers), bad)))
 """.replace(
     "ARGS",
     repr(

@@ -79,6 +79,11 @@ BAD_MARKER = "scrape marker without an integer epoch-ms time"
 BAD_NUMBER = "sample value (or timestamp) is not a number"
 BAD_TIME = "timestamp outside 2000-01-01..2100-01-01"
 
+#: Rows one object may have: row numbers are kept as int32, 4 bytes per sample (both scanners refuse
+#: more with ``OverflowError``). Far above the size caps (``limits.py``): a row takes one sample
+#: line of >= 20 bytes, so 2**31 rows are over 40 GB of text.
+MAX_ROWS = 2**31 - 2
+
 #: ``resolve(head)``: the series of one ``NAME{labels}`` text, as ``(group, slot, extra key,
 #: scale, low, high)`` (slot -1: the value goes to the extra key; ``low..high``: the physical
 #: range of the scaled value), or the reason it cannot be used.
@@ -100,7 +105,7 @@ class Scanned(NamedTuple):
     row_time: np.ndarray  # int64, one per row, in order of first appearance
     row_group: np.ndarray  # int32
     values: np.ndarray  # float64, shape (slots, rows)
-    extra_row: np.ndarray  # int64: one entry per non-null sample of an extra key, in input order
+    extra_row: np.ndarray  # int32: one entry per non-null sample of an extra key, in input order
     extra_key: np.ndarray  # int32
     extra_value: np.ndarray  # float64
     bad: list[tuple[int, str, str]]  # (line number, reason, raw text)
@@ -133,13 +138,15 @@ class _PyScanner:
         self.slots: list[list[float | None]] = [[] for _ in range(slots)]
         # typed arrays, not lists: 8 bytes per sample instead of a pointer and an int or float object each
         # (~260 MB of a 1 GB object's 3.4 million extra samples as lists)
-        self.extra_row = array("q")
+        self.extra_row = array("i")  # a row number fits int32: more rows are refused (new_row)
         self.extra_key = array("i")
         self.extra_value = array("d")
         self.bad: list[tuple[int, str, str]] = []
 
     def new_row(self, ts: int, group: int) -> int:
         index = len(self.row_time)
+        if index >= MAX_ROWS:
+            raise OverflowError("too many rows in one object")
         self.rows[(ts, group)] = index
         self.row_time.append(ts)
         self.row_group.append(group)
@@ -216,7 +223,7 @@ class _PyScanner:
             np.array(self.row_time, dtype=np.int64),
             np.array(self.row_group, dtype=np.int32),
             values.reshape(len(self.slots), n),
-            np.frombuffer(self.extra_row, dtype=np.int64),
+            np.frombuffer(self.extra_row, dtype=np.int32),
             np.frombuffer(self.extra_key, dtype=np.int32),
             np.frombuffer(self.extra_value, dtype=np.float64),
             self.bad,
@@ -252,12 +259,13 @@ def scan_compiled(chunks: Iterable[bytes | memoryview], resolve: Resolve, *, slo
     for chunk in chunks:
         scanner.feed(chunk)
     row_time, row_group, values, extra_row, extra_key, extra_value, bad = scanner.finish()
-    n = len(row_time) // 8
+    times = np.frombuffer(row_time, dtype=np.int64)  # each array a view of the buffer the scanner filled
+    n = len(times)
     return Scanned(
-        np.frombuffer(row_time, dtype=np.int64),
+        times,
         np.frombuffer(row_group, dtype=np.int32),
         np.ascontiguousarray(np.frombuffer(values, dtype=np.float64).reshape(n, slots).T),
-        np.frombuffer(extra_row, dtype=np.int64),
+        np.frombuffer(extra_row, dtype=np.int32),
         np.frombuffer(extra_key, dtype=np.int32),
         np.frombuffer(extra_value, dtype=np.float64),
         bad,

@@ -78,8 +78,8 @@ typedef struct {
     int32_t *row_group;
     double *values; /* rows x slots, NaN = null */
     Py_ssize_t nrows, rows_cap;
-    /* samples of extra keys */
-    int64_t *x_row;
+    /* samples of extra keys: 16 bytes each (row numbers fit int32: row_of refuses more rows) */
+    int32_t *x_row;
     int32_t *x_key;
     double *x_value;
     Py_ssize_t nextra, extra_cap;
@@ -478,11 +478,11 @@ static int scan_line(Scanner *s, const char *p, Py_ssize_t n) {
         s->values[row * s->slots + se->slot] = null ? NAN : value;
     } else if (!null) {
         Py_ssize_t k = s->nextra, cap = s->extra_cap;
-        if (grow((void **)&s->x_row, &cap, k + 1, sizeof(int64_t)) < 0) return -1;
+        if (grow((void **)&s->x_row, &cap, k + 1, sizeof(int32_t)) < 0) return -1;
         cap = s->extra_cap;
         if (grow((void **)&s->x_key, &cap, k + 1, sizeof(int32_t)) < 0) return -1;
         if (grow((void **)&s->x_value, &s->extra_cap, k + 1, sizeof(double)) < 0) return -1;
-        s->x_row[k] = row;
+        s->x_row[k] = (int32_t)row;
         s->x_key[k] = se->key;
         s->x_value[k] = value;
         s->nextra = k + 1;
@@ -513,13 +513,38 @@ static PyObject *Scanner_feed(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* A buffer handed over as bytes and freed at once: finish() never holds a buffer and its copy
- * for more than one buffer at a time (the extra samples of a 1 GB object are ~70 MB each way). */
+/* A buffer handed over: a read-only buffer object that owns the scanner's allocation (shrunk to its
+ * size) and frees it when the last view of it goes, so finish() copies nothing (ADR 0007). */
+typedef struct {
+    PyObject_HEAD
+    void *data;
+    Py_ssize_t len;
+} Buffer;
+
+static PyObject *BufferType; /* set by module_exec */
+
+static int Buffer_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    Buffer *b = (Buffer *)self;
+    return PyBuffer_FillInfo(view, self, b->data ? b->data : (void *)"", b->len, 1, flags);
+}
+
+static void Buffer_dealloc(PyObject *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    free(((Buffer *)self)->data);
+    freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    tp_free(self);
+    Py_DECREF(type);
+}
+
 static PyObject *hand_over(void **p, Py_ssize_t n) {
-    PyObject *b = PyBytes_FromStringAndSize(*p ? *p : "", n);
-    free(*p);
+    allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)BufferType, Py_tp_alloc);
+    Buffer *b = (Buffer *)alloc((PyTypeObject *)BufferType, 0);
+    if (!b) return NULL;
+    void *shrunk = *p && n ? realloc(*p, (size_t)n) : NULL; /* the doubling's spare capacity goes back */
+    b->data = shrunk ? shrunk : *p;
+    b->len = n;
     *p = NULL;
-    return b;
+    return (PyObject *)b;
 }
 
 static PyObject *Scanner_finish(PyObject *self, PyObject *Py_UNUSED(ignored)) {
@@ -536,7 +561,7 @@ static PyObject *Scanner_finish(PyObject *self, PyObject *Py_UNUSED(ignored)) {
     parts[0] = hand_over((void **)&s->row_time, rows * 8);
     parts[1] = parts[0] ? hand_over((void **)&s->row_group, rows * 4) : NULL;
     parts[2] = parts[1] ? hand_over((void **)&s->values, rows * s->slots * 8) : NULL;
-    parts[3] = parts[2] ? hand_over((void **)&s->x_row, extra * 8) : NULL;
+    parts[3] = parts[2] ? hand_over((void **)&s->x_row, extra * 4) : NULL;
     parts[4] = parts[3] ? hand_over((void **)&s->x_key, extra * 4) : NULL;
     parts[5] = parts[4] ? hand_over((void **)&s->x_value, extra * 8) : NULL;
     if (!parts[5]) {
@@ -649,8 +674,8 @@ static void Scanner_dealloc(PyObject *self) {
 static PyMethodDef Scanner_methods[] = {
     {"feed", Scanner_feed, METH_O, "feed(data): scan whole lines of exposition text (any bytes-like object)."},
     {"finish", Scanner_finish, METH_NOARGS,
-     "finish() -> (row_time, row_group, values, extra_row, extra_key, extra_value, bad): the raw buffers, "
-     "handed over (the scanner cannot be fed afterwards)."},
+     "finish() -> (row_time, row_group, values, extra_row, extra_key, extra_value, bad): the raw buffers "
+     "(Buffer objects, no copies; the scanner cannot be fed afterwards)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -671,7 +696,31 @@ static PyType_Spec Scanner_spec = {
     Scanner_slots,
 };
 
+static PyType_Slot Buffer_slots[] = {
+    {Py_tp_doc, "A scanner buffer handed over by finish(): read-only bytes for memoryview() or numpy.frombuffer()."},
+    {Py_tp_dealloc, Buffer_dealloc},
+    {Py_bf_getbuffer, Buffer_getbuffer},
+    {0, NULL},
+};
+
+static PyType_Spec Buffer_spec = {
+    "gpulake.formats._expo_scan_c.Buffer",
+    sizeof(Buffer),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    Buffer_slots,
+};
+
 static int module_exec(PyObject *module) {
+    if (!BufferType) {
+        BufferType = PyType_FromSpec(&Buffer_spec);
+        if (!BufferType) return -1;
+    }
+    Py_INCREF(BufferType);
+    if (PyModule_AddObject(module, "Buffer", BufferType) < 0) {
+        Py_DECREF(BufferType);
+        return -1;
+    }
     PyObject *type = PyType_FromSpec(&Scanner_spec);
     if (!type) return -1;
     if (PyModule_AddObject(module, "Scanner", type) < 0) {
