@@ -513,8 +513,10 @@ static PyObject *Scanner_feed(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* A buffer handed over: a read-only buffer object that owns the scanner's allocation (shrunk to its
- * size) and frees it when the last view of it goes, so finish() copies nothing (ADR 0007). */
+/* A buffer handed over: a read-only buffer object that owns the scanner's allocation and frees it
+ * when the last view of it goes, so finish() copies nothing (ADR 0007). It is not shrunk to its size:
+ * the doubling's spare capacity was never touched, so it is not resident, and a realloc measured
+ * 2 MB more peak at 100 MB (heap holes). */
 typedef struct {
     PyObject_HEAD
     void *data;
@@ -540,8 +542,7 @@ static PyObject *hand_over(void **p, Py_ssize_t n) {
     allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)BufferType, Py_tp_alloc);
     Buffer *b = (Buffer *)alloc((PyTypeObject *)BufferType, 0);
     if (!b) return NULL;
-    void *shrunk = *p && n ? realloc(*p, (size_t)n) : NULL; /* the doubling's spare capacity goes back */
-    b->data = shrunk ? shrunk : *p;
+    b->data = *p;
     b->len = n;
     *p = NULL;
     return (PyObject *)b;

@@ -186,7 +186,7 @@ class _Scrape:
         name_rank[by_name] = np.cumsum([i > 0 and cleaned[g] != cleaned[by_name[i - 1]] for i, g in enumerate(by_name)])
         group = scanned.row_group
         order = np.lexsort((rank[group], scanned.row_time, name_rank[group]))  # stable: then in scan order
-        new_index = np.empty(len(order), dtype=np.int64)
+        new_index = np.empty(len(order), dtype=np.int32)  # a row number fits int32 (_expo_scan.MAX_ROWS)
         new_index[order] = np.arange(len(order))
         names, matrix = schema.extra_matrix(
             len(order), self.keys, scanned.extra_row, scanned.extra_key, scanned.extra_value, new_index
