@@ -313,3 +313,16 @@ def test_finish_hands_the_buffers_over_and_ends_the_scan() -> None:
         scanner.feed(b'x{gpu="0"} 8\n')
     with pytest.raises(RuntimeError, match="finish"):
         scanner.finish()
+
+
+def test_the_reference_scanner_refuses_more_rows_than_int32_row_numbers_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a row limit of two (the real one, 2**31 - 2, needs > 40 GB of text) and three rows of samples
+    monkeypatch.setattr(_expo_scan, "MAX_ROWS", 2)
+
+    def resolve(head: bytes) -> tuple[int, int, int, float, float, float]:
+        return 0, -1, 0, 1.0, -1e308, 1e308
+
+    text = b"".join(b'x{gpu="0"} 1 %d\n' % (1_763_000_000_000 + k) for k in range(3))
+    # WHEN it is scanned THEN the third row is refused, as the compiled scanner refuses row 2**31 - 1
+    with pytest.raises(OverflowError, match="too many rows"):
+        _expo_scan.scan_python([text], resolve, slots=1, now=0)
