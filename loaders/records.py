@@ -93,13 +93,13 @@ def read_alerts(data: bytes, key: str) -> pa.Table:
     if b"\r" not in data and _NOT_AN_OBJECT_LINE.search(lines) is None:
         try:
             table = pajson.read_json(io.BytesIO(data), _ALERT_READ, _ALERT_PARSE)
+            if table.num_rows == lines.count(b"\n{"):  # two objects on one line: the line-by-line reader refuses
+                return pa.Table.from_arrays(
+                    [_iso_ms(table[f.name]) if pa.types.is_timestamp(f.type) else table[f.name] for f in ALERTS_SCHEMA],
+                    schema=ALERTS_SCHEMA,
+                )
         except pa.ArrowInvalid:
-            table = None
-        if table is not None and table.num_rows == lines.count(b"\n{"):
-            return pa.Table.from_arrays(
-                [_iso_ms(table[f.name]) if pa.types.is_timestamp(f.type) else table[f.name] for f in ALERTS_SCHEMA],
-                schema=ALERTS_SCHEMA,
-            )
+            pass  # the line-by-line reader decides, and names the line
     return _read_alert_lines(data, key)
 
 
