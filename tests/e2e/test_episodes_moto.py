@@ -3,8 +3,9 @@
 A simulated 6-hour fleet uploads every 5 minutes; the simulator's ground truth
 says which episodes are real. Each must appear as exactly one firing and one
 resolved entry (plus repeats) in the node's grouped messages, none missed, none
-extra, in at least 10x fewer messages than one per per-object alert; the same
-objects again (three times, shuffled) add no episode and no message.
+extra, in at least 10x fewer messages than one per per-object alert. Two hours of
+the same fleet, delivered again (three times, shuffled) or with SNS refusing, give
+the in-order episodes and messages.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from gpulake_cli.simulate_fleet import FleetSpec, ground_truth, simulate
 RAW, PROCESSED, TABLE = "gpulake-raw", "gpulake-processed", "gpulake-episodes"
 UPLOAD_S = 300
 SPEC = FleetSpec(nodes=2, gpus=4, minutes=360, interval_s=15, seed=5, formats=("dcgm",), upload_minutes=5)
+#: Two hours of the same fleet for the tests that replay it (redelivery, refused publishes): 23 true episodes of
+#: all four kinds the simulator makes (the 6-hour run has no ECC one), at a third of the objects.
+SHORT = FleetSpec(nodes=2, gpus=4, minutes=120, interval_s=15, seed=5, formats=("dcgm",), upload_minutes=5)
 
 
 @contextlib.contextmanager
@@ -124,8 +128,8 @@ def sweep(stack: dict[str, Any], now_ms: int) -> None:
         stack["sweeper"].run(now_ms)
 
 
-def failing_publishes(stack: dict[str, Any], count: int) -> None:
-    """The next ``count`` SNS publishes fail as an unreachable endpoint does."""
+def failing_publishes(stack: dict[str, Any], count: int) -> list[int]:
+    """The next ``count`` SNS publishes fail as an unreachable endpoint does; returns how many are still to fail."""
     left = [count]
 
     def fail(**kwargs: Any) -> None:
@@ -135,16 +139,17 @@ def failing_publishes(stack: dict[str, Any], count: int) -> None:
 
     for module in (stack["ingest"], stack["sweeper"]):
         module._client("sns").meta.events.register("before-call.sns.Publish", fail)
+    return left
 
 
-def run_fleet(stack: dict[str, Any], tmp_path: Path, order: str = "in-order") -> dict[str, Any]:
+def run_fleet(stack: dict[str, Any], tmp_path: Path, order: str = "in-order", spec: FleetSpec = SPEC) -> dict[str, Any]:
     root = tmp_path / "raw"
-    files = sorted(simulate(root, SPEC), key=lambda p: (p.name, p.parent.name))
+    files = sorted(simulate(root, spec), key=lambda p: (p.name, p.parent.name))
     alerts_before = 0
     slots: dict[str, list[Path]] = {}
     for path in files:
         slots.setdefault(path.name, []).append(path)
-    start_ms = int(SPEC.start.timestamp() * 1000)
+    start_ms = int(spec.start.timestamp() * 1000)
     clock = start_ms
     for i, name in enumerate(sorted(slots)):
         clock = start_ms + (i + 1) * UPLOAD_S * 1000 + 30_000  # uploaded 30 s after the file rotates
@@ -245,11 +250,11 @@ def test_redelivered_three_times_and_shuffled_give_the_in_order_episodes_and_mes
     runs = {}
     for order in ("in-order", "redelivered-shuffled"):
         with aws_stack(monkeypatch) as stack:
-            run = run_fleet(stack, tmp_path / order, order=order)
+            run = run_fleet(stack, tmp_path / order, order=order, spec=SHORT)
             runs[order] = (episode_set(stack), notification_set(run["messages"]))
     (ordered_episodes, ordered_messages), (shuffled_episodes, shuffled_messages) = runs.values()
     # THEN the same episodes (ids, spans, peaks, severities, samples, states) and the same messages
-    assert len(ordered_episodes) >= len(ground_truth(SPEC, merge_within_s=2 * UPLOAD_S))
+    assert len(ordered_episodes) >= len(ground_truth(SHORT, merge_within_s=2 * UPLOAD_S))
     assert shuffled_episodes == ordered_episodes
     assert shuffled_messages == ordered_messages
 
@@ -257,8 +262,9 @@ def test_redelivered_three_times_and_shuffled_give_the_in_order_episodes_and_mes
 def test_a_batch_sns_refuses_is_sent_later_not_lost(stack: dict[str, Any], tmp_path: Path) -> None:
     # GIVEN SNS unreachable for the first three publishes (the handler's record fails and is redelivered;
     # the sweeper's run fails and the next one comes 5 minutes later)
-    failing_publishes(stack, 3)
-    # WHEN the 6-hour fleet goes through
-    run = run_fleet(stack, tmp_path)
+    still_failing = failing_publishes(stack, 3)
+    # WHEN the 2-hour fleet goes through
+    run = run_fleet(stack, tmp_path, spec=SHORT)
+    assert still_failing == [0]
     # THEN the refused batches went out later: still one firing and one resolved per true episode
-    notified_once(ground_truth(SPEC, merge_within_s=2 * UPLOAD_S), run["messages"])
+    notified_once(ground_truth(SHORT, merge_within_s=2 * UPLOAD_S), run["messages"])

@@ -21,9 +21,9 @@ from loaders.sync import sync
 from tests.loaders.data import write_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
-OBJECTS = 10
+OBJECTS = 6
 NODES_PER_OBJECT = 40
-SAMPLES = 1000  # 40,000 rows per object, 8 InfluxDB batches
+SAMPLES = 1000  # 40,000 rows per object (8 InfluxDB batches): a COPY long enough to be caught mid-way
 
 
 @pytest.fixture(scope="module")
