@@ -51,7 +51,7 @@ elif kind != "import":
     scan = _expo_scan.scan_python if kind.endswith("python") else _expo_scan.scan_compiled
     formats.FORMATS["dcgm"].scan = scan
     out = tempfile.mkdtemp()
-t0 = time.perf_counter()
+cpu0, t0 = time.process_time(), time.perf_counter()
 if kind == "dcgm-peer":
     recs = []
     for fam in text_string_to_metric_families(data.decode()):
@@ -81,14 +81,14 @@ elif kind == "import":
     os.environ.setdefault("GPULAKE_PROCESSED_BUCKET", "bench")
     import gpulake.handlers.ingest  # noqa: F401
     samples = rows = 0
-elapsed = time.perf_counter() - t0
+elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
 try:  # this program's own peak: ru_maxrss keeps the forking parent's across exec
     rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 except (OSError, StopIteration):
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 mb = (len(data) if kind != "import" and not kind.startswith("dcgm-process") else Path(path).stat().st_size) / 1e6
-print(json.dumps({"seconds": elapsed, "mb": mb if kind != "import" else 0.0, "samples": samples, "rows": rows,
-                  "rss_mb": rss}))
+print(json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "mb": mb if kind != "import" else 0.0, "samples": samples,
+                  "rows": rows, "rss_mb": rss}))
 """
 
 
@@ -161,65 +161,79 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", type=float, default=10.0, help="the bigger dcgm file, in multiples of the first")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--gpuz-minutes", type=float, default=540, help="simulated GPU-Z log minutes")
+    parser.add_argument("--gpuz-only", action="store_true", help="only the GPU-Z comparison")
     args = parser.parse_args(argv)
-    import numpy as np
 
     with tempfile.TemporaryDirectory() as tmp:
-        dcgm, samples = dcgm_file(Path(tmp), args.minutes, "dcgm")
-        mb = dcgm.stat().st_size / 1e6
-        print(
-            f"dcgm: {mb:.0f} MB, exporter-shaped (40 families, HELP/TYPE every scrape, 16 nodes x 8 GPUs), "
-            f"{samples:,} samples; median of {args.repeat} fresh processes, peer and gpulake interleaved; "
-            "times net of start-up"
-        )
-        kinds = ["dcgm-peer", "dcgm-process-compiled", "dcgm-process-python"]
-        runs = interleaved(kinds, dcgm, args.repeat, samples)
-        peer = runs["dcgm-peer"]
-        print(line("peer: prometheus_client+pandas", peer))
-        ours = {}
-        for scanner in ("compiled", "python"):
-            ours[scanner] = runs[f"dcgm-process-{scanner}"]
-            print(line(f"gpulake process, {scanner} scanner", ours[scanner]))
-            print(
-                f"    {ours[scanner]['mb_s'] / peer['mb_s']:.1f}x the peer (target >= 50x), "
-                f"peak RSS {ours[scanner]['rss_mb'] / peer['rss_mb']:.2f}x the peer (target <= 0.5)"
-            )
-        for scanner in ("compiled", "python"):
-            scan = run(f"dcgm-scan-{scanner}", dcgm, args.repeat, samples)
-            print(line(f"scan alone, {scanner} scanner", scan) + ("  (target >= 300 MB/s)" * (scanner == "compiled")))
-        dcgm.unlink()
-        big, big_samples = dcgm_file(Path(tmp), args.minutes * args.big, "dcgm-big")
-        print(f"dcgm, {args.big:g}x bigger: {big.stat().st_size / 1e6:.0f} MB, {big_samples:,} samples")
-        for scanner in ("compiled", "python"):
-            r = run(f"dcgm-process-{scanner}", big, args.repeat, big_samples)
-            print(line(f"gpulake process, {scanner} scanner", r))
-            small = ours[scanner]
-            print(
-                f"    MB/s {r['mb_s'] / small['mb_s']:.2f}x; peak RSS {r['rss_mb']:.0f} MB against "
-                f"{small['rss_mb']:.0f} MB "
-                f"for {mb:.0f} MB = {r['rss_mb'] / small['rss_mb']:.2f}x (target: flat, ~1x); per input MB "
-                f"{(r['rss_mb'] / r['mb']) / (small['rss_mb'] / small['mb']):.2f}x"
-            )
-        big.unlink()
-        steps = int(args.gpuz_minutes * 60)
-        times = 1_793_000_000_000 + np.arange(steps, dtype=np.int64) * 1000
-        gpuz = Path(tmp) / "gpuz.txt"
-        gpuz.write_bytes(gpuz_text(simulate_gpu(np.random.default_rng(1), steps, 1.0, 400.0, True), times))
-        print(f"gpuz: {gpuz.stat().st_size / 1e6:.1f} MB simulated sensor log")
-        rounds = max(args.repeat, 5)
-        gpuz_runs = interleaved(["gpuz-peer", "gpuz-gpulake"], gpuz, rounds, 0)
-        gpeer, gours = gpuz_runs["gpuz-peer"], gpuz_runs["gpuz-gpulake"]
-        print(line("peer: pandas.read_csv", gpeer) + f"  ({gpeer['seconds'] * 1000:.0f} ms)")
-        print(line("gpulake GpuzFormat (full parse)", gours) + f"  ({gours['seconds'] * 1000:.0f} ms)")
-        print(
-            f"  throughput ratio {gours['mb_s'] / gpeer['mb_s']:.2f}x (target >= 1x; medians of {rounds} "
-            "interleaved rounds)"
-        )
-        cold = run("import", gpuz, max(args.repeat, 5))
+        if not args.gpuz_only:
+            dcgm_part(Path(tmp), args)
+        gpuz_part(Path(tmp), args)
+    if not args.gpuz_only:
+        cold = run("import", Path(__file__), max(args.repeat, 5))
         print(f"handler cold import: {cold['seconds']:.3f} s (target <= 0.4 s), RSS {cold['rss_mb']:.0f} MB")
         help_s, bare_s = cli_help(max(args.repeat, 5))
         print(f"CLI --help: {help_s:.3f} s wall (target <= 0.15 s); a bare `python -c pass`: {bare_s:.3f} s")
     return 0
+
+
+def dcgm_part(tmp: Path, args: argparse.Namespace) -> None:
+    """dcgm: the peer and ``process`` with both scanners, the scan alone, and a bigger file."""
+    dcgm, samples = dcgm_file(tmp, args.minutes, "dcgm")
+    mb = dcgm.stat().st_size / 1e6
+    print(
+        f"dcgm: {mb:.0f} MB, exporter-shaped (40 families, HELP/TYPE every scrape, 16 nodes x 8 GPUs), "
+        f"{samples:,} samples; median of {args.repeat} fresh processes, peer and gpulake interleaved; "
+        "times net of start-up"
+    )
+    kinds = ["dcgm-peer", "dcgm-process-compiled", "dcgm-process-python"]
+    runs = interleaved(kinds, dcgm, args.repeat, samples)
+    peer = runs["dcgm-peer"]
+    print(line("peer: prometheus_client+pandas", peer))
+    ours = {}
+    for scanner in ("compiled", "python"):
+        ours[scanner] = runs[f"dcgm-process-{scanner}"]
+        print(line(f"gpulake process, {scanner} scanner", ours[scanner]))
+        print(
+            f"    {ours[scanner]['mb_s'] / peer['mb_s']:.1f}x the peer (target >= 50x), "
+            f"peak RSS {ours[scanner]['rss_mb'] / peer['rss_mb']:.2f}x the peer (target <= 0.5)"
+        )
+    for scanner in ("compiled", "python"):
+        scan = run(f"dcgm-scan-{scanner}", dcgm, args.repeat, samples)
+        print(line(f"scan alone, {scanner} scanner", scan) + ("  (target >= 300 MB/s)" * (scanner == "compiled")))
+    dcgm.unlink()
+    big, big_samples = dcgm_file(tmp, args.minutes * args.big, "dcgm-big")
+    print(f"dcgm, {args.big:g}x bigger: {big.stat().st_size / 1e6:.0f} MB, {big_samples:,} samples")
+    for scanner in ("compiled", "python"):
+        r = run(f"dcgm-process-{scanner}", big, args.repeat, big_samples)
+        print(line(f"gpulake process, {scanner} scanner", r))
+        small = ours[scanner]
+        print(
+            f"    MB/s {r['mb_s'] / small['mb_s']:.2f}x; peak RSS {r['rss_mb']:.0f} MB against "
+            f"{small['rss_mb']:.0f} MB "
+            f"for {mb:.0f} MB = {r['rss_mb'] / small['rss_mb']:.2f}x (target: flat, ~1x); per input MB "
+            f"{(r['rss_mb'] / r['mb']) / (small['rss_mb'] / small['mb']):.2f}x"
+        )
+    big.unlink()
+
+
+def gpuz_part(tmp: Path, args: argparse.Namespace) -> None:
+    """GPU-Z: ``pandas.read_csv`` against the full parse, interleaved rounds; wall and CPU time."""
+    import numpy as np
+
+    steps = int(args.gpuz_minutes * 60)
+    times = 1_793_000_000_000 + np.arange(steps, dtype=np.int64) * 1000
+    gpuz = tmp / "gpuz.txt"
+    gpuz.write_bytes(gpuz_text(simulate_gpu(np.random.default_rng(1), steps, 1.0, 400.0, True), times))
+    print(f"gpuz: {gpuz.stat().st_size / 1e6:.1f} MB simulated sensor log")
+    rounds = max(args.repeat, 7)
+    gpuz_runs = interleaved(["gpuz-peer", "gpuz-gpulake"], gpuz, rounds, 0)
+    gpeer, gours = gpuz_runs["gpuz-peer"], gpuz_runs["gpuz-gpulake"]
+    for name, r in (("peer: pandas.read_csv", gpeer), ("gpulake GpuzFormat (full parse)", gours)):
+        print(line(name, r) + f"  ({r['seconds'] * 1000:.0f} ms, CPU {r['cpu_seconds'] * 1000:.0f} ms)")
+    print(
+        f"  throughput ratio {gours['mb_s'] / gpeer['mb_s']:.2f}x (target >= 1x), CPU time ratio "
+        f"{gpeer['cpu_seconds'] / gours['cpu_seconds']:.2f}x (medians of {rounds} interleaved rounds)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from gpulake.identity import Span, spans
 from gpulake.local import LocalOptions, iter_files, process_file
 from gpulake_cli.main import main
 from gpulake_cli.uploader import plan
@@ -132,3 +134,40 @@ def test_same_bytes_again_write_nothing_other_settings_process_again(tmp_path: P
     assert (again.rows, again.keys, len(again.alerts)) == (first.rows, first.keys, len(first.alerts))
     times = {r["time"] for r in _metrics(tmp_path / "out")}
     assert len(times) == berlin.rows  # Berlin's times replaced UTC's under the same keys
+
+
+def test_spans_come_in_row_order_every_time() -> None:
+    # GIVEN an object's rows as ingest holds them: sorted by node, GPU and time, 16 nodes x 8 GPUs x 80 samples,
+    # in record batches (Arrow's threaded group_by returned their groups in a different order from one call to
+    # the next, so the manifest's spans changed between runs: apache/arrow#36709)
+    nodes, gpus, steps = 16, 8, 80
+    node = [f"gpu-node-{n:02d}" for n in range(nodes) for _ in range(gpus * steps)]
+    gpu = [str(g) for _ in range(nodes) for g in range(gpus) for _ in range(steps)]
+    ms = [1_793_606_400_000 + 10_000 * (s + n) for n in range(nodes) for _ in range(gpus) for s in range(steps)]
+    table = pa.table({"node": node, "gpu": gpu, "source": ["dcgm"] * len(ms), "time": pa.array(ms, pa.timestamp("ms"))})
+    table = pa.Table.from_batches(table.to_batches(max_chunksize=500))
+    # WHEN its spans are taken (the manifest lists them), again and again
+    found = spans(table)
+    assert all(spans(table) == found for _ in range(20))
+    # THEN one per node and GPU, in row order, from the first sample to the last
+    assert [(s.node, s.gpu) for s in found] == [
+        (f"gpu-node-{n:02d}", str(g)) for n in range(nodes) for g in range(gpus)
+    ]
+    first = [1_793_606_400_000 + 10_000 * n for n in range(nodes) for _ in range(gpus)]
+    assert [s.first_ms for s in found] == first
+    assert [s.last_ms - s.first_ms for s in found] == [10_000 * (steps - 1)] * (nodes * gpus)
+    assert {s.source for s in found} == {"dcgm"}
+
+
+def test_spans_merge_the_rows_of_one_identity_wherever_they_are() -> None:
+    # GIVEN rows not grouped by identity (spans takes any table)
+    table = pa.table(
+        {
+            "node": ["a", "b", "a", "a"],
+            "gpu": ["0", "0", "0", "1"],
+            "source": ["dcgm"] * 4,
+            "time": pa.array([5, 1, 2, 9], pa.timestamp("ms")),
+        }
+    )
+    # THEN each identity once, where it first appears, over all its rows
+    assert spans(table) == [Span("a", "0", "dcgm", 2, 5), Span("b", "0", "dcgm", 1, 1), Span("a", "1", "dcgm", 9, 9)]

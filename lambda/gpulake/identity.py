@@ -18,13 +18,14 @@ first there. This module makes the lake agree and says when it happens:
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulake.schema import CANONICAL_COLUMNS, whole
+from gpulake.schema import CANONICAL_COLUMNS, codes, whole
 from gpulake.timeutil import ms_to_iso
 
 DUPLICATE_REASON = "duplicate_timestamp"
@@ -106,6 +107,48 @@ def drop_rows_without_values(table: pa.Table, source_object: str) -> tuple[pa.Ta
     return table.filter(pa.array(keep)), records
 
 
+class InOrder:
+    """:func:`drop_rows_without_values`, then :func:`drop_duplicate_times`, over rows handed over in slices in
+    table order (:data:`SORT_KEYS`): the same rows kept and quarantined, in the same order, as on the whole table.
+
+    A slice is held until the next one's first row is known: one with the same identity replaces the held
+    slice's last row (within a slice, duplicates are dropped as on a whole table).
+    """
+
+    def __init__(self, source_object: str) -> None:
+        self.source_object = source_object
+        #: Quarantine records of rows without values, then of replaced rows (as the whole-table functions give).
+        self.empty: list[dict[str, object]] = []
+        self.replaced: list[dict[str, object]] = []
+        self._held: pa.Table | None = None
+
+    def rows(self, slices: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        """The kept rows of ``slices``, slice by slice (one behind: the last comes when ``slices`` end)."""
+        for table in slices:
+            ready = self._add(table)
+            if ready is not None and ready.num_rows:
+                yield ready
+        held, self._held = self._held, None
+        if held is not None:
+            yield held
+
+    def _add(self, table: pa.Table) -> pa.Table | None:
+        """Hold the next slice; the previous one (without a row this one replaces) is final."""
+        table, empty = drop_rows_without_values(table, self.source_object)
+        self.empty += empty
+        if not table.num_rows:
+            return None
+        held = self._held
+        if held is not None:
+            last = held.slice(held.num_rows - 1)
+            if _same_as_next(pa.concat_tables([last, table.slice(0, 1)]))[0].as_py():
+                self.replaced.append(_quarantine(last.to_pylist()[0], self.source_object, DUPLICATE_REASON))
+                held = held.slice(0, held.num_rows - 1)
+        self._held, replaced = drop_duplicate_times(table, self.source_object)
+        self.replaced += replaced
+        return held
+
+
 def _quarantine(row: dict[str, object], source_object: str, reason: str) -> dict[str, object]:
     """A quarantine record for a row ingest took out (no line number: the parsers no longer know it)."""
     return {
@@ -129,14 +172,25 @@ class Span:
 
 
 def spans(table: pa.Table) -> list[Span]:
-    """Per node, GPU and source of ``table``, the first and last sample time."""
+    """Per node, GPU and source of ``table``, the first and last sample time (in order of first appearance)."""
     if table.num_rows == 0:
         return []
-    keyed = pa.table(
-        {"node": table["node"], "gpu": table["gpu"], "source": table["source"], "ms": pc.cast(table["time"], "int64")}
-    )
-    grouped = keyed.group_by(["node", "gpu", "source"]).aggregate([("ms", "min"), ("ms", "max")])
-    return [Span(row["node"], row["gpu"], row["source"], row["ms_min"], row["ms_max"]) for row in grouped.to_pylist()]
+    ms = pc.cast(table["time"], pa.int64()).to_numpy()
+    keys = [codes(table[name]) for name in ("node", "gpu", "source")]
+    new = np.zeros(table.num_rows, dtype=bool)
+    new[0] = True
+    for _, rows in keys:  # runs of one identity: rows are sorted by it (any order still works: runs merge below)
+        new[1:] |= rows[1:] != rows[:-1]
+    starts = np.flatnonzero(new)
+    found: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for start, first, last in zip(
+        starts.tolist(), np.minimum.reduceat(ms, starts).tolist(), np.maximum.reduceat(ms, starts).tolist()
+    ):
+        node, gpu, source = (values[rows[start]] for values, rows in keys)
+        key = (node, gpu, source)
+        earlier = found.get(key)
+        found[key] = (min(earlier[0], first), max(earlier[1], last)) if earlier else (first, last)
+    return [Span(*key, first, last) for key, (first, last) in found.items()]
 
 
 @dataclass

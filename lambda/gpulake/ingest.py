@@ -15,7 +15,6 @@ whole object (see ``docs/architecture.md``, "Streaming ingest").
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import hashlib
 import itertools
 import json
@@ -24,11 +23,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulake import dedupe, formats, schema
-from gpulake.alerts import AlertConfig, carryover, detect, series
+from gpulake.alerts import AlertConfig, carryover, detect, rules
 from gpulake.alerts.grouping import Claim, Event
 from gpulake.alerts.lifecycle import LifecycleConfig, apply
 from gpulake.alerts.state import EpisodeStore
@@ -36,10 +36,11 @@ from gpulake.context import SourceContext
 from gpulake.decode import Inflating, NotUtf8, Utf8Lines, too_large
 from gpulake.errors import InputRejected
 from gpulake.formats.base import BadRow, Format, ParseResult
-from gpulake.identity import Span, drop_duplicate_times, drop_rows_without_values, sort_rows, spans
+from gpulake.identity import InOrder, Span, spans
+from gpulake.kept import KeptRows
 from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
-from gpulake.output.parquet import to_parquet_bytes
+from gpulake.output.days import DailyParquet
 from gpulake.output.sink import Sink
 
 #: Quarantine reason of the cut-off end of a truncated object.
@@ -100,7 +101,8 @@ _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
 def _jsonl(records: list[dict[str, object]]) -> bytes:
-    return "".join(_JSON.encode(r) + "\n" for r in records).encode()
+    # lines joined as bytes: a str of the whole body and then its encoding would be two copies of it at once
+    return b"".join((_JSON.encode(r) + "\n").encode() for r in records)
 
 
 def ingest(
@@ -259,25 +261,28 @@ def _parse_and_write(
             f"{ctx.key}:{text.lines + 1}: {text.truncated}; the complete lines before it landed, upload the file again"
         )
         parsed.bad_rows.append(BadRow(text.lines + 1, TRUNCATED, text.rest.decode("utf-8", "replace")))
-    table = sort_rows(pa.Table.from_batches(parsed.batches, schema=schema.METRICS_SCHEMA))
-    parsed.batches.clear()  # the table holds the rows from here (a filter below copies them: one set at a time)
-    table, empty = drop_rows_without_values(table, ctx.key)
-    table, replaced = drop_duplicate_times(table, ctx.key)
-    replaced = empty + replaced
+    # the rows a slice at a time (one for most formats, ADR 0007 for dcgm): cleaned, written per day, then
+    # let go but for what detection, spans and lifecycle read of them
+    cleaned, files, kept = InOrder(ctx.key), DailyParquet(), KeptRows(rules.reads_extra(alert_config))
+    for rows in cleaned.rows(parsed.in_table_order()):
+        files.write(rows)
+        kept.add(rows)
+    table = kept.table()
+    replaced = cleaned.empty + cleaned.replaced
     result.rows = table.num_rows
     result.bad_rows = len(parsed.bad_rows) + len(replaced)
     result.spans = spans(table)
     if table.num_rows:
-        _write_metrics(sink, result, table, fmt.name, name)
-        extra = series.ExtraIndex(table.column("extra"))  # read once for carried ends and detection
-        # the maps are written: alerts read ``extra`` through its index (a third of the size, no key strings)
-        table = table.drop_columns(["extra", "labels"])
+        for day, body in files.close():
+            _put(sink, result, layout.metrics_key(fmt.name, day, name), body, "application/vnd.apache.parquet")
         # one transaction per object where the store has them (SQLite): carried ends and every episode
         with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
             carried = (
-                carryover.exchange(lifecycle.store, carryover.ends(table, extra)) if lifecycle is not None else None
+                carryover.exchange(lifecycle.store, carryover.ends(table, kept.extra))
+                if lifecycle is not None
+                else None
             )
-            result.alerts = detect(table, alert_config, carried, extra)
+            result.alerts = detect(table, alert_config, carried, kept.extra)
             if lifecycle is not None:
                 _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)
@@ -333,43 +338,29 @@ def _put(sink: Sink, result: IngestResult, key: str, body: bytes, content_type: 
     result.keys.append(key)
 
 
-def _write_metrics(sink: Sink, result: IngestResult, table: pa.Table, source: str, name: str) -> None:
-    # UTC days by integer division (pc.strftime loads the zone database and formats every row)
-    days = pc.divide(table.column("time").cast(pa.int64()), pa.scalar(86_400_000, pa.int64()))
-    numbers = sorted(pc.unique(days).to_pylist())
-    for number in numbers:
-        day = (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat()
-        part = table.filter(pc.equal(days, number)) if len(numbers) > 1 else table
-        _put(
-            sink,
-            result,
-            layout.metrics_key(source, day, name),
-            to_parquet_bytes(part),
-            "application/vnd.apache.parquet",
-        )
-
-
 def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: str, lifecycle: Lifecycle) -> None:
     """Fold the object's alerts, node by node, into the stored episodes (gpulake.alerts.lifecycle)."""
-    times = table.column("time").cast(pa.int64())
-    nodes = table.column("node")
-    uuids = pc.if_else(
-        pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
+    times = table.column("time").cast(pa.int64()).to_numpy()
+    node_names, nodes = schema.codes(table.column("node"))
+    gpu_names, gpus = schema.codes(
+        pc.if_else(
+            pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
+        )
     )
     by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
     for alert in result.alerts:
         by_node[str(alert["node"])].append(alert)
-    for node in sorted(set(nodes.to_pylist())):
-        mask = pc.equal(nodes, node)
-        node_times = times.filter(mask)
-        now = lifecycle.now_ms if lifecycle.now_ms is not None else pc.max(node_times).as_py()
+    for code, node in sorted(enumerate(node_names), key=lambda named: named[1]):
+        rows = np.flatnonzero(nodes == code)
+        node_times = times[rows]
+        now = lifecycle.now_ms if lifecycle.now_ms is not None else int(node_times.max())
         applied = apply(
             lifecycle.store,
             by_node[node],
             node=node,
             source=source,
-            start_ms=pc.min(node_times).as_py(),
-            gpus=_last_sample(uuids.filter(mask), node_times),
+            start_ms=int(node_times.min()),
+            gpus=_last_sample(gpus[rows], node_times, gpu_names),
             now_ms=now,
             config=lifecycle.config,
         )
@@ -383,10 +374,12 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
             write_episode(sink, episode)
 
 
-def _last_sample(gpus: pa.Array, times: pa.Array) -> dict[str, int]:
-    """Each GPU's last sample time (ms): what tells a cleared episode from one whose data stopped."""
-    last = pa.table({"gpu": gpus, "time": times}).group_by("gpu").aggregate([("time", "max")])
-    return dict(zip(last["gpu"].to_pylist(), last["time_max"].to_pylist()))
+def _last_sample(gpus: np.ndarray, times: np.ndarray, names: list[str]) -> dict[str, int]:
+    """Each GPU's last sample time (ms), GPUs given as indices into ``names``: what tells a cleared
+    episode from one whose data stopped."""
+    last = np.full(len(names), np.iinfo(np.int64).min)
+    np.maximum.at(last, gpus, times)
+    return {names[gpu]: int(last[gpu]) for gpu in np.unique(gpus).tolist()}
 
 
 def write_episode(sink: Sink, episode: dict[str, object]) -> str:

@@ -88,6 +88,16 @@ def whole(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
 
 
+def codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
+    """A non-null string column as its distinct values and, per row, the index of the row's value.
+
+    Rows grouped by integers in numpy (runs, per-group maxima) instead of an Arrow ``group_by``,
+    whose first call starts Arrow's query engine (tens of ms) for a few thousand rows.
+    """
+    encoded = pc.dictionary_encode(whole(column))
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
     """Broadcast a scalar or convert a sequence to an Arrow array of ``type_`` (None and NaN become null)."""
     if value is None or isinstance(value, str):
@@ -147,28 +157,45 @@ def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
 
 
 def extra_matrix(
-    n: int, names: Sequence[str], row: np.ndarray, key: np.ndarray, value: np.ndarray
+    n: int,
+    names: Sequence[str],
+    row: np.ndarray,
+    key: np.ndarray,
+    value: np.ndarray,
+    renumber: np.ndarray | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """Entries (``value`` of key ``names[key]`` in row ``row``) as the keys present, sorted, and a rows x
     keys matrix (NaN: none); :func:`matrix_map` makes the ``extra`` column of them.
 
     What :func:`numeric_map` is given as one column per key, from a format that has its samples as
     entries (dcgm), without a column per key first. Of several entries of one key in one row, the
-    last given wins.
+    last given wins. ``renumber``: the row each given row number is to be (rows put in another order).
+    Entries are placed :data:`_ENTRY_BLOCK` at a time, so a large object's few million entries add no
+    temporary of their size (ADR 0007).
     """
     used = np.flatnonzero(np.bincount(key, minlength=len(names)))
     present = sorted(names[k] for k in used.tolist())
     position = {name: j for j, name in enumerate(present)}
     column = np.zeros(len(names), dtype=np.int64)
     column[used] = [position[names[k]] for k in used.tolist()]
-    cell = row.astype(np.int64) * len(present) + column[key]
-    if len(cell) and np.bincount(cell).max() > 1:  # a key given twice in one row: keep the last
-        _, first_from_end = np.unique(cell[::-1], return_index=True)
-        keep = len(cell) - 1 - first_from_end
-        cell, value = cell[keep], value[keep]
     matrix = np.full((n, len(present)), np.nan)
-    matrix.reshape(-1)[cell] = value
+    flat = matrix.reshape(-1)
+    for start in range(0, len(key), _ENTRY_BLOCK):
+        part = slice(start, start + _ENTRY_BLOCK)
+        rows = row[part] if renumber is None else renumber[row[part]]
+        flat[rows.astype(np.int64, copy=False) * len(present) + column[key[part]]] = value[part]
+    if np.count_nonzero(~np.isnan(matrix)) != len(value):  # a key given twice in one row (or a NaN entry)
+        matrix[:] = np.nan
+        rows = row if renumber is None else renumber[row]
+        cell = rows.astype(np.int64) * len(present) + column[key]
+        _, first_from_end = np.unique(cell[::-1], return_index=True)
+        keep = len(cell) - 1 - first_from_end  # the last entry of each cell, whatever order numpy assigns in
+        flat[cell[keep]] = value[keep]
     return present, matrix
+
+
+#: Entries placed per step in :func:`extra_matrix` (each step's temporaries: three int64 per entry).
+_ENTRY_BLOCK = 1 << 19
 
 
 def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:

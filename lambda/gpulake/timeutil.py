@@ -104,7 +104,11 @@ def local_to_utc_ms(text: pa.Array, tz: str) -> pa.Array:
     text = pc.ascii_trim_whitespace(text) if raw is not None and _trims_as_ascii(raw) else pc.utf8_trim_whitespace(text)
     if raw is None or (raw == ord("/")).any():  # byte scans cost a tenth of a replace
         text = pc.replace_substring(text, "/", "-")
-    naive = _naive_to_ms(text)
+    return naive_to_utc_ms(_naive_to_ms(text), tz)
+
+
+def naive_to_utc_ms(naive: pa.Array, tz: str) -> pa.Array:
+    """Naive local ``timestamp("ms")`` values to UTC epoch ms, DST changes resolved as :func:`local_to_utc_ms` says."""
     if tz != "UTC":
         naive = pc.assume_timezone(naive, timezone=tz, ambiguous="earliest", nonexistent="earliest")
     return naive.cast(pa.int64())

@@ -1,5 +1,7 @@
 """The compiled cell reader (``_number_cells_c``) and the Python rule give identical results.
 
+(Sections split in place and their times: ``test_cells.py``.)
+
 ``_values.to_numbers_compiled`` reads plain numbers, ``""`` and ``-`` in C and hands every
 other cell to ``to_numbers_python``; both must give the same float64 values (bit for bit,
 nulls in the same places) and the same "not a number" flags, on odd cells, on hypothesis
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 
 from gpulake import formats
 from gpulake.context import SourceContext
-from gpulake.formats import _values
+from gpulake.formats import _cells, _values
 from gpulake.output.parquet import to_parquet_bytes
 from tests.conftest import real_files
 
@@ -148,9 +150,15 @@ TABLE_FIXTURES = [
 ]
 
 
-def parsed(fmt: str, data: bytes, reader: object, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, list]:
-    """Parquet bytes and quarantine of one parse with ``reader`` as ``_values.to_numbers``."""
+def parsed(
+    fmt: str, data: bytes, reader: object, monkeypatch: pytest.MonkeyPatch, split: bool = True
+) -> tuple[bytes, list]:
+    """Parquet bytes and quarantine of one parse with ``reader`` as ``_values.to_numbers``.
+
+    ``split=False``: every section read by Arrow's CSV reader (the reference), none split in place.
+    """
     monkeypatch.setattr(_values, "to_numbers", reader)
+    monkeypatch.setattr(_cells, "SPLIT", split and _cells.SPLIT)
     ctx = SourceContext(key="cells/object", object_time_ms=1_763_000_000_000, tz="Europe/Berlin", node="n1")
     try:
         result = formats.FORMATS[fmt].parse(data, ctx)
@@ -166,6 +174,6 @@ def test_real_tables_give_identical_parquet_and_quarantine(
     fmt: str, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = path.read_bytes()
-    python = parsed(fmt, data, _values.to_numbers_python, monkeypatch)
+    python = parsed(fmt, data, _values.to_numbers_python, monkeypatch, split=False)
     compiled = parsed(fmt, data, _values.to_numbers_compiled, monkeypatch)
     assert python == compiled

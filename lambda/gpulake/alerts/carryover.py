@@ -38,7 +38,7 @@ from gpulake.alerts import series
 from gpulake.alerts.rules import ECC_DBE_KEYS
 from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.formats.dcgm_fields import XID_NAMES
-from gpulake.schema import whole
+from gpulake.schema import codes
 
 #: Objects kept per GPU (about 50 bytes each; 8 GPUs x 4 is about 2 KB: one read unit, 2-3 write units).
 RECENT_OBJECTS = 4
@@ -70,16 +70,10 @@ def _last_known(values: np.ndarray) -> float | None:
     return float(known[-1]) if known.size else None
 
 
-def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
-    """A non-null string column as its distinct values and, per row, the index of the row's value."""
-    encoded = pc.dictionary_encode(whole(column))
-    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
-
-
-def ends(table: pa.Table, extra: series.ExtraIndex | None = None) -> dict[Key, End]:
+def ends(table: pa.Table, extra: series.ExtraLookup | None = None) -> dict[Key, End]:
     """Per (node, GPU identity) with an XID gauge or DBE counter, the object's :class:`End`.
 
-    ``extra``: the table's ``extra`` index when the caller has built it (detection reads the same one).
+    ``extra``: the rows' ``extra`` values when the caller has them (detection reads the same ones).
     """
     extra = extra if extra is not None else series.ExtraIndex(table.column("extra"))
     xid, dbe = extra.values(XID_NAMES), extra.values(ECC_DBE_KEYS)
@@ -87,8 +81,8 @@ def ends(table: pa.Table, extra: series.ExtraIndex | None = None) -> dict[Key, E
     if not known.any():
         return {}
     uuid = pc.fill_null(table.column("gpu_uuid"), "")
-    nodes, node = _codes(table.column("node"))
-    identities, identity = _codes(pc.if_else(pc.equal(uuid, ""), table.column("gpu"), uuid))
+    nodes, node = codes(table.column("node"))
+    identities, identity = codes(pc.if_else(pc.equal(uuid, ""), table.column("gpu"), uuid))
     time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
     group = node.astype(np.int64) * len(identities) + identity  # one integer per (node, identity)
     order = np.lexsort((time, group))

@@ -107,13 +107,14 @@ def extend(ep: Item, alert: dict[str, Any], now_ms: int, every_ms: int) -> None:
     old = ep["parts"].get(aid)
     first_id = old[1] if old else ep["sk"]
     ep["part_count"] = part_count(ep) + (0 if old else 1)
-    ep["parts"][aid] = [int(alert["samples"]), first_id, iso_to_ms(str(alert["end"]))]
+    end_ms = iso_to_ms(str(alert["end"]))
+    ep["parts"][aid] = [int(alert["samples"]), first_id, end_ms]
     by_source, source = _by_source(ep), str(alert.get("source") or "")
     by_source[source] = by_source.get(source, 0) + int(alert["samples"]) - (int(old[0]) if old else 0)
     _count(ep, by_source)
     _keep_recent(ep)
     ep["start_ms"] = min(ep["start_ms"], iso_to_ms(str(alert["start"])))
-    ep["end_ms"] = max(ep["end_ms"], iso_to_ms(str(alert["end"])))
+    ep["end_ms"] = max(ep["end_ms"], end_ms)
     if alert.get("peak") is not None and (ep.get("peak") is None or alert["peak"] >= ep["peak"]):
         ep.update(peak=alert["peak"], threshold=alert.get("threshold"), threshold_source=alert.get("threshold_source"))
         ep["message"] = alert.get("message")

@@ -174,16 +174,26 @@ def flush(store: EpisodeStore, node: str, now_ms: int, interval_ms: int, known: 
 
 
 def confirm(store: EpisodeStore, claims: list[Claim | None]) -> None:
-    """Mark claimed batches as published (a claim taken over after its lease is left to its new sender)."""
-    for claim in filter(None, claims):
+    """Mark claimed batches as published (a claim taken over after its lease is left to its new sender).
 
-        def attempt(claim: Claim = claim) -> None:
-            group = load(store, claim.node)
-            if group.get("claim") != claim.claim_id:
-                return
-            store.save([{**group, "sending": [], "claim": None, "state": _state(group["pending"], None)}])
+    All in one :meth:`~gpulake.alerts.state.EpisodeStore.batch` (SQLite: one transaction and one read, not
+    one per node; each write is still conditional on the version read).
+    """
+    taken = [claim for claim in claims if claim is not None]
+    with store.batch():
+        store.prefetch([node_pk(claim.node) for claim in taken])
+        for claim in taken:
+            _confirm(store, claim)
 
-        retry(attempt)
+
+def _confirm(store: EpisodeStore, claim: Claim) -> None:
+    def attempt() -> None:
+        group = load(store, claim.node)
+        if group.get("claim") != claim.claim_id:
+            return
+        store.save([{**group, "sending": [], "claim": None, "state": _state(group["pending"], None)}])
+
+    retry(attempt)
 
 
 def _later(stamp: Any, now_ms: int) -> int:

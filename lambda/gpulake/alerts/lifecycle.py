@@ -33,6 +33,7 @@ per ``group_interval_s`` per node (:attr:`ApplyResult.notifications`,
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import statistics
@@ -94,7 +95,12 @@ def gpu_identity(alert: dict[str, Any]) -> str:
 
 def fingerprint(alert: dict[str, Any]) -> str:
     """The episode identity: a hash of node, GPU identity, kind and metric (the label set)."""
-    labels = f"{alert['node']}\0{gpu_identity(alert)}\0{alert['kind']}\0{alert['metric']}"
+    return _label_hash(f"{alert['node']}\0{gpu_identity(alert)}\0{alert['kind']}\0{alert['metric']}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_hash(labels: str) -> str:
+    """Hashed once per label set: an object's alerts are a few parts each of a few hundred fingerprints."""
     return EPISODE_PREFIX + hashlib.sha256(labels.encode()).hexdigest()[:24]
 
 

@@ -25,6 +25,7 @@ from gpulake.alerts.fleet import Fleet, window_limits
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.identity import sort_rows
+from gpulake.schema import whole
 from gpulake.timeutil import ms_to_iso_many
 
 if TYPE_CHECKING:
@@ -130,7 +131,24 @@ def extra_values(table: pa.Table, keys: tuple[str, ...]) -> np.ndarray:
     return series.ExtraIndex(table.column("extra")).values(keys)
 
 
-def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) -> dict[str, np.ndarray]:
+def reads_extra(config: AlertConfig | None = None) -> Callable[[str], bool]:
+    """Whether detection (and :func:`gpulake.alerts.carryover.ends`) reads an ``extra`` key under ``config``:
+    what ingest keeps of the maps once they are written (:class:`gpulake.alerts.series.ExtraColumns`)."""
+    config = config or AlertConfig()
+    keys = frozenset(
+        {
+            *ECC_DBE_KEYS,
+            *XID_NAMES,
+            THERMAL_FAILED_KEY,
+            *thresholds.POWER_LIMIT_KEYS,
+            *(key for keys in _LIMIT_KEYS.values() for key in keys),
+            *(r.field[6:] for r in config.rules if r.field.startswith("extra:")),
+        }
+    )
+    return lambda key: key in keys or key.startswith(XID_COUNT_PREFIX)
+
+
+def _field_values(table: pa.Table, extra: series.ExtraLookup, names: set[str]) -> dict[str, np.ndarray]:
     out = {"power_limit": extra.values(thresholds.POWER_LIMIT_KEYS)}
     for name in names:
         if name.startswith("extra:"):
@@ -143,15 +161,14 @@ def _field_values(table: pa.Table, extra: series.ExtraIndex, names: set[str]) ->
 def _gpus(
     table: pa.Table,
     fields: set[str] = frozenset(),  # type: ignore[assignment]
-    extra: series.ExtraIndex | None = None,
+    extra: series.ExtraLookup | None = None,
 ) -> list[_Gpu]:
     ordered = sort_rows(table)
     if extra is None or ordered is not table:  # the caller's index is by the rows as they were
         extra = series.ExtraIndex(ordered.column("extra"))
     table = ordered
     col = {
-        name: table.column(name).to_numpy(zero_copy_only=False)
-        for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
+        name: _Texts(table.column(name)) for name in ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
     }
     num = {
         name: table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -167,7 +184,7 @@ def _gpus(
     reported = {name: extra.values(keys) for name, keys in _LIMIT_KEYS.items()}
     xid_counts = _xid_counts(extra)
     field_values = _field_values(table, extra, set(fields))
-    node, gpu = col["node"], col["gpu"]
+    node, gpu = col["node"].codes, col["gpu"].codes
     change = np.flatnonzero((node[1:] != node[:-1]) | (gpu[1:] != gpu[:-1])) + 1
     bounds = [0, *change.tolist(), len(node)]
     gpus = []
@@ -198,7 +215,20 @@ def _gpus(
     return gpus
 
 
-def _xid_counts(extra: series.ExtraIndex) -> dict[int, np.ndarray]:
+class _Texts:
+    """A text column as per-row codes into its distinct values: a GPU's rows are found by comparing
+    integers, and only each GPU's first row becomes a Python string (not every row's six texts)."""
+
+    def __init__(self, column: pa.ChunkedArray) -> None:
+        encoded = pc.dictionary_encode(whole(column))
+        self.distinct = [*encoded.dictionary.to_pylist(), None]  # null: the code after the last
+        self.codes = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+
+    def __getitem__(self, row: int) -> str | None:
+        return self.distinct[self.codes[row]]
+
+
+def _xid_counts(extra: series.ExtraLookup) -> dict[int, np.ndarray]:
     """Per XID code, the rows' ``DCGM_EXP_XID_ERRORS_COUNT`` value (NaN where absent)."""
     out = {}
     for key in sorted(k for k in extra.names if k.startswith(XID_COUNT_PREFIX) and k.endswith('"}')):
@@ -378,14 +408,14 @@ def detect(
     table: pa.Table,
     config: AlertConfig | None = None,
     carried: Mapping[tuple[str, str], Carried] | None = None,
-    extra: series.ExtraIndex | None = None,
+    extra: series.ExtraLookup | None = None,
 ) -> list[dict[str, object]]:
     """All alert episodes in ``table`` (canonical metrics), in a deterministic order.
 
     ``carried``: per (node, GPU identity — UUID, else ``gpu``), what the GPU's previous object ended with
     (:func:`gpulake.alerts.carryover.exchange`), so gauges and counters continue across objects.
-    ``extra``: the table's ``extra`` index when the caller has built one (ingest shares it with
-    :func:`gpulake.alerts.carryover.ends`); built here otherwise.
+    ``extra``: the rows' ``extra`` values when the caller has them (ingest keeps the keys :func:`reads_extra`
+    names, and shares them with :func:`gpulake.alerts.carryover.ends`); read from the table otherwise.
     """
     config = config or AlertConfig()
     gpus = _gpus(table, {r.field for r in config.rules}, extra)

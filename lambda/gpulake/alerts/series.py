@@ -8,6 +8,9 @@ they cost microseconds per GPU instead of a Python step per sample.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,7 +82,30 @@ def changes_to_nonzero(values: np.ndarray, before: float | None = None) -> np.nd
     return out
 
 
-class ExtraIndex:
+class ExtraLookup(ABC):
+    """Per row, the values of ``extra`` keys: what detection and carried ends read of the map."""
+
+    #: The number of rows.
+    rows: int
+
+    @property
+    @abstractmethod
+    def names(self) -> Collection[str]:
+        """Every key present in some row (of those this lookup can answer)."""
+
+    @abstractmethod
+    def value(self, key: str) -> np.ndarray:
+        """Per row, the first value of ``key`` (NaN where the row has none)."""
+
+    def values(self, keys: tuple[str, ...]) -> np.ndarray:
+        """Per row, the value of the first of ``keys`` the row has (NaN where none)."""
+        out = np.full(self.rows, np.nan)
+        for key in keys:
+            out = np.where(np.isnan(out), self.value(key), out)
+        return out
+
+
+class ExtraIndex(ExtraLookup):
     """The ``extra`` map of a table, flattened once so any key's per-row value is one numpy comparison.
 
     ``values(keys)`` equals, per row, ``map_lookup(extra, key, "first")`` of the first key that has one.
@@ -99,13 +125,16 @@ class ExtraIndex:
         encoded = pc.dictionary_encode(keys)
         self.codes = encoded.indices.to_numpy(zero_copy_only=False)
         #: Every key present in some row, with its code.
-        self.names = {name: code for code, name in enumerate(encoded.dictionary.to_pylist())}
+        self.code = {name: code for code, name in enumerate(encoded.dictionary.to_pylist())}
         self.items = items.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
+    @property
+    def names(self) -> Collection[str]:
+        return self.code.keys()
+
     def value(self, key: str) -> np.ndarray:
-        """Per row, the first value of ``key`` (NaN where the row has none)."""
         out = np.full(self.rows, np.nan)
-        code = self.names.get(key)
+        code = self.code.get(key)
         if code is None:
             return out
         sel = np.flatnonzero(self.codes == code)
@@ -114,11 +143,36 @@ class ExtraIndex:
         out[rows[first]] = self.items[sel[first]]
         return out
 
-    def values(self, keys: tuple[str, ...]) -> np.ndarray:
-        """Per row, the value of the first of ``keys`` the row has (NaN where none)."""
+
+class ExtraColumns(ExtraLookup):
+    """The values of the ``extra`` keys a reader needs, kept as one float per row while the maps themselves
+    are written and dropped slice by slice (a large object's map keys are ~100 MB per GB of dcgm text).
+
+    Answers :meth:`value` as :class:`ExtraIndex` on the whole column would, for every key ``wanted`` accepts.
+    """
+
+    def __init__(self, wanted: Callable[[str], bool]) -> None:
+        self.wanted = wanted
+        self.rows = 0
+        #: Per kept key, the slices it appears in: (first row, values of the slice's rows).
+        self._pieces: dict[str, list[tuple[int, np.ndarray]]] = {}
+
+    def add(self, extra: pa.Array | pa.ChunkedArray) -> None:
+        """Keep the wanted keys of the next rows' ``extra`` map."""
+        index = ExtraIndex(extra)
+        for name in index.names:
+            if self.wanted(name):
+                self._pieces.setdefault(name, []).append((self.rows, index.value(name)))
+        self.rows += index.rows
+
+    @property
+    def names(self) -> Collection[str]:
+        return self._pieces.keys()
+
+    def value(self, key: str) -> np.ndarray:
         out = np.full(self.rows, np.nan)
-        for key in keys:
-            out = np.where(np.isnan(out), self.value(key), out)
+        for start, values in self._pieces.get(key, ()):
+            out[start : start + len(values)] = values
         return out
 
 

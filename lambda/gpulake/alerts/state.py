@@ -12,8 +12,9 @@ therefore never lose an update.
 - :class:`SqliteEpisodeStore`: one file for offline ``process``, the demo and tests.
 
 :meth:`EpisodeStore.batch` groups the reads and writes of one object: SQLite runs them
-in one transaction (each save a savepoint inside it, still checked against the versions
-read), DynamoDB has nothing to group and writes each save as it comes.
+in one transaction (each save still checked against the versions read; the rows written
+together, an item saved several times once), DynamoDB has nothing to group and writes each
+save as it comes.
 
 Example
 -------
@@ -33,6 +34,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,8 +109,25 @@ def _bump(items: list[Item]) -> None:
         item["version"] = int(item["version"]) + 1
 
 
+@dataclass
+class _Batch:
+    """What one thread's open batch knows (nobody else can write until it commits: ``BEGIN IMMEDIATE``)."""
+
+    #: Partitions read ahead (rows of ``sk, doc, version``), each answering one :meth:`SqliteEpisodeStore.load`.
+    ahead: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
+    #: Per partition read or written in the batch, the version of each of its items (absent: 0, none stored).
+    versions: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Rows saved and not yet in the table, by ``(pk, sk)``: a later save of the item replaces its row.
+    pending: dict[tuple[str, str], tuple[str, str, int, str | None, str]] = field(default_factory=dict)
+
+
 class SqliteEpisodeStore(EpisodeStore):
-    """A SQLite file (``BEGIN IMMEDIATE`` serializes writers; safe across threads and processes)."""
+    """A SQLite file (``BEGIN IMMEDIATE`` serializes writers; safe across threads and processes).
+
+    Inside :meth:`batch` the store is the only writer, so it checks versions against what the batch
+    read and wrote, keeps the saved rows in memory (an item saved again, like a node's group once per
+    fingerprint, replaces its row) and writes them in one statement before its next read and at commit.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -136,92 +155,123 @@ class SqliteEpisodeStore(EpisodeStore):
             self._local.conn = conn
         return conn
 
+    def _locked(self) -> AbstractContextManager[Any]:
+        """The lock of the shared in-memory connection (a file has one connection per thread)."""
+        return self._lock if self._shared is not None else nullcontext()
+
+    def _batch(self) -> _Batch | None:
+        """This thread's open batch, if any."""
+        return getattr(self._local, "batch", None)
+
     def load(self, pk: str) -> list[Item]:
-        rows = self._ahead().pop(pk, None)
+        batch = self._batch()
+        rows = batch.ahead.pop(pk, None) if batch is not None else None
         if rows is None:
-            with self._lock if self._shared is not None else _nolock:
-                rows = self._conn().execute("SELECT doc, version FROM items WHERE pk = ? ORDER BY sk", (pk,)).fetchall()
+            with self._locked():
+                self._write_pending(batch)  # the query sees this batch's own saves
+                query = "SELECT sk, doc, version FROM items WHERE pk = ? ORDER BY sk"
+                rows = self._conn().execute(query, (pk,)).fetchall()
             self.reads += 1
-        return [{**json.loads(doc), "version": version} for doc, version in rows]
+        if batch is not None:
+            batch.versions[pk] = {sk: version for sk, _, version in rows}
+        return [{**json.loads(doc), "version": version} for _, doc, version in rows]
 
     def prefetch(self, pks: list[str]) -> None:
         """Inside :meth:`batch` (no other writer until it ends), read the partitions in one query per
         :data:`_PREFETCH_CHUNK`: an object's episodes in a few queries instead of one per fingerprint."""
-        if not getattr(self._local, "batch", False):
+        batch = self._batch()
+        if batch is None:
             return
-        ahead = self._ahead()
-        wanted = sorted(set(pks) - set(ahead))
-        with self._lock if self._shared is not None else _nolock:
+        wanted = sorted(set(pks) - set(batch.ahead))
+        with self._locked():
+            self._write_pending(batch)
             for start in range(0, len(wanted), _PREFETCH_CHUNK):
                 chunk = wanted[start : start + _PREFETCH_CHUNK]
-                ahead.update({pk: [] for pk in chunk})
+                batch.ahead.update({pk: [] for pk in chunk})
                 marks = ", ".join("?" * len(chunk))
-                query = f"SELECT pk, doc, version FROM items WHERE pk IN ({marks}) ORDER BY pk, sk"
-                for pk, doc, version in self._conn().execute(query, chunk):
-                    ahead[pk].append((doc, version))
+                query = f"SELECT pk, sk, doc, version FROM items WHERE pk IN ({marks}) ORDER BY pk, sk"
+                for pk, sk, doc, version in self._conn().execute(query, chunk):
+                    batch.ahead[pk].append((sk, doc, version))
                 self.reads += 1
-
-    def _ahead(self) -> dict[str, list[tuple[str, int]]]:
-        """This thread's partitions read ahead in the current batch (rows of ``doc, version``)."""
-        ahead = getattr(self._local, "ahead", None)
-        if ahead is None:
-            ahead = self._local.ahead = {}
-        return ahead
+        for pk in wanted:
+            batch.versions[pk] = {sk: version for sk, _, version in batch.ahead[pk]}
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """One ``BEGIN IMMEDIATE`` transaction for everything inside (one commit per object, not per save)."""
-        with self._lock if self._shared is not None else _nolock:
-            if getattr(self._local, "batch", False):
+        with self._locked():
+            if self._batch() is not None:
                 yield
                 return
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
-            self._local.batch = True
+            batch = self._local.batch = _Batch()
             try:
                 yield
+                self._write_pending(batch)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             else:
                 conn.execute("COMMIT")
             finally:
-                self._local.batch = False
-                self._ahead().clear()  # read under this transaction: stale once it ends
+                self._local.batch = None  # what it read and kept is stale once it ends
+
+    def _write_pending(self, batch: _Batch | None) -> None:
+        """Write the batch's saved rows to the table (its transaction still open)."""
+        if batch is not None and batch.pending:
+            self._conn().executemany(
+                "INSERT OR REPLACE INTO items (pk, sk, version, state, doc) VALUES (?, ?, ?, ?, ?)",
+                batch.pending.values(),
+            )
+            batch.pending.clear()
 
     def save(self, items: list[Item]) -> None:
-        with self._lock if self._shared is not None else _nolock:
-            conn = self._conn()
-            batched = getattr(self._local, "batch", False)
-            ahead = self._ahead()
-            for item in items:
-                ahead.pop(item["pk"], None)  # read ahead before this write: no longer what is stored
-            conn.execute("SAVEPOINT save" if batched else "BEGIN IMMEDIATE")
-            try:
-                for item in items:
-                    row = conn.execute(
-                        "SELECT version FROM items WHERE pk = ? AND sk = ?", (item["pk"], item["sk"])
-                    ).fetchone()
-                    if (row[0] if row else 0) != int(item["version"]):
-                        raise Conflict(f"{item['pk']}/{item['sk']} changed since it was read")
-                for item in items:
-                    doc = json.dumps({k: v for k, v in item.items() if k != "version"}, sort_keys=True)
-                    conn.execute(
-                        "INSERT OR REPLACE INTO items (pk, sk, version, state, doc) VALUES (?, ?, ?, ?, ?)",
-                        (item["pk"], item["sk"], int(item["version"]) + 1, item.get("state"), doc),
-                    )
-                conn.execute("RELEASE save" if batched else "COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK TO save" if batched else "ROLLBACK")
-                if batched:
-                    conn.execute("RELEASE save")
-                raise
+        batch = self._batch()
+        with self._locked():
+            if batch is None:
+                self._save_now(items)
+            else:
+                self._save_in(batch, items)
         self.writes += len(items)
         _bump(items)
 
+    def _save_now(self, items: list[Item]) -> None:
+        """Check and write ``items`` in a transaction of their own."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for item in items:
+                row = conn.execute(
+                    "SELECT version FROM items WHERE pk = ? AND sk = ?", (item["pk"], item["sk"])
+                ).fetchone()
+                _check(item, row[0] if row else 0)
+            conn.executemany(
+                "INSERT OR REPLACE INTO items (pk, sk, version, state, doc) VALUES (?, ?, ?, ?, ?)", map(_row, items)
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _save_in(self, batch: _Batch, items: list[Item]) -> None:
+        """Check ``items`` against the versions the batch knows and keep their rows until the next read."""
+        for pk in {item["pk"] for item in items}:
+            if pk not in batch.versions:  # neither read nor written in this batch yet
+                query = "SELECT sk, version FROM items WHERE pk = ?"
+                batch.versions[pk] = dict(self._conn().execute(query, (pk,)).fetchall())
+        for item in items:
+            _check(item, batch.versions[item["pk"]].get(item["sk"], 0))
+        for item in items:
+            row = _row(item)
+            batch.pending[(item["pk"], item["sk"])] = row
+            batch.versions[item["pk"]][item["sk"]] = row[2]
+            batch.ahead.pop(item["pk"], None)  # read ahead before this write: no longer what is stored
+
     def items_in_state(self, *states: str) -> Iterator[Item]:
         marks = ", ".join("?" * len(states))
-        with self._lock if self._shared is not None else _nolock:
+        with self._locked():
+            self._write_pending(self._batch())
             rows = (
                 self._conn()
                 .execute(f"SELECT doc, version FROM items WHERE state IN ({marks}) ORDER BY pk, sk", states)
@@ -232,15 +282,16 @@ class SqliteEpisodeStore(EpisodeStore):
             yield {**json.loads(doc), "version": version}
 
 
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+def _check(item: Item, stored: int) -> None:
+    """Raise :class:`Conflict` unless ``item`` was read at the stored version (0: not stored)."""
+    if stored != int(item["version"]):
+        raise Conflict(f"{item['pk']}/{item['sk']} changed since it was read")
 
 
-_nolock = _NoLock()
+def _row(item: Item) -> tuple[str, str, int, str | None, str]:
+    """The table row that stores ``item`` at its next version."""
+    doc = json.dumps({k: v for k, v in item.items() if k != "version"}, sort_keys=True)
+    return item["pk"], item["sk"], int(item["version"]) + 1, item.get("state"), doc
 
 
 class DynamoEpisodeStore(EpisodeStore):

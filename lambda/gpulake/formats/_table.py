@@ -2,12 +2,14 @@
 
 GPU-Z, nvidia-smi and thermal CSVs share the same shape: a header line, data
 rows, and sometimes the header again after a restart, with different columns.
-This module finds the sections, hands each one to Arrow's C++ CSV reader as a
-zero-copy slice, and keeps rows with the wrong number of cells for quarantine.
+This module finds the sections, splits each one into cells in place (``_cells``, compiled)
+or, where that declines, hands it to Arrow's C++ CSV reader as a zero-copy slice, and keeps
+rows with the wrong number of cells for quarantine.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from gpulake.errors import InputRejected
+from gpulake.formats import _cells
+from gpulake.formats._cells import CellColumn, SplitSection
 from gpulake.formats.base import BadRow
 
 _BLOCK = 1 << 22  # the smallest CSV block: a row must fit in one
@@ -26,10 +30,10 @@ _NONBLANK = re.compile(rb"[^\s]")
 
 @dataclass
 class Section:
-    """One header and the rows under it, every cell as (untrimmed) text."""
+    """One header and the rows under it: split in place (``cells``) or read by Arrow (``arrow``)."""
 
     columns: list[str]
-    table: pa.Table
+    arrow: pa.Table | None
     start: int
     end: int
     header_line: int
@@ -37,6 +41,27 @@ class Section:
     rejected: list[str] = field(default_factory=list, repr=False)
     #: Set when repeated header lines sit among the rows (they are not rows).
     header_text: str | None = None
+    cells: SplitSection | None = field(default=None, repr=False)
+
+    @property
+    def num_rows(self) -> int:
+        return self.arrow.num_rows if self.arrow is not None else len(self.cells.bounds)
+
+    @functools.cached_property
+    def table(self) -> pa.Table:
+        """Every cell as (untrimmed) text, as Arrow's CSV reader gives it."""
+        if self.arrow is not None:
+            return self.arrow
+        return pa.table({name: col.strings() for name, col in zip(self.columns, self._cell_columns())})
+
+    def named_columns(self) -> dict[str, pa.Array | CellColumn]:
+        """The named columns (the trailing empty one left out): in place when split, else Arrow's."""
+        if self.arrow is not None:
+            return table_columns(self.arrow)
+        return {name: col for name, col in zip(self.columns, self._cell_columns()) if name}
+
+    def _cell_columns(self) -> list[CellColumn]:
+        return [CellColumn(self.cells, i) for i in range(len(self.columns))]
 
     def _lines(self) -> Iterator[tuple[int, str, bool]]:
         """(1-based line number, text, rejected?) of every row line, header repeats skipped."""
@@ -144,10 +169,15 @@ def _read(
         rejected.append(row.text)
         return "skip"
 
-    view = memoryview(data)[start:end]
     if not _NONBLANK.search(data, start, end):
         empty = pa.table({name: pa.array([], pa.string()) for name in names})
         return Section(names, empty, start, end, header_line, data, rejected)
+    header_text = names[0] if repeated else None
+    cells = _cells.split(data, start, end, len(names), header_text)
+    if cells is not None:
+        rejected = [bytes(cells.text[a:b]).decode("utf-8", "replace") for a, b in cells.rejected]
+        return Section(names, None, start, end, header_line, data, rejected, header_text, cells)
+    view = memoryview(data)[start:end]
     try:
         table = _read_csv(view, names, on_invalid)
     except pa.ArrowInvalid as exc:
@@ -155,7 +185,7 @@ def _read(
     if repeated:
         first = pc.utf8_trim_whitespace(table.column(0))
         table = table.filter(pc.invert(pc.equal(first, names[0])))
-    return Section(names, table, start, end, header_line, data, rejected, header_text=names[0] if repeated else None)
+    return Section(names, table, start, end, header_line, data, rejected, header_text)
 
 
 def _read_csv(view: memoryview, names: list[str], on_invalid: object) -> pa.Table:

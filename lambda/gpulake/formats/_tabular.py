@@ -84,7 +84,7 @@ def _impossible_readings(readings: dict[str, pa.Array | None]) -> dict[int, str]
 
 def finish(section: Section, rows: SectionRows, source_object: str, bad_rows: list[BadRow]) -> pa.RecordBatch:
     """Quarantine rows with a bad cell or an unusable time; assemble the rest."""
-    n = section.table.num_rows
+    n = section.num_rows
     time_ok = in_time_range(rows.time_ms).to_numpy(zero_copy_only=False)
     unphysical = _impossible_readings({**rows.canonical, "throttle_reasons": rows.throttle_reasons})
     good = time_ok & ~_rows(rows.bad_column, n) & ~_rows(unphysical, n)

@@ -18,15 +18,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-try:  # optional (built by setup.py when a compiler is present): the reference below is the fallback
-    from gpulake.formats import _number_cells_c
-except ImportError:
-    _number_cells_c = None
+from gpulake.formats._cells import CELL_ABSENT as _CELL_ABSENT
+from gpulake.formats._cells import CELL_NUMBER as _CELL_NUMBER
+from gpulake.formats._cells import CELL_OTHER as _CELL_OTHER
+from gpulake.formats._cells import CellColumn, _number_cells_c
+
 #: Whether the compiled cell reader is in use (else the reference reads every cell).
 COMPILED = _number_cells_c is not None
-
-#: The cells' kinds as ``_number_cells_c.classify`` writes them.
-_CELL_NUMBER, _CELL_ABSENT, _CELL_OTHER = 0, 1, 2
 
 #: tokens that mean "no value"; made an Arrow array on first use, not at import: any ``pa.array``
 #: call makes pyarrow import pandas when it is installed (1.6 s), so the module level has none
@@ -147,8 +145,24 @@ def to_numbers_compiled(col: pa.Array) -> NumericColumn:
         values[rest_at] = np.nan_to_num(rest_values, nan=0.0)
         kinds[rest_at] = np.where(np.isnan(rest_values), _CELL_ABSENT, _CELL_NUMBER)
         bad[rest_at] = rest.bad.to_numpy(zero_copy_only=False)
+    return _numeric(values, kinds, bad)
+
+
+def _numeric(values: np.ndarray, kinds: np.ndarray, bad: np.ndarray) -> NumericColumn:
     absent = kinds != _CELL_NUMBER
     return NumericColumn(values=pa.array(values, mask=absent if absent.any() else None), bad=pa.array(bad))
+
+
+def cell_numbers(col: CellColumn) -> NumericColumn:
+    """:func:`to_numbers` of a column of a split section, read in place when every cell is unambiguous.
+
+    A column with any other cell (units, flags, text...) is made Arrow strings and read by
+    :func:`to_numbers` as a whole, so the answer is the rule's by construction.
+    """
+    values, kinds, others = col.section.numbers
+    if others[col.index]:
+        return to_numbers(col.strings())
+    return _numeric(values[col.index], kinds[col.index], np.zeros(len(col), dtype=bool))
 
 
 #: Read a string column as float64 (null where absent), with the cells that are not numbers:
@@ -158,9 +172,8 @@ to_numbers = to_numbers_compiled if COMPILED else to_numbers_python
 
 def outside(values: pa.Array, low: float, high: float) -> np.ndarray:
     """True where a number lies outside ``low..high`` (nulls are inside: no reading)."""
-    arr = values.to_numpy(zero_copy_only=False).astype(np.float64)
-    with np.errstate(invalid="ignore"):
-        return ~np.isnan(arr) & ((arr < low) | (arr > high))
+    arr = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)  # a float64 column as it is
+    return (arr < low) | (arr > high)  # NaN (null) compares false both ways
 
 
 def in_time_range(time_ms: pa.Array) -> pa.Array:
@@ -191,7 +204,7 @@ class ReadColumns:
     bad_column: dict[int, str]
 
 
-def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns:
+def read_columns(columns: dict[str, pa.Array | CellColumn], numeric: set[str]) -> ReadColumns:
     """Read every column as numbers where it holds numbers, as text otherwise.
 
     Columns in ``numeric`` (the canonical ones) must be numbers: a cell that is
@@ -203,7 +216,7 @@ def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns
     numbers: dict[str, pa.Array] = {}
     text: dict[str, pa.Array] = {}
     for name, col in columns.items():
-        parsed = to_numbers(col)
+        parsed = cell_numbers(col) if isinstance(col, CellColumn) else to_numbers(col)
         bad_count = pc.sum(parsed.bad).as_py() or 0
         present = pc.sum(parsed.values.is_valid()).as_py() or 0
         if name in numeric or bad_count == 0 or present >= bad_count:
@@ -212,5 +225,5 @@ def read_columns(columns: dict[str, pa.Array], numeric: set[str]) -> ReadColumns
                 for i in np.flatnonzero(parsed.bad.to_numpy(zero_copy_only=False)).tolist():
                     bad_column.setdefault(i, name)
         else:
-            text[name] = trim(col)
+            text[name] = trim(col.strings() if isinstance(col, CellColumn) else col)
     return ReadColumns(numbers, text, bad_column)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from gpulake.context import SourceContext
 from gpulake.decode import to_utf8
+from gpulake.identity import sort_rows
+from gpulake.schema import METRICS_SCHEMA
 
 #: Raw text kept per quarantined row; longer lines are cut and flagged.
 MAX_RAW_CHARS = 4096
@@ -42,10 +44,24 @@ class ParseResult:
 
     batches: list[pa.RecordBatch] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
+    #: Instead of ``batches``, from a format whose objects can be large (dcgm, streamed): the rows already in
+    #: table order, as batches of a bounded number of rows each built when asked for (ADR 0007).
+    slices: Iterator[pa.RecordBatch] | None = None
 
     @property
     def rows(self) -> int:
         return sum(b.num_rows for b in self.batches)
+
+    def in_table_order(self) -> Iterator[pa.Table]:
+        """The rows in table order (:data:`gpulake.identity.SORT_KEYS`), a slice at a time: the format's
+        ``slices``, else all ``batches`` sorted as one table. Each is handed over, not kept here."""
+        if self.slices is not None:
+            slices, self.slices = self.slices, None
+            yield from (pa.Table.from_batches([batch]) for batch in slices)
+        elif self.batches:
+            table = pa.Table.from_batches(self.batches, schema=METRICS_SCHEMA)
+            self.batches.clear()
+            yield sort_rows(table)
 
 
 class Format(ABC):

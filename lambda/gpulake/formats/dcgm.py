@@ -16,7 +16,7 @@ The rule is one table, ``_expo_scan.VALUE_RULES``, which both scanners read.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -42,6 +42,9 @@ _NOT_ROW_LABELS = frozenset(
 _SLOTS = {name: i for i, name in enumerate((*schema.CANONICAL_COLUMNS, "throttle_reasons"))}
 #: Physical range per slot (``_SLOTS`` order), ``throttle_reasons`` last.
 _SLOT_RANGES = [*(schema.PHYSICAL_RANGE[c] for c in schema.CANONICAL_COLUMNS), schema.THROTTLE_RANGE]
+#: Rows per batch of a large object (ADR 0007): a slice costs its ``extra`` map (~40 keys of text per row at
+#: 40 fields); below 2048 the 1 GB peak stops dropping (``scripts/bench_ingest.py`` files; table in the ADR).
+ROWS_PER_SLICE = 2048
 __all__ = ["BLANK_MIN", "BLANK_SENTINELS", "MARKER", "BadSeries", "DcgmFormat", "is_blank", "parse_labels"]
 
 
@@ -170,18 +173,39 @@ class _Scrape:
         return labels, gid
 
     def rows(self, scanned: Scanned) -> _Rows:
-        """The scanned rows ordered as ingest sorts them (node, GPU, time; stable on the stored, cleaned
-        names: no copy there), with their ``extra`` samples as a rows x keys matrix."""
+        """The scanned rows in table order, as ingest's stable sort (node, GPU, time on the stored, cleaned
+        names) would leave them, with their ``extra`` samples as a rows x keys matrix.
+
+        Two GPUs whose names are the same once cleaned (control characters) interleave by time, each
+        time's rows in group order: the order a stable sort gives rows laid out GPU after GPU."""
         cleaned = [(schema.clean_name(g.node), schema.clean_name(g.gpu)) for g in self.groups]
+        by_name = sorted(range(len(cleaned)), key=cleaned.__getitem__)
         rank = np.empty(len(cleaned), dtype=np.int64)
-        rank[sorted(range(len(cleaned)), key=cleaned.__getitem__)] = np.arange(len(cleaned))
-        order = np.lexsort((scanned.row_time, rank[scanned.row_group]))  # stable, like Arrow's sort
+        rank[by_name] = np.arange(len(cleaned))
+        name_rank = np.empty(len(cleaned), dtype=np.int64)  # equal for equal cleaned names
+        name_rank[by_name] = np.cumsum([i > 0 and cleaned[g] != cleaned[by_name[i - 1]] for i, g in enumerate(by_name)])
+        group = scanned.row_group
+        order = np.lexsort((rank[group], scanned.row_time, name_rank[group]))  # stable: then in scan order
         new_index = np.empty(len(order), dtype=np.int64)
         new_index[order] = np.arange(len(order))
         names, matrix = schema.extra_matrix(
-            len(order), self.keys, new_index[scanned.extra_row], scanned.extra_key, scanned.extra_value
+            len(order), self.keys, scanned.extra_row, scanned.extra_key, scanned.extra_value, new_index
         )
         return _Rows(scanned.row_time[order], scanned.row_group[order], scanned.values[:, order], names, matrix)
+
+    def slices(self, rows: _Rows, size: int) -> Iterator[pa.RecordBatch]:
+        """The rows as canonical batches of at most ``size`` rows, in table order, each built when asked for."""
+        for start in range(0, len(rows.time), size):
+            end = start + size
+            yield self.batch(
+                _Rows(
+                    rows.time[start:end],
+                    rows.group[start:end],
+                    rows.values[:, start:end],
+                    rows.extra_names,
+                    rows.extra[start:end],
+                )
+            )
 
     def batch(self, rows: _Rows) -> pa.RecordBatch:
         """The canonical batch of the rows: what is per GPU (identity, labels) is built once per GPU and taken."""
@@ -225,25 +249,30 @@ class _Rows(NamedTuple):
 class DcgmFormat(Format):
     name = "dcgm"
 
-    def __init__(self, scan: ScanFunction | None = None) -> None:
+    def __init__(self, scan: ScanFunction | None = None, rows_per_slice: int = ROWS_PER_SLICE) -> None:
         #: The exposition scanner; the compiled one when built (``_expo_scan.scan``).
         self.scan = scan or _expo_scan.scan
+        #: The most rows of one batch (ADR 0007): a large object is built and written a slice at a time.
+        self.rows_per_slice = rows_per_slice
 
     def sniff(self, head: str) -> bool:
         return bool(_SNIFF.search(head))
 
     def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
-        return self.parse_chunks([text], ctx)
+        result = self.parse_chunks([text], ctx)
+        result.batches = list(result.slices or ())  # a caller holding the whole text gets every batch
+        result.slices = None
+        return result
 
     def parse_chunks(self, chunks: Iterable[bytes], ctx: SourceContext) -> ParseResult:
-        """Scan the pieces as they come: only the scanner's buffers (one float per sample) are kept."""
+        """Scan the pieces as they come (only the scanner's buffers, one float per sample, are kept); the
+        batches come as ``slices``, built when asked for."""
         scrape = _Scrape(ctx)
         scanned = self.scan(chunks, scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
         result = ParseResult(bad_rows=[BadRow(*bad) for bad in scanned.bad])
         if len(scanned.row_time):
-            rows = scrape.rows(scanned)
-            del scanned  # its samples are in ``rows`` now: freed before the batch's maps are built
-            result.batches.append(scrape.batch(rows))
+            # its samples are in the rows' matrix now: ``scanned`` is freed on return, before any map is built
+            result.slices = scrape.slices(scrape.rows(scanned), self.rows_per_slice)
         return result
 
 

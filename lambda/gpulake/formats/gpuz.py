@@ -16,11 +16,11 @@ import pyarrow as pa
 
 from gpulake.context import SourceContext
 from gpulake.errors import InputRejected
-from gpulake.formats._table import read_sections, table_columns
+from gpulake.formats._cells import local_times
+from gpulake.formats._table import read_sections
 from gpulake.formats._tabular import SectionRows, coalesce, finish, pick, pick_all
 from gpulake.formats._values import read_columns
 from gpulake.formats.base import Format, ParseResult
-from gpulake.timeutil import local_to_utc_ms
 
 CANONICAL = {
     "gpu_temp_c": ("gpu temperature [c]",),
@@ -42,15 +42,20 @@ PERFCAP_TO_NVML = {1: 0x4, 2: 0x20, 16: 0x1, 32: 0x10}
 _HEADER = re.compile(r"^\s*Date\s*,", re.M)
 
 
+#: The mapped PerfCap bits, and the NVML bitmask of every combination of them (one lookup per row).
+_PERFCAP_BITS = sum(PERFCAP_TO_NVML)
+_NVML_OF = np.array(
+    [sum(nvml for gpuz, nvml in PERFCAP_TO_NVML.items() if combo & gpuz) for combo in range(_PERFCAP_BITS + 1)],
+    dtype=np.int64,
+)
+
+
 def perfcap_to_nvml(perfcap: pa.Array) -> pa.Array:
     """Map GPU-Z PerfCap bitmasks onto the NVML clock-event-reason bitmask."""
     raw = perfcap.to_numpy(zero_copy_only=False)
     valid = ~np.isnan(raw)
     bits = np.where(valid, raw, 0).astype(np.int64)
-    out = np.zeros(len(raw), dtype=np.int64)
-    for gpuz_bit, nvml_bit in PERFCAP_TO_NVML.items():
-        out |= np.where(bits & gpuz_bit, nvml_bit, 0)
-    return pa.array(out, pa.int64(), mask=~valid)
+    return pa.array(_NVML_OF[bits & _PERFCAP_BITS], pa.int64(), mask=~valid)
 
 
 class GpuzFormat(Format):
@@ -66,16 +71,16 @@ class GpuzFormat(Format):
         if not sections:
             raise InputRejected(ctx.key, "no GPU-Z header line (starting with 'Date ,') found", 1)
         for section in sections:
-            if section.table.num_rows == 0:
+            if section.num_rows == 0:
                 continue
-            columns = table_columns(section.table)
+            columns = section.named_columns()
             date = columns.pop("Date")
             chosen = {canon: pick_all(columns, names) for canon, names in CANONICAL.items()}
             perfcap = pick(columns, PERFCAP)
             read = read_columns(columns, {c for cs in chosen.values() for c in cs} | ({perfcap} if perfcap else set()))
             used = {cs[0] for cs in chosen.values() if cs}
             rows = SectionRows(
-                time_ms=local_to_utc_ms(date, ctx.tz),
+                time_ms=local_times(date, ctx.tz),
                 identity={"node": ctx.node, "gpu": "0", "source": self.name},
                 canonical={canon: coalesce(read.numbers, cs) for canon, cs in chosen.items() if cs},
                 extra={normalise_label(k): v for k, v in read.numbers.items() if k not in used},

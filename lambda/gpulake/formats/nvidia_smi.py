@@ -86,7 +86,7 @@ class NvidiaSmiFormat(Format):
         result = ParseResult()
         first_cell = split_header(first.encode())[0]
         for section in read_sections(text, first_cell, result.bad_rows, ctx.key):
-            if section.table.num_rows:
+            if section.num_rows:
                 result.batches.append(finish(section, self._rows(section.table, ctx), ctx.key, result.bad_rows))
         return result
 

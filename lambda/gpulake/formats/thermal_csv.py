@@ -48,7 +48,7 @@ class ThermalCsvFormat(Format):
         if not sections:
             raise InputRejected(ctx.key, "no thermal CSV header line found", 1)
         for section in sections:
-            if section.table.num_rows:
+            if section.num_rows:
                 result.batches.append(finish(section, self._rows(section.table, ctx), ctx.key, result.bad_rows))
         return result
 

@@ -1,7 +1,9 @@
 """The one place Parquet writer options are set.
 
-Deterministic bytes for the same table (no wall-clock metadata), zstd, ms
+Deterministic bytes for the same rows (no wall-clock metadata), zstd, ms
 timestamps (Athena and Glue read them as ``timestamp``), statistics on.
+A file is written a row group per :meth:`ParquetFile.write`, so a large object
+is never held whole (ADR 0007); one write of a table gives one row group, as before.
 """
 
 from __future__ import annotations
@@ -9,21 +11,40 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+#: The most rows one write puts in one row group (a write of more gives several).
+ROW_GROUP_ROWS = 1_000_000
+
+
+class ParquetFile:
+    """A Parquet file in memory, written a row group per :meth:`write`; each written table can be dropped."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self._sink = pa.BufferOutputStream()
+        self._writer = pq.ParquetWriter(
+            self._sink,
+            schema,
+            compression="zstd",
+            use_dictionary=True,
+            write_statistics=True,
+            coerce_timestamps="ms",
+            version="2.6",
+        )
+
+    def write(self, table: pa.Table) -> None:
+        """Append ``table``'s rows as the next row group."""
+        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+
+    def close(self) -> bytes:
+        """Finish the file (footer and statistics) and hand over its bytes."""
+        self._writer.close()
+        return self._sink.getvalue().to_pybytes()
+
 
 def to_parquet_bytes(table: pa.Table) -> bytes:
-    """Serialise ``table`` to Parquet bytes with the project's fixed options."""
-    sink = pa.BufferOutputStream()
-    writer = pq.ParquetWriter(
-        sink,
-        table.schema,
-        compression="zstd",
-        use_dictionary=True,
-        write_statistics=True,
-        coerce_timestamps="ms",
-        version="2.6",
-    )
+    """Serialise ``table`` to Parquet bytes with the project's fixed options (one row group)."""
+    file = ParquetFile(table.schema)
     try:
-        writer.write_table(table, row_group_size=1_000_000)
+        file.write(table)
     finally:
-        writer.close()
-    return sink.getvalue().to_pybytes()
+        body = file.close()
+    return body
