@@ -105,12 +105,18 @@ def _field(name: str, values: pa.Array) -> pa.Array:
 
 
 def _tags(table: pa.Table, names: tuple[str, ...]) -> pa.Array:
+    """The tag set of each row; each tag encoded once per distinct value, then repeated.
+
+    A tag takes a dozen passes to encode and escape, and an object holds few distinct values of
+    it (one node, a few GPUs, kinds and severities), so the passes run over those values only.
+    """
     parts = []
     for name in names:
-        values = table[name].combine_chunks()
+        encoded = table[name].combine_chunks().dictionary_encode()
+        values = encoded.dictionary
         present = pc.fill_null(pc.greater(pc.utf8_length(values), 0), False)
         tag = pc.binary_join_element_wise("," + escape_key(name) + "=", _escape_tag_values(values), "")
-        parts.append(pc.if_else(present, tag, ""))
+        parts.append(pc.fill_null(pc.if_else(present, tag, "").take(encoded.indices), ""))  # null: no index
     return pc.binary_join_element_wise(*parts, "")
 
 
