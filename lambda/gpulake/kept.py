@@ -13,10 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from gpulake.alerts.series import ExtraColumns
-from gpulake.schema import METRICS_SCHEMA, whole
+from gpulake.schema import METRICS_SCHEMA, codes, whole
 
 #: The per-row texts, kept as one code per row into the object's distinct combinations of them.
 TEXTS = ("node", "gpu", "gpu_uuid", "gpu_model", "source", "source_object")
@@ -47,20 +46,19 @@ class KeptRows:
         dictionaries, columns = [], []
         combined = np.zeros(table.num_rows, dtype=np.int64)
         for name in TEXTS:
-            encoded = pc.dictionary_encode(whole(table[name]))
-            dictionaries.append([*encoded.dictionary.to_pylist(), None])  # null: the code after the last
-            column = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+            distinct, column = codes(table[name])
+            dictionaries.append(distinct)
             columns.append(column)
             # one integer per combination so far, renumbered 0.. so that it stays below the row count
-            _, combined = np.unique(combined * (len(encoded.dictionary) + 1) + column, return_inverse=True)
+            _, combined = np.unique(combined * len(distinct) + column, return_inverse=True)
         _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-        codes = [
+        numbered = [
             self._texts.setdefault(
                 tuple(d[c[row]] for d, c in zip(dictionaries, columns, strict=True)), len(self._texts)
             )
             for row in first.tolist()
         ]
-        return np.asarray(codes, dtype=np.int32)[inverse.reshape(-1)]
+        return np.asarray(numbered, dtype=np.int32)[inverse.reshape(-1)]
 
     def table(self) -> pa.Table:
         """Every kept row, in the order added: the rows' table without ``extra`` and ``labels`` (:data:`SCHEMA`)."""

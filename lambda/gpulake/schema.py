@@ -88,14 +88,20 @@ def whole(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column.combine_chunks() if column.num_chunks else pa.array([], column.type)
 
 
-def codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
-    """A non-null string column as its distinct values and, per row, the index of the row's value.
+def codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str | None], np.ndarray]:
+    """A string column as its distinct values and, per row, the index of the row's value (a null's is the
+    index of a ``None`` listed last, when the column has nulls).
 
     Rows grouped by integers in numpy (runs, per-group maxima) instead of an Arrow ``group_by``,
     whose first call starts Arrow's query engine (tens of ms) for a few thousand rows.
     """
     encoded = pc.dictionary_encode(whole(column))
-    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+    distinct: list[str | None] = encoded.dictionary.to_pylist()
+    indices = encoded.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, len(distinct))
+        distinct.append(None)
+    return distinct, indices.to_numpy(zero_copy_only=False)
 
 
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:

@@ -25,7 +25,7 @@ from gpulake.alerts.fleet import Fleet, window_limits
 from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.identity import sort_rows
-from gpulake.schema import whole
+from gpulake.schema import codes
 from gpulake.timeutil import ms_to_iso_many
 
 if TYPE_CHECKING:
@@ -220,9 +220,7 @@ class _Texts:
     integers, and only each GPU's first row becomes a Python string (not every row's six texts)."""
 
     def __init__(self, column: pa.ChunkedArray) -> None:
-        encoded = pc.dictionary_encode(whole(column))
-        self.distinct = [*encoded.dictionary.to_pylist(), None]  # null: the code after the last
-        self.codes = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+        self.distinct, self.codes = codes(column)
 
     def __getitem__(self, row: int) -> str | None:
         return self.distinct[self.codes[row]]

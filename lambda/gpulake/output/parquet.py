@@ -43,8 +43,5 @@ class ParquetFile:
 def to_parquet_bytes(table: pa.Table) -> bytes:
     """Serialise ``table`` to Parquet bytes with the project's fixed options (one row group)."""
     file = ParquetFile(table.schema)
-    try:
-        file.write(table)
-    finally:
-        body = file.close()
-    return body
+    file.write(table)
+    return file.close()
