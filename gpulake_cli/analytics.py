@@ -6,12 +6,10 @@ so it is tested without plots (tests/cli/test_analytics.py). The health score is
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from gpulake.alerts import AlertConfig
 from gpulake.alerts.rules import (
@@ -26,6 +24,7 @@ from gpulake.alerts.rules import (
     temp_limit,
 )
 from gpulake.errors import GpulakeError
+from gpulake.output.parquet import read_parquet_bytes
 from gpulake.schema import CANONICAL_COLUMNS
 from gpulake_cli import timeseries
 from loaders.records import read_alerts
@@ -62,12 +61,12 @@ def load(source: Source) -> Data:
         data = source.read(obj)
         if obj.kind == "metrics":
             columns = ["time", "node", "gpu", "gpu_model", "source", *CANONICAL, "throttle_reasons", "extra"]
-            table = pq.read_table(io.BytesIO(data), partitioning=None, columns=columns)
-            frame = table.drop_columns(["extra"]).to_pandas()
+            table = read_parquet_bytes(data, columns)
+            frame = table.drop_columns(["extra"]).to_pandas(use_threads=False)
             frame["ecc_dbe"] = extra_values(table, ECC_DBE_KEYS)
             frames.append(frame)
         elif obj.kind == "alerts":
-            alerts.append(read_alerts(data, obj.key).to_pandas())
+            alerts.append(read_alerts(data, obj.key).to_pandas(use_threads=False))
     if not sum(map(len, frames)):
         raise NothingToReport(
             f"nothing to report in {source.describe()}: no processed metrics "

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from typing import Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from gpulake.output.parquet import read_parquet_bytes
 from loaders.source import Source
 
 
@@ -34,8 +33,8 @@ def processed_counts(tree: Source) -> dict[str, Any]:
                 rejected += bool(record.get("rejected"))
                 quarantined_rows += bool(record) and not record.get("rejected")
         elif top == "metrics" and key.endswith(".parquet"):
-            table = pq.read_table(io.BytesIO(tree.read_key(key)), columns=["node", "time"], partitioning=None)
-            grouped = table.group_by("node").aggregate([("time", "max")])
+            table = read_parquet_bytes(tree.read_key(key), ["node", "time"])
+            grouped = table.group_by("node", use_threads=False).aggregate([("time", "max")])
             for node, latest in zip(grouped["node"].to_pylist(), pc.cast(grouped["time_max"], "int64").to_pylist()):
                 newest[node] = max(newest.get(node, latest), latest)
     return {

@@ -337,7 +337,7 @@ def _ranges(table: pa.Table, tags: tuple[str, ...], time_column: str) -> list[li
     if table.num_rows == 0:
         return []
     keyed = pa.table({t: table[t] for t in tags} | {"ms": pc.cast(table[time_column], pa.int64())})
-    grouped = keyed.group_by(list(tags)).aggregate([("ms", "min"), ("ms", "max")])
+    grouped = keyed.group_by(list(tags), use_threads=False).aggregate([("ms", "min"), ("ms", "max")])
     return [[*(row[t] for t in tags), row["ms_min"], row["ms_max"]] for row in grouped.to_pylist()]
 
 

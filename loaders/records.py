@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
-import pyarrow.parquet as pq
 
 from gpulake.errors import InputRejected
 from gpulake.identity import drop_duplicate_times, sort_rows
+from gpulake.output.parquet import read_parquet_bytes
 from gpulake.schema import METRICS_SCHEMA
 
 ALERTS_SCHEMA = pa.schema(
@@ -62,7 +61,7 @@ def read_metrics(data: bytes, key: str) -> pa.Table:
     an InfluxDB overwrite would keep), so ``sync`` counts the rows it stores.
     """
     try:
-        table = pq.read_table(io.BytesIO(data), partitioning=None)
+        table = read_parquet_bytes(data)
         table = table.select(METRICS_SCHEMA.names).cast(METRICS_SCHEMA)
     except (pa.ArrowInvalid, OSError, KeyError) as exc:
         raise InputRejected(key, f"not a readable metrics Parquet file ({exc}); reprocess its raw object") from exc
@@ -92,7 +91,7 @@ def read_alerts(data: bytes, key: str) -> pa.Table:
     lines = b"\n" + data
     if b"\r" not in data and _NOT_AN_OBJECT_LINE.search(lines) is None:
         try:
-            table = pajson.read_json(io.BytesIO(data), _ALERT_READ, _ALERT_PARSE)
+            table = pajson.read_json(pa.BufferReader(data), _ALERT_READ, _ALERT_PARSE)
             if table.num_rows == lines.count(b"\n{"):  # two objects on one line: the line-by-line reader refuses
                 return pa.Table.from_arrays(
                     [_iso_ms(table[f.name]) if pa.types.is_timestamp(f.type) else table[f.name] for f in ALERTS_SCHEMA],

@@ -1,4 +1,4 @@
-"""The one place Parquet writer options are set.
+"""The one place Parquet writer and reader options are set.
 
 Deterministic bytes for the same rows (no wall-clock metadata), zstd, ms
 timestamps (Athena and Glue read them as ``timestamp``), statistics on.
@@ -45,3 +45,13 @@ def to_parquet_bytes(table: pa.Table) -> bytes:
     file = ParquetFile(table.schema)
     file.write(table)
     return file.close()
+
+
+def read_parquet_bytes(data: bytes, columns: list[str] | None = None) -> pa.Table:
+    """A Parquet file's rows, read on this thread from memory.
+
+    Neither Arrow's CPU pool nor its I/O pool starts: a pool thread still alive when the
+    interpreter exits aborts the process after its work is done (apache/arrow#34314), and
+    a command's output is small enough that one thread reads it in milliseconds.
+    """
+    return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns, use_threads=False)
