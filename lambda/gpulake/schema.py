@@ -162,48 +162,6 @@ def numeric_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
     return _map(n, columns, EXTRA_TYPE)
 
 
-def extra_matrix(
-    n: int,
-    names: Sequence[str],
-    row: np.ndarray,
-    key: np.ndarray,
-    value: np.ndarray,
-    renumber: np.ndarray | None = None,
-) -> tuple[list[str], np.ndarray]:
-    """Entries (``value`` of key ``names[key]`` in row ``row``) as the keys present, sorted, and a rows x
-    keys matrix (NaN: none); :func:`matrix_map` makes the ``extra`` column of them.
-
-    What :func:`numeric_map` is given as one column per key, from a format that has its samples as
-    entries (dcgm), without a column per key first. Of several entries of one key in one row, the
-    last given wins. ``renumber``: the row each given row number is to be (rows put in another order).
-    Entries are placed :data:`_ENTRY_BLOCK` at a time, so a large object's few million entries add no
-    temporary of their size (ADR 0007).
-    """
-    used = np.flatnonzero(np.bincount(key, minlength=len(names)))
-    present = sorted(names[k] for k in used.tolist())
-    position = {name: j for j, name in enumerate(present)}
-    column = np.zeros(len(names), dtype=np.int64)
-    column[used] = [position[names[k]] for k in used.tolist()]
-    matrix = np.full((n, len(present)), np.nan)
-    flat = matrix.reshape(-1)
-    for start in range(0, len(key), _ENTRY_BLOCK):
-        part = slice(start, start + _ENTRY_BLOCK)
-        rows = row[part] if renumber is None else renumber[row[part]]
-        flat[rows.astype(np.int64, copy=False) * len(present) + column[key[part]]] = value[part]
-    if np.count_nonzero(~np.isnan(matrix)) != len(value):  # a key given twice in one row (or a NaN entry)
-        matrix[:] = np.nan
-        rows = row if renumber is None else renumber[row]
-        cell = rows.astype(np.int64) * len(present) + column[key]
-        _, first_from_end = np.unique(cell[::-1], return_index=True)
-        keep = len(cell) - 1 - first_from_end  # the last entry of each cell, whatever order numpy assigns in
-        flat[cell[keep]] = value[keep]
-    return present, matrix
-
-
-#: Entries placed per step in :func:`extra_matrix` (each step's temporaries: three int64 per entry).
-_ENTRY_BLOCK = 1 << 19
-
-
 def string_map(n: int, columns: Mapping[str, ColumnLike]) -> pa.MapArray:
     """``map<string,string>`` of each row's non-empty texts (the ``labels`` column)."""
     return _map(n, columns, LABELS_TYPE)

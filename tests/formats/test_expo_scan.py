@@ -102,8 +102,9 @@ def scanned(data: bytes, scan: _expo_scan.ScanFunction, pieces: int = 1) -> _exp
 
 
 def assert_same(a: _expo_scan.Scanned, b: _expo_scan.Scanned) -> None:
-    for name in _expo_scan.Scanned._fields[:-1]:
-        x, y = getattr(a, name), getattr(b, name)
+    assert list(a.extra) == list(b.extra)
+    pairs = [(name, getattr(a, name), getattr(b, name)) for name in ("row_time", "row_group", "values")]
+    for name, x, y in [*pairs, *((f"extra {key}", a.extra[key], b.extra[key]) for key in a.extra)]:
         assert x.dtype == y.dtype and x.shape == y.shape, name
         assert np.array_equal(x, y, equal_nan=True), name
         assert np.array_equal(np.signbit(x), np.signbit(y)) if x.dtype.kind == "f" else True, name
@@ -160,8 +161,7 @@ def test_value_rule_table_is_the_one_both_scanners_use(metric: str, extra: bool)
     assert all(reason.startswith("impossible value") for _, reason, _ in result.bad)
     kept = [i for i in range(len(tokens)) if i not in quarantined]
     if extra:
-        got = dict(zip(result.extra_row.tolist(), result.extra_value.tolist()))
-        values = [got.get(row, np.nan) for row in range(len(kept))]
+        (values,) = (column.tolist() for column in result.extra.values())
     else:
         values = result.values[_SLOTS["gpu_temp_c"]].tolist()
     assert len(values) == len(kept)
@@ -303,12 +303,12 @@ def test_finish_hands_the_buffers_over_and_ends_the_scan() -> None:
     scanner = _expo_scan._expo_scan_c.Scanner(resolve, 1, 1_763_000_000_000, _expo_scan.VALUE_RULES, 0, 2**62)
     scanner.feed(b'x{gpu="0"} 7\n')
     # WHEN it finishes
-    row_time, _, _, _, _, extra_value, _ = scanner.finish()
+    row_time, _, _, extra, _ = scanner.finish()
     # THEN the buffers come out once, not copied (each owns its allocation, read-only), and the scanner
     # refuses more work
     assert np.frombuffer(row_time, np.int64).tolist() == [1_763_000_000_000]
-    assert np.frombuffer(extra_value, np.float64).tolist() == [7.0]
-    assert type(extra_value) is _expo_scan._expo_scan_c.Buffer and memoryview(extra_value).readonly
+    assert list(extra) == [0] and np.frombuffer(extra[0], np.float64).tolist() == [7.0]
+    assert type(extra[0]) is _expo_scan._expo_scan_c.Buffer and memoryview(extra[0]).readonly
     with pytest.raises(RuntimeError, match="finish"):
         scanner.feed(b'x{gpu="0"} 8\n')
     with pytest.raises(RuntimeError, match="finish"):

@@ -48,8 +48,8 @@ def resolve(head):
 rules = (SENTINELS, BLANK_MIN, is_blank, impossible)
 scanner = _expo_scan_c.Scanner(resolve, 3, 1763000000000, rules, MIN_TIME_MS, MAX_TIME_MS)
 scanner.feed(open(sys.argv[2], "rb").read())
-*buffers, bad = scanner.finish()
-sys.stdout.buffer.write(pickle.dumps((*map(bytes, buffers), bad)))
+*buffers, extra, bad = scanner.finish()
+sys.stdout.buffer.write(pickle.dumps((*map(bytes, buffers), {k: bytes(v) for k, v in extra.items()}, bad)))
 """.replace(
     "ARGS",
     repr(

@@ -105,9 +105,9 @@ class Scanned(NamedTuple):
     row_time: np.ndarray  # int64, one per row, in order of first appearance
     row_group: np.ndarray  # int32
     values: np.ndarray  # float64, shape (slots, rows)
-    extra_row: np.ndarray  # int32: one entry per non-null sample of an extra key, in input order
-    extra_key: np.ndarray  # int32
-    extra_value: np.ndarray  # float64
+    #: per extra key with a value, its column: float64, one per row, NaN where the row has none (a null
+    #: sample is none, so NaN is never a value); of a key given twice in a row the later value
+    extra: dict[int, np.ndarray]
     bad: list[tuple[int, str, str]]  # (line number, reason, raw text)
 
 
@@ -136,11 +136,9 @@ class _PyScanner:
         self.row_time: list[int] = []
         self.row_group: list[int] = []
         self.slots: list[list[float | None]] = [[] for _ in range(slots)]
-        # typed arrays, not lists: 8 bytes per sample instead of a pointer and an int or float object each
-        # (~260 MB of a 1 GB object's 3.4 million extra samples as lists)
-        self.extra_row = array("i")  # a row number fits int32: more rows are refused (new_row)
-        self.extra_key = array("i")
-        self.extra_value = array("d")
+        # per extra key, a typed array of one float per row up to the key's last value so far (NaN: none),
+        # not lists: a pointer and a float object per value would be ~260 MB for a 1 GB object
+        self.extra: dict[int, array] = {}
         self.bad: list[tuple[int, str, str]] = []
 
     def new_row(self, ts: int, group: int) -> int:
@@ -161,7 +159,7 @@ class _PyScanner:
     def _scan(self, lines: list[bytes]) -> None:  # noqa: C901
         """The hot loop, kept flat: one cache look-up and one float() per sample line."""
         cache, resolve, rows, slots, bad = self.cache, self.resolve, self.rows, self.slots, self.bad
-        extra_row, extra_key, extra_value = self.extra_row, self.extra_key, self.extra_value
+        extra = self.extra
         now, number, floor = self.now, self.line, BLANK_MIN
         for line in lines:
             number += 1
@@ -210,9 +208,12 @@ class _PyScanner:
             if slot >= 0:
                 slots[slot][index] = value
             elif value is not None:
-                extra_row.append(index)
-                extra_key.append(key)
-                extra_value.append(value)
+                column = extra.get(key)
+                if column is None:
+                    column = extra[key] = array("d")
+                if len(column) <= index:
+                    column.frombytes(_NAN_BYTES * (index + 1 - len(column)))
+                column[index] = value
         self.now = now
         self.line = number
 
@@ -223,11 +224,19 @@ class _PyScanner:
             np.array(self.row_time, dtype=np.int64),
             np.array(self.row_group, dtype=np.int32),
             values.reshape(len(self.slots), n),
-            np.frombuffer(self.extra_row, dtype=np.int32),
-            np.frombuffer(self.extra_key, dtype=np.int32),
-            np.frombuffer(self.extra_value, dtype=np.float64),
+            {key: _filled(column, n) for key, column in sorted(self.extra.items())},
             self.bad,
         )
+
+
+#: One NaN float64, as the bytes a column of absent values is extended with.
+_NAN_BYTES = array("d", [float("nan")]).tobytes()
+
+
+def _filled(column: array, rows: int) -> np.ndarray:
+    """A key's column extended with NaN (no value) to every row, as numpy (a view, no copy)."""
+    column.frombytes(_NAN_BYTES * (rows - len(column)))
+    return np.frombuffer(column, dtype=np.float64)
 
 
 def _text(raw: bytes) -> str:
@@ -258,16 +267,14 @@ def scan_compiled(chunks: Iterable[bytes | memoryview], resolve: Resolve, *, slo
     scanner = _expo_scan_c.Scanner(resolve, slots, now, VALUE_RULES, MIN_TIME_MS, MAX_TIME_MS)
     for chunk in chunks:
         scanner.feed(chunk)
-    row_time, row_group, values, extra_row, extra_key, extra_value, bad = scanner.finish()
+    row_time, row_group, values, extra, bad = scanner.finish()
     times = np.frombuffer(row_time, dtype=np.int64)  # each array a view of the buffer the scanner filled
     n = len(times)
     return Scanned(
         times,
         np.frombuffer(row_group, dtype=np.int32),
         np.ascontiguousarray(np.frombuffer(values, dtype=np.float64).reshape(n, slots).T),
-        np.frombuffer(extra_row, dtype=np.int32),
-        np.frombuffer(extra_key, dtype=np.int32),
-        np.frombuffer(extra_value, dtype=np.float64),
+        {key: np.frombuffer(column, dtype=np.float64) for key, column in extra.items()},
         bad,
     )
 

@@ -78,11 +78,12 @@ typedef struct {
     int32_t *row_group;
     double *values; /* rows x slots, NaN = null */
     Py_ssize_t nrows, rows_cap;
-    /* samples of extra keys: 16 bytes each (row numbers fit int32: row_of refuses more rows) */
-    int32_t *x_row;
-    int32_t *x_key;
-    double *x_value;
-    Py_ssize_t nextra, extra_cap;
+    /* extra keys: one float64 column per key id (NaN = no value), created at the key's first value and
+     * written up to x_len (rows after it not yet filled); capacity doubles, and a large block's spare
+     * pages are never touched, so they cost no RSS (ADR 0007) */
+    double **x_col;
+    Py_ssize_t *x_len, *x_cap;
+    Py_ssize_t nkeys, keys_cap;
 } Scanner;
 
 static uint64_t hash_bytes(const char *p, Py_ssize_t n) {
@@ -300,6 +301,10 @@ static Series *lookup_series(Scanner *s, const char *text, Py_ssize_t len) {
             PyErr_SetString(PyExc_ValueError, "resolve() returned a slot beyond the scanner's slots");
             return NULL;
         }
+        if (se->slot < 0 && se->key < 0) {
+            PyErr_SetString(PyExc_ValueError, "resolve() returned a negative extra key");
+            return NULL;
+        }
     }
     hd->text = malloc(len ? (size_t)len : 1);
     if (!hd->text) {
@@ -367,6 +372,29 @@ static Py_ssize_t row_of(Scanner *s, int64_t ts, int32_t group) {
         s->row_table[at] = (int32_t)s->nrows;
     }
     return n;
+}
+
+/* Value of extra key `key` in row `row` (a later value of the key in the row replaces it). -1 on error. */
+static int put_extra(Scanner *s, int32_t key, Py_ssize_t row, double value) {
+    if (key >= s->nkeys) {
+        Py_ssize_t cap = s->keys_cap, cap2 = s->keys_cap;
+        if (grow((void **)&s->x_col, &cap, key + 1, sizeof(double *)) < 0) return -1;
+        cap = s->keys_cap;
+        if (grow((void **)&s->x_len, &cap, key + 1, sizeof(Py_ssize_t)) < 0) return -1;
+        if (grow((void **)&s->x_cap, &cap2, key + 1, sizeof(Py_ssize_t)) < 0) return -1;
+        s->keys_cap = cap2;
+        for (Py_ssize_t k = s->nkeys; k <= key; k++) {
+            s->x_col[k] = NULL;
+            s->x_len[k] = s->x_cap[k] = 0;
+        }
+        s->nkeys = key + 1;
+    }
+    if (grow((void **)&s->x_col[key], &s->x_cap[key], row + 1, sizeof(double)) < 0) return -1;
+    double *col = s->x_col[key];
+    for (Py_ssize_t r = s->x_len[key]; r < row; r++) col[r] = NAN; /* rows without the key so far */
+    if (row >= s->x_len[key]) s->x_len[key] = row + 1;
+    col[row] = value;
+    return 0;
 }
 
 /* is_blank(token) of _expo_scan: 1 when the value text is exactly a DCGM blank sentinel.
@@ -477,15 +505,7 @@ static int scan_line(Scanner *s, const char *p, Py_ssize_t n) {
     if (se->slot >= 0) {
         s->values[row * s->slots + se->slot] = null ? NAN : value;
     } else if (!null) {
-        Py_ssize_t k = s->nextra, cap = s->extra_cap;
-        if (grow((void **)&s->x_row, &cap, k + 1, sizeof(int32_t)) < 0) return -1;
-        cap = s->extra_cap;
-        if (grow((void **)&s->x_key, &cap, k + 1, sizeof(int32_t)) < 0) return -1;
-        if (grow((void **)&s->x_value, &s->extra_cap, k + 1, sizeof(double)) < 0) return -1;
-        s->x_row[k] = (int32_t)row;
-        s->x_key[k] = se->key;
-        s->x_value[k] = value;
-        s->nextra = k + 1;
+        return put_extra(s, se->key, row, value);
     }
     return 0;
 }
@@ -548,6 +568,27 @@ static PyObject *hand_over(void **p, Py_ssize_t n) {
     return (PyObject *)b;
 }
 
+/* {key: column} of the extra keys that have a value, each column filled to `rows` (NaN after its last value). */
+static PyObject *hand_over_columns(Scanner *s, Py_ssize_t rows) {
+    PyObject *columns = PyDict_New();
+    if (!columns) return NULL;
+    for (Py_ssize_t k = 0; k < s->nkeys; k++) {
+        if (!s->x_col[k]) continue;
+        if (grow((void **)&s->x_col[k], &s->x_cap[k], rows, sizeof(double)) < 0) goto fail;
+        for (Py_ssize_t r = s->x_len[k]; r < rows; r++) s->x_col[k][r] = NAN;
+        PyObject *key = PyLong_FromSsize_t(k);
+        PyObject *column = key ? hand_over((void **)&s->x_col[k], rows * 8) : NULL;
+        int rc = column ? PyDict_SetItem(columns, key, column) : -1;
+        Py_XDECREF(key);
+        Py_XDECREF(column);
+        if (rc < 0) goto fail;
+    }
+    return columns;
+fail:
+    Py_DECREF(columns);
+    return NULL;
+}
+
 static PyObject *Scanner_finish(PyObject *self, PyObject *Py_UNUSED(ignored)) {
     Scanner *s = (Scanner *)self;
     if (!s->bad || !s->row_table) {
@@ -556,20 +597,18 @@ static PyObject *Scanner_finish(PyObject *self, PyObject *Py_UNUSED(ignored)) {
     }
     free(s->row_table); /* the scan is over: no row is looked up again */
     s->row_table = NULL;
-    Py_ssize_t rows = s->nrows, extra = s->nextra;
-    s->nrows = s->rows_cap = s->nextra = s->extra_cap = 0;
-    PyObject *parts[6] = {NULL};
+    Py_ssize_t rows = s->nrows;
+    s->nrows = s->rows_cap = 0;
+    PyObject *parts[4] = {NULL};
     parts[0] = hand_over((void **)&s->row_time, rows * 8);
     parts[1] = parts[0] ? hand_over((void **)&s->row_group, rows * 4) : NULL;
     parts[2] = parts[1] ? hand_over((void **)&s->values, rows * s->slots * 8) : NULL;
-    parts[3] = parts[2] ? hand_over((void **)&s->x_row, extra * 4) : NULL;
-    parts[4] = parts[3] ? hand_over((void **)&s->x_key, extra * 4) : NULL;
-    parts[5] = parts[4] ? hand_over((void **)&s->x_value, extra * 8) : NULL;
-    if (!parts[5]) {
-        for (int k = 0; k < 6; k++) Py_XDECREF(parts[k]);
+    parts[3] = parts[2] ? hand_over_columns(s, rows) : NULL;
+    if (!parts[3]) {
+        for (int k = 0; k < 4; k++) Py_XDECREF(parts[k]);
         return NULL;
     }
-    return Py_BuildValue("(NNNNNNO)", parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], s->bad);
+    return Py_BuildValue("(NNNNO)", parts[0], parts[1], parts[2], parts[3], s->bad);
 }
 
 static int Scanner_init(PyObject *self, PyObject *args, PyObject *Py_UNUSED(kwds)) {
@@ -664,9 +703,10 @@ static void Scanner_dealloc(PyObject *self) {
     free(s->row_time);
     free(s->row_group);
     free(s->values);
-    free(s->x_row);
-    free(s->x_key);
-    free(s->x_value);
+    for (Py_ssize_t k = 0; k < s->nkeys; k++) free(s->x_col[k]);
+    free(s->x_col);
+    free(s->x_len);
+    free(s->x_cap);
     freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
     tp_free(self);
     Py_DECREF(type);
@@ -675,7 +715,7 @@ static void Scanner_dealloc(PyObject *self) {
 static PyMethodDef Scanner_methods[] = {
     {"feed", Scanner_feed, METH_O, "feed(data): scan whole lines of exposition text (any bytes-like object)."},
     {"finish", Scanner_finish, METH_NOARGS,
-     "finish() -> (row_time, row_group, values, extra_row, extra_key, extra_value, bad): the raw buffers "
+     "finish() -> (row_time, row_group, values, {extra key: column}, bad): the raw buffers "
      "(Buffer objects, no copies; the scanner cannot be fed afterwards)."},
     {NULL, NULL, 0, NULL},
 };

@@ -172,9 +172,9 @@ class _Scrape:
                 group.labels.setdefault(key, value)
         return labels, gid
 
-    def rows(self, scanned: Scanned) -> _Rows:
-        """The scanned rows in table order, as ingest's stable sort (node, GPU, time on the stored, cleaned
-        names) would leave them, with their ``extra`` samples as a rows x keys matrix.
+    def rows(self, scanned: Scanned) -> tuple[np.ndarray, _Rows]:
+        """The scanned rows, and the order they go into the table: as ingest's stable sort (node, GPU, time on
+        the stored, cleaned names) would leave them.
 
         Two GPUs whose names are the same once cleaned (control characters) interleave by time, each
         time's rows in group order: the order a stable sort gives rows laid out GPU after GPU."""
@@ -186,26 +186,14 @@ class _Scrape:
         name_rank[by_name] = np.cumsum([i > 0 and cleaned[g] != cleaned[by_name[i - 1]] for i, g in enumerate(by_name)])
         group = scanned.row_group
         order = np.lexsort((rank[group], scanned.row_time, name_rank[group]))  # stable: then in scan order
-        new_index = np.empty(len(order), dtype=np.int32)  # a row number fits int32 (_expo_scan.MAX_ROWS)
-        new_index[order] = np.arange(len(order))
-        names, matrix = schema.extra_matrix(
-            len(order), self.keys, scanned.extra_row, scanned.extra_key, scanned.extra_value, new_index
-        )
-        return _Rows(scanned.row_time[order], scanned.row_group[order], scanned.values[:, order], names, matrix)
+        extra = {self.keys[key]: column for key, column in scanned.extra.items()}
+        return order, _Rows(scanned.row_time, group, scanned.values, extra)
 
-    def slices(self, rows: _Rows, size: int) -> Iterator[pa.RecordBatch]:
-        """The rows as canonical batches of at most ``size`` rows, in table order, each built when asked for."""
-        for start in range(0, len(rows.time), size):
-            end = start + size
-            yield self.batch(
-                _Rows(
-                    rows.time[start:end],
-                    rows.group[start:end],
-                    rows.values[:, start:end],
-                    rows.extra_names,
-                    rows.extra[start:end],
-                )
-            )
+    def slices(self, order: np.ndarray, rows: _Rows, size: int) -> Iterator[pa.RecordBatch]:
+        """The rows as canonical batches of at most ``size`` rows, in table ``order``, each built when asked for
+        (gathered from the scan's columns: no copy of all rows in table order)."""
+        for start in range(0, len(order), size):
+            yield self.batch(rows.take(order[start : start + size]))
 
     def batch(self, rows: _Rows) -> pa.RecordBatch:
         """The canonical batch of the rows: what is per GPU (identity, labels) is built once per GPU and taken."""
@@ -230,20 +218,24 @@ class _Scrape:
             },
             canonical=slots,
             throttle_reasons=pa.array(np.nan_to_num(throttle).astype(np.int64), pa.int64(), mask=np.isnan(throttle)),
-            extra=schema.matrix_map(rows.extra_names, rows.extra, schema.EXTRA_TYPE),
+            extra=schema.numeric_map(len(rows.time), rows.extra),
             labels=labels.take(group_index),
             source_object=self.ctx.key,
         )
 
 
 class _Rows(NamedTuple):
-    """Scanned rows in table order: time, GPU (group), canonical values (slots x rows), ``extra`` (rows x keys)."""
+    """Scanned rows: time, GPU (group), canonical values (slots x rows), ``extra`` (per key, NaN: none)."""
 
     time: np.ndarray
     group: np.ndarray
     values: np.ndarray
-    extra_names: list[str]
-    extra: np.ndarray
+    extra: dict[str, np.ndarray]
+
+    def take(self, index: np.ndarray) -> _Rows:
+        """The rows at ``index``, in that order."""
+        extra = {key: column[index] for key, column in self.extra.items()}
+        return _Rows(self.time[index], self.group[index], self.values[:, index], extra)
 
 
 class DcgmFormat(Format):
@@ -271,8 +263,7 @@ class DcgmFormat(Format):
         scanned = self.scan(chunks, scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
         result = ParseResult(bad_rows=[BadRow(*bad) for bad in scanned.bad])
         if len(scanned.row_time):
-            # its samples are in the rows' matrix now: ``scanned`` is freed on return, before any map is built
-            result.slices = scrape.slices(scrape.rows(scanned), self.rows_per_slice)
+            result.slices = scrape.slices(*scrape.rows(scanned), self.rows_per_slice)
         return result
 
 
