@@ -10,32 +10,6 @@ from hypothesis import strategies as st
 from gpulake import schema
 from gpulake.identity import has_values
 
-NAMES = ["DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_DEV_XID_ERRORS", 'DCGM_FI_DEV_XID_ERRORS{xid="13"}', "A", "zz"]
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    rows=st.integers(0, 12),
-    entries=st.lists(
-        st.tuples(st.integers(0, 11), st.integers(0, len(NAMES) - 1), st.floats(allow_infinity=False)), max_size=60
-    ),
-)
-def test_extra_matrix_map_equals_numeric_map_of_columns(rows: int, entries: list[tuple[int, int, float]]) -> None:
-    # GIVEN samples as entries (row, key, value), a key possibly twice in one row, NaN possibly among them
-    entries = [e for e in entries if e[0] < rows]
-    row = np.array([e[0] for e in entries], dtype=np.int64)
-    key = np.array([e[1] for e in entries], dtype=np.int32)
-    value = np.array([e[2] for e in entries], dtype=np.float64)
-    # WHEN the map is built from the entries
-    names, matrix = schema.extra_matrix(rows, NAMES, row, key, value)
-    built = schema.matrix_map(names, matrix, schema.EXTRA_TYPE)
-    # THEN it is the map numeric_map builds from one column per key, where the last entry of a key in a row wins
-    columns: dict[str, np.ndarray] = {}
-    for r, k, v in entries:
-        columns.setdefault(NAMES[k], np.full(rows, np.nan))[r] = v
-    assert built.equals(schema.numeric_map(rows, columns))
-    assert pa.table({"m": built}).equals(pa.table({"m": schema.numeric_map(rows, columns)}))
-
 
 def test_whole_hands_a_single_chunk_over_without_a_copy() -> None:
     # GIVEN a one-chunk column (what a table of one batch holds)

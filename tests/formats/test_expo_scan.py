@@ -269,6 +269,49 @@ def test_generated_scrapes_give_identical_output(lines: list[str], pieces: int) 
     assert_same(scanned(data, _expo_scan.scan_python), scanned(data, _expo_scan.scan_compiled, pieces))
 
 
+#: extra keys (no canonical column), one with a series label, and value texts: null ones (NaN, a DCGM blank), -0.0
+EXTRA_KEYS = ["DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_DEV_XID_ERRORS", 'DCGM_FI_DEV_XID_ERRORS{xid="13"}', "zz_custom"]
+EXTRA_VALUES = ["1", "2.5", "-0.0", "7e3", "NaN", "9223372036854775794"]
+
+
+@needs_compiled
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 1), st.sampled_from(EXTRA_KEYS), st.sampled_from(EXTRA_VALUES)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(1, 3),
+)
+def test_a_key_given_twice_in_a_row_keeps_its_last_value(samples: list[tuple[int, int, str, str]], size: int) -> None:
+    # GIVEN extra samples of two GPUs at a few times, a key often given twice (or more) in one row, some null
+    lines = []
+    for t, gpu, key, value in samples:
+        name, _, qualifier = key.partition("{")
+        labels = f'gpu="{gpu}",UUID="u{gpu}"' + (f",{qualifier[:-1]}" if qualifier else "")
+        lines.append(f"{name}{{{labels}}} {value} {1_763_000_000_000 + 1000 * t}")
+    # WHEN the dcgm parser reads them with either scanner, in slices of a few rows
+    tables = [
+        pa.Table.from_batches(DcgmFormat(scan=scan, rows_per_slice=size).parse("\n".join(lines).encode(), CTX).batches)
+        for scan in (_expo_scan.scan_python, _expo_scan.scan_compiled)
+    ]
+    # THEN each row's map holds, per key, the last value given that is a reading (a null sample is no value,
+    # it neither replaces an earlier value nor shows up), and nothing for keys without one
+    expected: dict[tuple[str, int], dict[str, float]] = {}
+    for t, gpu, key, value in samples:
+        row = expected.setdefault((str(gpu), 1_763_000_000_000 + 1000 * t), {})
+        if _expo_scan.reading(value.encode()) is not None:
+            row[key] = float(value)
+    want = [sorted(expected[row].items()) for row in sorted(expected)]
+    for table in tables:
+        assert list(zip(table["gpu"].to_pylist(), table["time"].cast(pa.int64()).to_pylist())) == sorted(expected)
+        assert table["extra"].to_pylist() == want
+        got_zero = [v for row in table["extra"].to_pylist() for k, v in row if v == 0]
+        assert all(np.signbit(v) for v in got_zero)  # -0.0 kept as written
+    assert tables[0].equals(tables[1])
+
+
 def test_without_the_compiled_build_the_python_scanner_runs() -> None:
     # GIVEN an interpreter where the extension cannot be imported (no compiler at install time)
     code = (
