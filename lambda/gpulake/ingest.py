@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import itertools
 import json
 from collections import defaultdict
@@ -101,8 +102,12 @@ _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
 def _jsonl(records: list[dict[str, object]]) -> bytes:
-    # lines joined as bytes: a str of the whole body and then its encoding would be two copies of it at once
-    return b"".join((_JSON.encode(r) + "\n").encode() for r in records)
+    # each line written into one buffer: a str of the whole body and then its encoding, or bytes.join (which
+    # lists every line first), would hold two copies of it at once; getvalue() hands the buffer over
+    body = io.BytesIO()
+    for record in records:
+        body.write((_JSON.encode(record) + "\n").encode())
+    return body.getvalue()
 
 
 def ingest(
