@@ -26,7 +26,7 @@ from gpulake.alerts.xid import XID_CLASSES, classify
 from gpulake.formats.dcgm_fields import ECC_DBE_NAMES, XID_NAMES
 from gpulake.identity import sort_rows
 from gpulake.schema import codes
-from gpulake.timeutil import ms_to_iso_many
+from gpulake.timeutil import ms_to_iso_shared
 
 if TYPE_CHECKING:
     from gpulake.alerts.carryover import Carried
@@ -109,11 +109,6 @@ class _Gpu:
             )
             self._limits = (config, resolved)
         return self._limits[1]
-
-    @cached_property
-    def iso(self) -> list[str]:
-        """The sample times as ISO 8601 text (alert start and end), formatted once per GPU."""
-        return ms_to_iso_many(self.time)
 
     @cached_property
     def step(self) -> float:
@@ -439,7 +434,7 @@ def _record(
     limit: str | None = None,
 ) -> dict[str, object]:
     start = int(g.time[first])
-    start_iso, end_iso = g.iso[first], g.iso[last]
+    start_iso, end_iso = ms_to_iso_shared(start), ms_to_iso_shared(int(g.time[last]))
     identity = f"{g.source_object}\n{rule.kind}\n{rule.metric}\n{g.node}\n{g.gpu}\n{start}"
     peak_text = f", peak {peak:g}" if peak is not None else ""
     named = f", {limits_mod.LIMIT_NAMES[limit]}" if limit else ""
