@@ -43,11 +43,12 @@ def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def ending_now(spec: FleetSpec) -> FleetSpec:
-    """The same fleet with its last sample about now, so dashboards and ``alerts --since`` show it at once."""
+def ending_at(spec: FleetSpec, end: dt.datetime | None = None) -> FleetSpec:
+    """The same fleet with its last sample at ``end`` (default: about now, so dashboards and ``alerts --since``
+    show it at once); a given ``end`` with the same seed repeats a demo exactly, date partitions included."""
     step = dt.timedelta(seconds=spec.interval_s)
-    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
-    return dataclasses.replace(spec, start=now - dt.timedelta(minutes=spec.minutes) + step)
+    last = end or dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    return dataclasses.replace(spec, start=last - dt.timedelta(minutes=spec.minutes) + step)
 
 
 def run(out: Path, spec: FleetSpec, serve: bool = False, say: Callable[[str], None] = print) -> dict[str, Any]:

@@ -9,6 +9,7 @@ and small runs do not pay for pyarrow, boto3 or the loaders they do not use.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -242,7 +243,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     spec = FleetSpec(nodes=args.nodes, gpus=args.gpus, minutes=args.minutes, interval_s=args.interval, seed=args.seed)
     summary = demo.run(
-        Path(args.out), demo.ending_now(spec), serve=args.serve, say=(lambda _: None) if args.json else _say
+        Path(args.out), demo.ending_at(spec, args.end), serve=args.serve, say=(lambda _: None) if args.json else _say
     )
     if args.json:
         print(json.dumps(summary))
@@ -272,6 +273,14 @@ def _positive(kind: type) -> object:
         return value
 
     return parse
+
+
+def _utc_time(text: str) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time: use ISO 8601, e.g. 2026-12-01T12:00Z") from None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 def _or(value: Any, default: Any) -> Any:
@@ -404,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--minutes", type=_positive(float), default=180.0, help="minutes of simulated telemetry")
     demo.add_argument("--interval", type=_positive(float), default=30.0, help="seconds between samples")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated fleet")
+    demo.add_argument(
+        "--end",
+        type=_utc_time,
+        help="time of the last simulated sample, e.g. 2026-12-01T12:00Z (default: now); with --seed, the same demo",
+    )
     demo.add_argument(
         "--serve", action="store_true", help="then keep ingesting uploads to the local endpoint, until Ctrl-C"
     )

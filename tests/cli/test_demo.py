@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import signal
@@ -10,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gpulake_cli.demo import ending_at
+from gpulake_cli.simulate_fleet import FleetSpec
 from tests.cli.helpers import CLI, ROOT, run
 
 SAMPLE_FILES = 3  # gpulake_cli/samples
@@ -21,8 +24,19 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _end_within_one_day(minutes: int) -> str:
+    """Now, or just before midnight UTC when the window would cross it: objects then write one file of each kind
+    per date they span, and the counts below are those of one date (CI once ran at 00:40 and saw 17, not 10)."""
+    end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    if (end - dt.timedelta(minutes=minutes)).date() != end.date():
+        end = end.replace(hour=0, minute=0) - dt.timedelta(minutes=1)
+    return end.isoformat()
+
+
 def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
-    result = run("demo", "--out", str(tmp_path), "--nodes", "2", "--gpus", "2", "--minutes", "120", "--json")
+    end = _end_within_one_day(120)
+    args = ("--nodes", "2", "--gpus", "2", "--minutes", "120", "--end", end, "--json")
+    result = run("demo", "--out", str(tmp_path), *args)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     simulated = 2 * 3 + 1  # dcgm, gpuz, nvidia-smi per node + one fleet thermal CSV
@@ -52,10 +66,25 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     report = Path(summary["report"])
     assert report.is_file() and report.read_text().count("Plotly.newPlot(") == 8  # every chart, alert timeline too
     assert (tmp_path / "lambda.log").read_text().count('"CloudWatchMetrics"') >= 1
-    recent = run("alerts", "--from", summary["processed_copy"], "--since", "3h", "--json")
-    assert recent.returncode == 0 and len(recent.stdout.splitlines()) > 0  # the simulated fleet ends now
+    recent = run("alerts", "--from", summary["processed_copy"], "--since", "6h", "--json")
+    assert recent.returncode == 0 and len(recent.stdout.splitlines()) > 0  # the simulated fleet ends at most 2 h ago
     port = int(summary["postgres_dsn"].split("port=")[1].split()[0])
     assert not _port_open(port), "the demo's PostgreSQL must be stopped on exit"
+
+
+def test_the_demo_fleet_ends_now_or_where_told() -> None:
+    # 120 samples 30 s apart: the first is 59.5 minutes before the last
+    spec = FleetSpec(nodes=1, gpus=1, minutes=60, interval_s=30)
+    last = ending_at(spec).start + dt.timedelta(minutes=59.5)
+    assert abs(last - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)
+    end = dt.datetime(2026, 12, 4, 0, 40, tzinfo=dt.UTC)
+    assert ending_at(spec, end).start == dt.datetime(2026, 12, 3, 23, 40, 30, tzinfo=dt.UTC)
+
+
+def test_a_demo_end_that_is_no_time_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("demo", "--out", str(tmp_path), "--end", "yesterday")
+    assert result.returncode == 2 and "--end: 'yesterday' is not a time: use ISO 8601" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "raw").exists()
 
 
 def test_demo_summary_is_readable(tmp_path: Path) -> None:
