@@ -19,10 +19,12 @@ import hashlib
 import io
 import itertools
 import json
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -42,7 +44,7 @@ from gpulake.kept import KeptRows
 from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
 from gpulake.output.days import DailyParquet
-from gpulake.output.sink import Sink
+from gpulake.output.sink import Body, Sink
 
 #: Quarantine reason of the cut-off end of a truncated object.
 TRUNCATED = "truncated_input"
@@ -101,13 +103,25 @@ class Lifecycle:
 _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
+#: A JSON Lines body larger than this is spooled to a temporary file (Lambda's ``/tmp``) while written, then
+#: put from it: an object's alerts are ~0.7 KB each (~15 MB at 1 GB of dcgm-exporter text, ADR 0007).
+SPOOL_BYTES = 1 << 20
+
+
 def _jsonl(records: list[dict[str, object]]) -> bytes:
-    # each line written into one buffer: a str of the whole body and then its encoding, or bytes.join (which
-    # lists every line first), would hold two copies of it at once; getvalue() hands the buffer over
     body = io.BytesIO()
-    for record in records:
-        body.write((_JSON.encode(record) + "\n").encode())
+    _write_lines(body, records)
     return body.getvalue()
+
+
+def _write_lines(out: IO[bytes], records: Iterable[dict[str, object]]) -> str:
+    """Write the records as JSON Lines into ``out``, a line at a time; returns the hex SHA-256 of what it wrote."""
+    digest = hashlib.sha256()
+    for record in records:
+        line = (_JSON.encode(record) + "\n").encode()
+        digest.update(line)
+        out.write(line)
+    return digest.hexdigest()
 
 
 def ingest(
@@ -338,7 +352,7 @@ def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult
     return result
 
 
-def _put(sink: Sink, result: IngestResult, key: str, body: bytes, content_type: str) -> None:
+def _put(sink: Sink, result: IngestResult, key: str, body: Body, content_type: str) -> None:
     sink.put(key, body, content_type)
     result.keys.append(key)
 
@@ -401,7 +415,10 @@ def _write_alerts(sink: Sink, result: IngestResult, name: str) -> None:
         by_day[str(alert["start"])[:10]].append(alert)
     for day, alerts in sorted(by_day.items()):
         key = layout.alerts_key(day, name)
-        body = _jsonl(alerts)
-        if sink.get(key) != body:
-            result.alerts_changed = True
-        _put(sink, result, key, body, "application/x-ndjson")
+        # never the whole body in memory beside the alerts, nor the stored one beside it: written to a
+        # spooled file, compared by hash, put from the file
+        with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as body:
+            if sink.sha256(key) != _write_lines(body, alerts):
+                result.alerts_changed = True
+            body.seek(0)
+            _put(sink, result, key, body, "application/x-ndjson")

@@ -1,29 +1,51 @@
-"""Sinks: where the processed layout is written (a directory, or an S3 bucket)."""
+"""Sinks: where the processed layout is written (a directory, or an S3 bucket).
+
+A body is bytes, or a binary file positioned at its start (a large alerts body spooled to disk is
+put from the file, never held whole: ADR 0007).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from gpulake.errors import TransientError
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
+
+T = TypeVar("T")
+
+
+#: What a sink writes: the bytes, or a binary file read from where it stands to its end.
+Body = bytes | IO[bytes]
+#: Pieces a stored object is hashed in.
+_READ = 1 << 20
 
 
 class Sink(ABC):
     """Writes and reads objects by layout key (``metrics/...``)."""
 
     @abstractmethod
-    def put(self, key: str, body: bytes, content_type: str) -> None:
+    def put(self, key: str, body: Body, content_type: str) -> None:
         """Write ``body`` at ``key``, replacing what was there."""
 
     @abstractmethod
     def get(self, key: str) -> bytes | None:
         """The bytes at ``key``, or None when absent."""
+
+    def sha256(self, key: str) -> str | None:
+        """The hex SHA-256 of what is at ``key`` (None when absent): to tell a changed body from the same one
+        without holding both; sinks that can read in pieces do."""
+        body = self.get(key)
+        return None if body is None else hashlib.sha256(body).hexdigest()
 
 
 class LocalSink(Sink):
@@ -38,13 +60,16 @@ class LocalSink(Sink):
             raise ValueError(f"key {key!r} escapes the output directory")
         return path
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
+    def put(self, key: str, body: Body, content_type: str) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(body)
+                if isinstance(body, bytes):
+                    handle.write(body)
+                else:
+                    shutil.copyfileobj(body, handle, _READ)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -53,6 +78,13 @@ class LocalSink(Sink):
     def get(self, key: str) -> bytes | None:
         path = self._path(key)
         return path.read_bytes() if path.exists() else None
+
+    def sha256(self, key: str) -> str | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class S3Sink(Sink):
@@ -63,15 +95,28 @@ class S3Sink(Sink):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
 
-    def put(self, key: str, body: bytes, content_type: str) -> None:
+    def put(self, key: str, body: Body, content_type: str) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body, ContentType=content_type)
         except Exception as exc:  # botocore errors: all worth a retry of the message
             raise TransientError(f"could not write s3://{self.bucket}/{self.prefix}{key}: {exc}") from exc
 
     def get(self, key: str) -> bytes | None:
+        return self._read(key, lambda body: body.read())
+
+    def sha256(self, key: str) -> str | None:
+        def digest(body: StreamingBody) -> str:
+            hashed = hashlib.sha256()
+            for piece in body.iter_chunks(_READ):
+                hashed.update(piece)
+            return hashed.hexdigest()
+
+        return self._read(key, digest)
+
+    def _read(self, key: str, use: Callable[[StreamingBody], T]) -> T | None:
+        """``use`` of the object's body (None when absent); a failure to read is worth a retry."""
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+            return use(self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"])
         except self.client.exceptions.NoSuchKey:
             return None
         except Exception as exc:
