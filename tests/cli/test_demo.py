@@ -26,7 +26,7 @@ def _port_open(port: int) -> bool:
 
 def _end_within_one_day(minutes: int) -> str:
     """Now, or just before midnight UTC when the window would cross it: objects then write one file of each kind
-    per date they span, and the counts below are those of one date (CI once ran at 00:40 and saw 17, not 10)."""
+    per date they span, and the counts below are those of one date (a run at about 01:15 UTC saw 17, not 10)."""
     end = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
     if (end - dt.timedelta(minutes=minutes)).date() != end.date():
         end = end.replace(hour=0, minute=0) - dt.timedelta(minutes=1)
