@@ -19,10 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gpulake.formats._expo_scan import MARKER
 from gpulake.limits import SizeLimit
 from gpulake.local import LocalOptions, process_file
-
-MARKER = b"\n# gpulake-scrape "
 
 
 def cut(source: Path, window: int, into: Path) -> list[Path]:
@@ -31,7 +30,7 @@ def cut(source: Path, window: int, into: Path) -> list[Path]:
         return [source]
     data, paths, start = source.read_bytes(), [], 0
     while start < len(data):
-        found = data.find(MARKER, start + window)
+        found = data.find(b"\n" + MARKER, start + window)
         end = len(data) if found < 0 else found + 1
         paths.append(into / f"window-{len(paths):04d}.prom")
         paths[-1].write_bytes(data[start:end])

@@ -3,6 +3,8 @@ alerts, nor beside the stored body it is compared with (ADR 0007), in a director
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gpulake.ingest import SPOOL_BYTES, IngestResult, _jsonl, _write_alerts
+from gpulake.ingest import SPOOL_BYTES, IngestResult, _write_alerts
 from gpulake.output import layout
 from gpulake.output.sink import LocalSink, S3Sink, Sink
 
@@ -42,11 +44,12 @@ def _alerts(n: int, peak: float = 700.0) -> list[dict[str, object]]:
     ]
 
 
-@pytest.fixture(params=["directory", "s3"])
-def sink(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sink]:
-    if request.param == "directory":
-        yield LocalSink(tmp_path)
-        return
+def _jsonl(records: list[dict[str, object]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n" for r in records).encode()
+
+
+@pytest.fixture
+def s3_sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Sink]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -54,6 +57,11 @@ def sink(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="processed")
         yield S3Sink(s3, "processed", "gpulake")
+
+
+@pytest.fixture(params=["directory", "s3"])
+def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Sink:
+    return LocalSink(tmp_path) if request.param == "directory" else request.getfixturevalue("s3_sink")
 
 
 def _write(sink: Sink, alerts: list[dict[str, object]]) -> IngestResult:
@@ -91,3 +99,22 @@ def test_a_large_alerts_body_is_never_whole_in_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     # THEN what was allocated at once stays near the spool size: neither body was ever held whole
     assert changed and peak < 3 * SPOOL_BYTES < size / 2, (peak, size)
+
+
+def test_s3_compares_with_the_checksum_it_keeps_not_by_downloading(s3_sink: S3Sink) -> None:
+    sink = s3_sink
+    downloads: list[str] = []
+    sink.client.meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: downloads.append(params["Key"])
+    )
+    alerts = _alerts(3000)
+    _write(sink, alerts)
+    assert not _write(sink, alerts).alerts_changed and _write(sink, _alerts(3000, peak=701.0)).alerts_changed
+    assert downloads == []
+    # an object stored without a SHA-256 (an earlier release) is read and hashed
+    key = layout.alerts_key("2026-11-02", "scrapes")
+    sink.client.put_object(Bucket="processed", Key=f"gpulake/{key}", Body=sink.get(key) or b"")
+    downloads.clear()
+    assert sink.sha256(key) == hashlib.sha256(_jsonl(_alerts(3000, peak=701.0)[::2])).hexdigest()
+    assert downloads == [f"gpulake/{key}"]
+    assert sink.sha256("alerts/date=2026-11-02/absent.jsonl") is None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import itertools
 import json
 import tempfile
@@ -24,7 +23,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -104,23 +102,22 @@ _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
 #: A JSON Lines body larger than this is spooled to a temporary file (Lambda's ``/tmp``) while written, then
-#: put from it: an object's alerts are ~0.7 KB each (~15 MB at 1 GB of dcgm-exporter text, ADR 0007).
+#: put from it: an object's alerts are ~0.7 KB each (~15 MB at 1 GB of dcgm-exporter text, ADR 0007), and a
+#: hostile object's quarantine can be larger.
 SPOOL_BYTES = 1 << 20
 
 
-def _jsonl(records: list[dict[str, object]]) -> bytes:
-    body = io.BytesIO()
-    _write_lines(body, records)
-    return body.getvalue()
-
-
-def _write_lines(out: IO[bytes], records: Iterable[dict[str, object]]) -> str:
-    """Write the records as JSON Lines into ``out``, a line at a time; returns the hex SHA-256 of what it wrote."""
+def _put_jsonl(sink: Sink, result: IngestResult, key: str, records: Iterable[dict[str, object]]) -> str:
+    """Put the records as JSON Lines at ``key``, written a line at a time into a spooled file and put from it
+    (never the whole body in memory); returns the body's hex SHA-256."""
     digest = hashlib.sha256()
-    for record in records:
-        line = (_JSON.encode(record) + "\n").encode()
-        digest.update(line)
-        out.write(line)
+    with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as body:
+        for record in records:
+            line = (_JSON.encode(record) + "\n").encode()
+            digest.update(line)
+            body.write(line)
+        body.seek(0)
+        _put(sink, result, key, body, "application/x-ndjson")
     return digest.hexdigest()
 
 
@@ -306,8 +303,8 @@ def _parse_and_write(
                 _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
         _write_alerts(sink, result, name)
     if parsed.bad_rows or replaced:
-        lines = [row.to_record(ctx.key) for row in parsed.bad_rows] + replaced
-        _put(sink, result, layout.quarantine_key(name), _jsonl(lines), "application/x-ndjson")
+        lines = itertools.chain((row.to_record(ctx.key) for row in parsed.bad_rows), replaced)
+        _put_jsonl(sink, result, layout.quarantine_key(name), lines)
     return result
 
 
@@ -348,7 +345,7 @@ def _capped(chunks: Iterable[bytes], limit: int, source: str) -> Iterator[bytes]
 def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult:
     result = IngestResult(source_object=key, name=name, rejected=str(exc))
     record = {"source_object": key, "line": exc.line, "reason": exc.problem, "rejected": True}
-    _put(sink, result, layout.quarantine_key(name), _jsonl([record]), "application/x-ndjson")
+    _put_jsonl(sink, result, layout.quarantine_key(name), [record])
     return result
 
 
@@ -415,10 +412,6 @@ def _write_alerts(sink: Sink, result: IngestResult, name: str) -> None:
         by_day[str(alert["start"])[:10]].append(alert)
     for day, alerts in sorted(by_day.items()):
         key = layout.alerts_key(day, name)
-        # never the whole body in memory beside the alerts, nor the stored one beside it: written to a
-        # spooled file, compared by hash, put from the file
-        with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as body:
-            if sink.sha256(key) != _write_lines(body, alerts):
-                result.alerts_changed = True
-            body.seek(0)
-            _put(sink, result, key, body, "application/x-ndjson")
+        stored = sink.sha256(key)  # compared by hash: neither body is ever held whole
+        if _put_jsonl(sink, result, key, alerts) != stored:
+            result.alerts_changed = True

@@ -6,6 +6,7 @@ put from the file, never held whole: ADR 0007).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -28,6 +29,8 @@ T = TypeVar("T")
 Body = bytes | IO[bytes]
 #: Pieces a stored object is hashed in.
 _READ = 1 << 20
+#: S3 error codes of an object that is not there (GET says NoSuchKey, HEAD only its status).
+_ABSENT = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 class Sink(ABC):
@@ -41,11 +44,10 @@ class Sink(ABC):
     def get(self, key: str) -> bytes | None:
         """The bytes at ``key``, or None when absent."""
 
+    @abstractmethod
     def sha256(self, key: str) -> str | None:
-        """The hex SHA-256 of what is at ``key`` (None when absent): to tell a changed body from the same one
-        without holding both; sinks that can read in pieces do."""
-        body = self.get(key)
-        return None if body is None else hashlib.sha256(body).hexdigest()
+        """The hex SHA-256 of what is at ``key`` (None when absent): a changed body told from the same one
+        without holding either."""
 
 
 class LocalSink(Sink):
@@ -97,7 +99,13 @@ class S3Sink(Sink):
 
     def put(self, key: str, body: Body, content_type: str) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body, ContentType=content_type)
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=body,
+                ContentType=content_type,
+                ChecksumAlgorithm="SHA256",  # S3 keeps it: sha256() asks for it instead of reading the object
+            )
         except Exception as exc:  # botocore errors: all worth a retry of the message
             raise TransientError(f"could not write s3://{self.bucket}/{self.prefix}{key}: {exc}") from exc
 
@@ -105,6 +113,16 @@ class S3Sink(Sink):
         return self._read(key, lambda body: body.read())
 
     def sha256(self, key: str) -> str | None:
+        """The checksum S3 keeps of what :meth:`put` wrote (a HEAD request); an object written without one (by an
+        earlier release) is read and hashed in pieces."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key, ChecksumMode="ENABLED")
+        except Exception as exc:
+            return self._absent(key, exc)
+        stored = head.get("ChecksumSHA256")
+        if stored and "-" not in stored:  # a whole-object checksum (a multipart one ends in -<parts>)
+            return base64.b64decode(stored).hex()
+
         def digest(body: StreamingBody) -> str:
             hashed = hashlib.sha256()
             for piece in body.iter_chunks(_READ):
@@ -114,10 +132,14 @@ class S3Sink(Sink):
         return self._read(key, digest)
 
     def _read(self, key: str, use: Callable[[StreamingBody], T]) -> T | None:
-        """``use`` of the object's body (None when absent); a failure to read is worth a retry."""
+        """``use`` of the object's body (None when absent)."""
         try:
             return use(self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"])
-        except self.client.exceptions.NoSuchKey:
-            return None
         except Exception as exc:
-            raise TransientError(f"could not read s3://{self.bucket}/{self.prefix}{key}: {exc}") from exc
+            return self._absent(key, exc)
+
+    def _absent(self, key: str, exc: Exception) -> None:
+        """None when ``exc`` says the object is not there; any other failure is worth a retry of the message."""
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") in _ABSENT:
+            return None
+        raise TransientError(f"could not read s3://{self.bucket}/{self.prefix}{key}: {exc}") from exc
