@@ -70,7 +70,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         totals["objects"] += 1
         totals["rows"] += result.rows
         totals["bad_rows"] += result.bad_rows
-        totals["alerts"] += len(result.alerts)
+        totals["alerts"] += result.alert_count
         if result.failed:
             failed += 1
         if result.rejected:
@@ -87,7 +87,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
                         "format": result.format,
                         "rows": result.rows,
                         "bad_rows": result.bad_rows,
-                        "alerts": len(result.alerts),
+                        "alerts": result.alert_count,
                         "rejected": result.rejected,
                         "truncated": result.truncated,
                         "keys": result.keys,
@@ -98,7 +98,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
             status = "REJECTED" if result.rejected else f"{result.format}: {result.rows} rows"
             status += ", TRUNCATED" if result.truncated else ""
             extra = f", {result.bad_rows} quarantined" if result.bad_rows else ""
-            print(f"{result.source_object}: {status}{extra}, {len(result.alerts)} alerts")
+            print(f"{result.source_object}: {status}{extra}, {result.alert_count} alerts")
     finish(Path(args.out), options)
     if not args.json:
         print(

@@ -13,8 +13,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gpulake.ingest import SPOOL_BYTES, IngestResult, _write_alerts
+from gpulake.ingest import IngestResult, _write_alerts
 from gpulake.output import layout
+from gpulake.output.days import DailyJsonLines
+from gpulake.output.jsonl import SPOOL_BYTES
 from gpulake.output.sink import LocalSink, S3Sink, Sink
 
 
@@ -65,8 +67,10 @@ def sink(request: pytest.FixtureRequest, tmp_path: Path) -> Sink:
 
 
 def _write(sink: Sink, alerts: list[dict[str, object]]) -> IngestResult:
-    result = IngestResult(source_object="dcgm/gpu-node-00/scrapes.prom", name="scrapes", alerts=alerts)
-    _write_alerts(sink, result, "scrapes")
+    result = IngestResult(source_object="dcgm/gpu-node-00/scrapes.prom", name="scrapes")
+    bodies = DailyJsonLines()
+    bodies.write(alerts)
+    _write_alerts(sink, result, "scrapes", bodies)
     return result
 
 

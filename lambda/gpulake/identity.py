@@ -149,6 +149,55 @@ class InOrder:
         return held
 
 
+class EarlierWindows:
+    """Rows of a window whose identity an earlier window of the same object wrote (ADR 0008).
+
+    Windows are cut at scrape markers, which only move forward in what the collector writes, so this finds
+    nothing there; a hostile object (a scrape time repeated a window later) has those rows quarantined as
+    ``duplicate_timestamp``. The earlier row stays, as it is written: one row per identity, as everywhere.
+    """
+
+    def __init__(self, source_object: str) -> None:
+        self.source_object = source_object
+        self.replaced: list[dict[str, object]] = []
+        #: Per (node, GPU), the sorted times earlier windows wrote (8 bytes a row).
+        self._written: dict[tuple[str | None, str | None], np.ndarray] = {}
+
+    def rows(self, table: pa.Table) -> pa.Table:
+        """``table`` (a slice of the window) without the rows an earlier window wrote."""
+        if not self._written or not table.num_rows:
+            return table
+        drop = np.zeros(table.num_rows, dtype=bool)
+        times = pc.cast(table["time"], pa.int64()).to_numpy()
+        for key, rows in _by_gpu(table):
+            earlier = self._written.get(key)
+            if earlier is not None and times[rows].min() <= earlier[-1]:
+                drop[rows] = np.isin(times[rows], earlier)
+        if not drop.any():
+            return table
+        self.replaced += [
+            _quarantine(row, self.source_object, DUPLICATE_REASON) for row in table.filter(drop).to_pylist()
+        ]
+        return table.filter(pa.array(~drop))
+
+    def add(self, window: pa.Table) -> None:
+        """Remember what a finished window wrote (its kept rows)."""
+        times = pc.cast(window["time"], pa.int64()).to_numpy()
+        for key, rows in _by_gpu(window):
+            before = self._written.get(key)
+            written = times[rows] if before is None else np.concatenate([before, times[rows]])
+            self._written[key] = np.sort(written)
+
+
+def _by_gpu(table: pa.Table) -> Iterator[tuple[tuple[str | None, str | None], np.ndarray]]:
+    """Per (node, GPU) of ``table``, the indices of its rows."""
+    nodes, node = codes(table["node"])
+    gpus, gpu = codes(table["gpu"])
+    combined = node.astype(np.int64) * len(gpus) + gpu
+    for value in np.unique(combined).tolist():
+        yield (nodes[value // len(gpus)], gpus[value % len(gpus)]), np.flatnonzero(combined == value)
+
+
 def _quarantine(row: dict[str, object], source_object: str, reason: str) -> dict[str, object]:
     """A quarantine record for a row ingest took out (no line number: the parsers no longer know it)."""
     return {
@@ -191,6 +240,21 @@ def spans(table: pa.Table) -> list[Span]:
         earlier = found.get(key)
         found[key] = (min(earlier[0], first), max(earlier[1], last)) if earlier else (first, last)
     return [Span(*key, first, last) for key, (first, last) in found.items()]
+
+
+def merge_spans(found: Iterable[Span]) -> list[Span]:
+    """One span per node, GPU and source (in order of first appearance): an object's windows cover each in
+    turn (ADR 0008)."""
+    merged: dict[tuple[str, str, str], Span] = {}
+    for span in found:
+        key = (span.node, span.gpu, span.source)
+        earlier = merged.get(key)
+        merged[key] = (
+            span
+            if earlier is None
+            else Span(*key, min(earlier.first_ms, span.first_ms), max(earlier.last_ms, span.last_ms))
+        )
+    return list(merged.values())
 
 
 @dataclass

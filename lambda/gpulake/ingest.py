@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,11 +36,12 @@ from gpulake.context import SourceContext
 from gpulake.decode import Inflating, NotUtf8, Utf8Lines, too_large
 from gpulake.errors import InputRejected
 from gpulake.formats.base import BadRow, Format, ParseResult
-from gpulake.identity import InOrder, Span, spans
+from gpulake.identity import EarlierWindows, InOrder, Span, merge_spans, spans
 from gpulake.kept import KeptRows
 from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
-from gpulake.output.days import DailyParquet
+from gpulake.output.days import DailyJsonLines, DailyParquet
+from gpulake.output.jsonl import JSON, JsonLines
 from gpulake.output.sink import Body, Sink
 
 #: Quarantine reason of the cut-off end of a truncated object.
@@ -62,7 +62,10 @@ class IngestResult:
     format: str | None = None
     rows: int = 0
     bad_rows: int = 0
-    alerts: list[dict[str, object]] = field(default_factory=list)
+    #: How many alerts the object raised, and how many of them critical (the alerts are in its alerts
+    #: files: :attr:`alerts`).
+    alert_count: int = 0
+    critical_alerts: int = 0
     keys: list[str] = field(default_factory=list)
     #: The reason the whole object was rejected, or None.
     rejected: str | None = None
@@ -80,6 +83,22 @@ class IngestResult:
     notifications: list[Event] = field(default_factory=list)
     #: The claims to confirm once ``notifications`` are published (gpulake.alerts.grouping.confirm).
     claims: list[Claim] = field(default_factory=list)
+    #: Where the outputs are (:attr:`alerts` reads them back from there).
+    sink: Sink | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def alerts(self) -> list[dict[str, object]]:
+        """The object's alerts as written, day by day, read back from its alerts files: an object's alerts are
+        written window by window and never all held (ADR 0008)."""
+        if self.sink is None:
+            return []
+        return [
+            json.loads(line)
+            for key in self.keys
+            if key.startswith(layout.ALERTS_PREFIX)
+            for line in (self.sink.get(key) or b"").splitlines()
+            if line
+        ]
 
     @property
     def failed(self) -> str | None:
@@ -96,29 +115,16 @@ class Lifecycle:
     now_ms: int | None = None
 
 
-#: ``json.dumps(..., ensure_ascii=False, sort_keys=True, allow_nan=False)``, built once: dumps builds an encoder
-#: per call, a few microseconds each of an object's thousands of alert lines.
-_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
+def _put_jsonl(sink: Sink, result: IngestResult, key: str, body: JsonLines) -> None:
+    """Put a JSON Lines body from its spooled file (never whole in memory)."""
+    with body.finished() as file:
+        _put(sink, result, key, file, "application/x-ndjson")
 
 
-#: A JSON Lines body larger than this is spooled to a temporary file (Lambda's ``/tmp``) while written, then
-#: put from it: an object's alerts are ~0.7 KB each (~15 MB at 1 GB of dcgm-exporter text, ADR 0007), and a
-#: hostile object's quarantine can be larger.
-SPOOL_BYTES = 1 << 20
-
-
-def _put_jsonl(sink: Sink, result: IngestResult, key: str, records: Iterable[dict[str, object]]) -> str:
-    """Put the records as JSON Lines at ``key``, written a line at a time into a spooled file and put from it
-    (never the whole body in memory); returns the body's hex SHA-256."""
-    digest = hashlib.sha256()
-    with tempfile.SpooledTemporaryFile(SPOOL_BYTES) as body:
-        for record in records:
-            line = (_JSON.encode(record) + "\n").encode()
-            digest.update(line)
-            body.write(line)
-        body.seek(0)
-        _put(sink, result, key, body, "application/x-ndjson")
-    return digest.hexdigest()
+def _jsonl(records: Iterable[dict[str, object]]) -> JsonLines:
+    body = JsonLines()
+    body.write(records)
+    return body
 
 
 def ingest(
@@ -237,22 +243,25 @@ def _replace(
 
 def _unchanged(previous: dedupe.Manifest, name: str, sink: Sink) -> IngestResult:
     """The result of the processing already done, read back from its manifest and alerts (nothing is written)."""
-    alerts = []
-    for key in previous.outputs:
-        if key.startswith("alerts/"):
-            alerts += [json.loads(line) for line in (sink.get(key) or b"").decode().splitlines() if line]
-    return IngestResult(
+    result = IngestResult(
         source_object=previous.source_object,
         name=name,
         format=previous.format,
         rows=previous.rows,
         bad_rows=previous.bad_rows,
-        alerts=alerts,
         keys=list(previous.outputs),
         rejected=previous.rejected,
         spans=list(previous.spans),
         unchanged=True,
+        sink=sink,
     )
+    alerts = result.alerts
+    result.alert_count, result.critical_alerts = len(alerts), _critical(alerts)
+    return result
+
+
+def _critical(alerts: list[dict[str, object]]) -> int:
+    return sum(1 for alert in alerts if alert["severity"] == "critical")
 
 
 def _parse_and_write(
@@ -265,53 +274,100 @@ def _parse_and_write(
     lifecycle: Lifecycle | None = None,
     max_inflated: SizeLimit | None = None,
 ) -> IngestResult:
-    result = IngestResult(source_object=ctx.key, name=name)
     cap = max_inflated or size_limit()
     try:
-        fmt, parsed, text = _parse(source, ctx, format_name, cap, None)
+        return _windows_and_write(source, ctx, sink, name, format_name, alert_config, lifecycle, cap, None)
     except NotUtf8:  # as to_utf8 decides: not UTF-8 throughout, so Windows-1252 (GPU-Z's degree sign)
-        fmt, parsed, text = _parse(source, ctx, format_name, cap, "cp1252")
+        return _windows_and_write(source, ctx, sink, name, format_name, alert_config, lifecycle, cap, "cp1252")
+
+
+def _windows_and_write(
+    source: _Source,
+    ctx: SourceContext,
+    sink: Sink,
+    name: str,
+    format_name: str | None,
+    alert_config: AlertConfig | None,
+    lifecycle: Lifecycle | None,
+    cap: SizeLimit,
+    encoding: str | None,
+) -> IngestResult:
+    """The object window by window (one for most objects, ADR 0008), each as the upload it would have been:
+    its rows cleaned and written a slice at a time (ADR 0007) into the object's per-day files, its alerts
+    found, folded into the episodes and written into the object's per-day alerts bodies, then let go; the
+    files are put at the end."""
+    result = IngestResult(source_object=ctx.key, name=name, sink=sink)
+    fmt, windows, text, limit = _parse(source, ctx, format_name, cap, encoding)
     result.format = fmt.name
+    cleaned, earlier, files, alerts = InOrder(ctx.key), EarlierWindows(ctx.key), DailyParquet(), DailyJsonLines()
+    carry = carryover.AcrossWindows(lifecycle.store) if lifecycle is not None else None
+    bad_rows: list[BadRow] = []
+    covered: list[Span] = []
+    for parsed in windows:
+        bad_rows += parsed.bad_rows
+        kept = KeptRows(rules.reads_extra(alert_config))
+        for rows in cleaned.rows(parsed.in_table_order()):
+            rows = earlier.rows(rows)
+            files.write(rows)
+            kept.add(rows)
+        table = kept.table()
+        if table.num_rows:
+            result.rows += table.num_rows
+            covered += spans(table)
+            found = _detect(sink, result, table, kept, fmt.name, alert_config, lifecycle, carry)
+            result.alert_count += len(found)
+            result.critical_alerts += _critical(found)
+            alerts.write(found)
+            earlier.add(table)
+        del kept, table  # before the next window is scanned
+    if text.size > limit:  # the cut-off rest of a truncated object counts too
+        raise too_large(ctx.key, limit)
     if text.truncated is not None:
         result.truncated = (
             f"{ctx.key}:{text.lines + 1}: {text.truncated}; the complete lines before it landed, upload the file again"
         )
-        parsed.bad_rows.append(BadRow(text.lines + 1, TRUNCATED, text.rest.decode("utf-8", "replace")))
-    # the rows a slice at a time (one for most formats, ADR 0007 for dcgm): cleaned, written per day, then
-    # let go but for what detection, spans and lifecycle read of them
-    cleaned, files, kept = InOrder(ctx.key), DailyParquet(), KeptRows(rules.reads_extra(alert_config))
-    for rows in cleaned.rows(parsed.in_table_order()):
-        files.write(rows)
-        kept.add(rows)
-    table = kept.table()
-    replaced = cleaned.empty + cleaned.replaced
-    result.rows = table.num_rows
-    result.bad_rows = len(parsed.bad_rows) + len(replaced)
-    result.spans = spans(table)
-    if table.num_rows:
+        bad_rows.append(BadRow(text.lines + 1, TRUNCATED, text.rest.decode("utf-8", "replace")))
+    replaced = cleaned.empty + cleaned.replaced + earlier.replaced
+    result.bad_rows = len(bad_rows) + len(replaced)
+    result.spans = merge_spans(covered)
+    if result.rows:
         for day, body in files.close():
             _put(sink, result, layout.metrics_key(fmt.name, day, name), body, "application/vnd.apache.parquet")
-        # one transaction per object where the store has them (SQLite): carried ends and every episode
-        with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
-            carried = (
-                carryover.exchange(lifecycle.store, carryover.ends(table, kept.extra))
-                if lifecycle is not None
-                else None
-            )
-            result.alerts = detect(table, alert_config, carried, kept.extra)
-            if lifecycle is not None:
-                _apply_lifecycle(sink, result, table, fmt.name, lifecycle)
-        _write_alerts(sink, result, name)
-    if parsed.bad_rows or replaced:
-        lines = itertools.chain((row.to_record(ctx.key) for row in parsed.bad_rows), replaced)
-        _put_jsonl(sink, result, layout.quarantine_key(name), lines)
+        if carry is not None:
+            with carry.store.batch():
+                carry.record()
+        _write_alerts(sink, result, name, alerts)
+    if bad_rows or replaced:
+        lines = itertools.chain((row.to_record(ctx.key) for row in bad_rows), replaced)
+        _put_jsonl(sink, result, layout.quarantine_key(name), _jsonl(lines))
     return result
+
+
+def _detect(
+    sink: Sink,
+    result: IngestResult,
+    table: pa.Table,
+    kept: KeptRows,
+    source: str,
+    alert_config: AlertConfig | None,
+    lifecycle: Lifecycle | None,
+    carry: carryover.AcrossWindows | None,
+) -> list[dict[str, object]]:
+    """A window's alerts, folded into the stored episodes when there is a store (one transaction where the
+    store has them, SQLite)."""
+    with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
+        carried = carry.carried(carryover.ends(table, kept.extra)) if carry is not None else None
+        alerts = detect(table, alert_config, carried, kept.extra)
+        if lifecycle is not None:
+            _apply_lifecycle(sink, result, alerts, table, source, lifecycle)
+    return alerts
 
 
 def _parse(
     source: _Source, ctx: SourceContext, format_name: str | None, cap: SizeLimit, encoding: str | None
-) -> tuple[Format, ParseResult, Utf8Lines]:
-    """Read, inflate, decode, detect and parse in one pass; the text stream says afterwards how it ended."""
+) -> tuple[Format, Iterator[ParseResult], Utf8Lines, int]:
+    """Read, inflate, decode and detect; the windows parse as they are asked for, and the text stream says
+    afterwards how it ended. Also returns the format's size cap."""
     text = Utf8Lines(Inflating(source.read(), ctx.key, cap.overall), encoding)
     chunks = iter(text)
     head: list[bytes] = []  # complete lines up to the sniffing size (and at least one with content)
@@ -326,10 +382,7 @@ def _parse(
         raise InputRejected(ctx.key, f"{text.truncated} and holds no complete line; upload the complete file again")
     fmt = formats.get(format_name) if format_name else formats.detect(b"".join(head), ctx.key)
     limit = cap.for_format(fmt.name)
-    parsed = fmt.parse_chunks(_capped(itertools.chain(head, chunks), limit, ctx.key), ctx)
-    if text.size > limit:  # the cut-off rest of a truncated object counts too
-        raise too_large(ctx.key, limit)
-    return fmt, parsed, text
+    return fmt, fmt.parse_windows(_capped(itertools.chain(head, chunks), limit, ctx.key), ctx), text, limit
 
 
 def _capped(chunks: Iterable[bytes], limit: int, source: str) -> Iterator[bytes]:
@@ -345,7 +398,7 @@ def _capped(chunks: Iterable[bytes], limit: int, source: str) -> Iterator[bytes]
 def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult:
     result = IngestResult(source_object=key, name=name, rejected=str(exc))
     record = {"source_object": key, "line": exc.line, "reason": exc.problem, "rejected": True}
-    _put_jsonl(sink, result, layout.quarantine_key(name), [record])
+    _put_jsonl(sink, result, layout.quarantine_key(name), _jsonl([record]))
     return result
 
 
@@ -354,8 +407,16 @@ def _put(sink: Sink, result: IngestResult, key: str, body: Body, content_type: s
     result.keys.append(key)
 
 
-def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: str, lifecycle: Lifecycle) -> None:
-    """Fold the object's alerts, node by node, into the stored episodes (gpulake.alerts.lifecycle)."""
+def _apply_lifecycle(
+    sink: Sink,
+    result: IngestResult,
+    alerts: list[dict[str, object]],
+    table: pa.Table,
+    source: str,
+    lifecycle: Lifecycle,
+) -> None:
+    """Fold a window's alerts, node by node, into the stored episodes (gpulake.alerts.lifecycle); its
+    ``gpu_missing`` alerts join ``alerts``."""
     times = table.column("time").cast(pa.int64()).to_numpy()
     node_names, nodes = schema.codes(table.column("node"))
     gpu_names, gpus = schema.codes(
@@ -364,7 +425,7 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
         )
     )
     by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for alert in result.alerts:
+    for alert in alerts:
         by_node[str(alert["node"])].append(alert)
     for code, node in sorted(enumerate(node_names), key=lambda named: named[1]):
         rows = np.flatnonzero(nodes == code)
@@ -380,7 +441,7 @@ def _apply_lifecycle(sink: Sink, result: IngestResult, table: pa.Table, source: 
             now_ms=now,
             config=lifecycle.config,
         )
-        result.alerts += applied.extra_alerts  # gpu_missing: a fact of this object, like the rest
+        alerts += applied.extra_alerts  # gpu_missing: a fact of this object, like the rest
         for alert in [*by_node[node], *applied.extra_alerts]:
             alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
         result.events += applied.events
@@ -401,17 +462,16 @@ def _last_sample(gpus: np.ndarray, times: np.ndarray, names: list[str]) -> dict[
 def write_episode(sink: Sink, episode: dict[str, object]) -> str:
     """Write a closed episode to ``episodes/date=<start date>/<episode_id>.json``."""
     key = layout.episodes_key(str(episode["start"])[:10], str(episode["episode_id"]))
-    body = (_JSON.encode(episode) + "\n").encode()
+    body = (JSON.encode(episode) + "\n").encode()
     sink.put(key, body, "application/json")
     return key
 
 
-def _write_alerts(sink: Sink, result: IngestResult, name: str) -> None:
-    by_day: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for alert in result.alerts:
-        by_day[str(alert["start"])[:10]].append(alert)
-    for day, alerts in sorted(by_day.items()):
+def _write_alerts(sink: Sink, result: IngestResult, name: str, alerts: DailyJsonLines) -> None:
+    """Put each day's alerts body; compared with the stored one by hash (neither is ever held whole), which
+    tells whether the object's alerts changed."""
+    for day, body in alerts.close():
         key = layout.alerts_key(day, name)
-        stored = sink.sha256(key)  # compared by hash: neither body is ever held whole
-        if _put_jsonl(sink, result, key, alerts) != stored:
+        if body.sha256() != sink.sha256(key):
             result.alerts_changed = True
+        _put_jsonl(sink, result, key, body)

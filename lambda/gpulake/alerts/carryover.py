@@ -108,6 +108,55 @@ def _before(history: list[list], end: End) -> Carried:
     return Carried(xid, prev_dbe if contiguous else None)
 
 
+def read(store: EpisodeStore, object_ends: dict[Key, End]) -> dict[Key, Carried]:
+    """Per GPU, what its earlier objects ended with, recording nothing (:func:`exchange` records)."""
+    carried: dict[Key, Carried] = {}
+    for node in sorted({n for n, _ in object_ends}):
+        items = store.load(f"carry#{node}")
+        gpus = items[0].get("gpus", {}) if items else {}
+        for (n, gpu), end in sorted(object_ends.items()):
+            if n == node:
+                carried[(n, gpu)] = _before([list(h) for h in gpus.get(gpu, [])], end)
+    return carried
+
+
+class AcrossWindows:
+    """Gauges and counters across the windows of one object (ADR 0008).
+
+    A GPU's first window gets what its earlier objects ended with (:func:`read`), each later window what
+    the window before ended with; the object's ends are recorded once, when it is done (:meth:`record`),
+    as one upload's are: a rerun after a kill, or a new version of the key, reads what the first run read.
+    """
+
+    def __init__(self, store: EpisodeStore) -> None:
+        self.store = store
+        #: Per GPU, the object's end so far: its first start, its last end, gauge and counter.
+        self.ends: dict[Key, End] = {}
+
+    def carried(self, window_ends: dict[Key, End]) -> dict[Key, Carried]:
+        """What each GPU of the next window carries in; the window's ends join the object's."""
+        first = {key: end for key, end in window_ends.items() if key not in self.ends}
+        carried = read(self.store, first) if first else {}
+        for key, end in window_ends.items():
+            before = self.ends.get(key)
+            if before is not None:
+                carried[key] = Carried(before.xid, before.dbe)
+                end = End(
+                    before.start_ms,
+                    end.end_ms,
+                    before.xid if end.xid is None else end.xid,
+                    before.dbe if end.dbe is None else end.dbe,
+                    before.step_ms or end.step_ms,
+                )
+            self.ends[key] = end
+        return carried
+
+    def record(self) -> None:
+        """Record the object's ends (one conditional write per node)."""
+        if self.ends:
+            exchange(self.store, self.ends)
+
+
 def exchange(store: EpisodeStore, object_ends: dict[Key, End]) -> dict[Key, Carried]:
     """Per GPU, what its earlier objects ended with; records this object's ends (one item per node)."""
     carried: dict[Key, Carried] = {}

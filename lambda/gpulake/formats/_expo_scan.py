@@ -109,6 +109,7 @@ class Scanned(NamedTuple):
     #: sample is none, so NaN is never a value); of a key given twice in a row the later value
     extra: dict[int, np.ndarray]
     bad: list[tuple[int, str, str]]  # (line number, reason, raw text)
+    lines: int  # lines scanned (the next window's bad rows count on from here)
 
 
 def _chunks(data: bytes, size: int = 1 << 22) -> Iterator[list[bytes]]:
@@ -226,6 +227,7 @@ class _PyScanner:
             values.reshape(len(self.slots), n),
             {key: _filled(column, n) for key, column in sorted(self.extra.items())},
             self.bad,
+            self.line,
         )
 
 
@@ -267,6 +269,7 @@ def scan_compiled(chunks: Iterable[bytes | memoryview], resolve: Resolve, *, slo
     scanner = _expo_scan_c.Scanner(resolve, slots, now, VALUE_RULES, MIN_TIME_MS, MAX_TIME_MS)
     for chunk in chunks:
         scanner.feed(chunk)
+    lines = scanner.lines()
     row_time, row_group, values, extra, bad = scanner.finish()
     times = np.frombuffer(row_time, dtype=np.int64)  # each array a view of the buffer the scanner filled
     n = len(times)
@@ -276,6 +279,7 @@ def scan_compiled(chunks: Iterable[bytes | memoryview], resolve: Resolve, *, slo
         np.ascontiguousarray(np.frombuffer(values, dtype=np.float64).reshape(n, slots).T),
         {key: np.frombuffer(column, dtype=np.float64) for key, column in extra.items()},
         bad,
+        lines,
     )
 
 

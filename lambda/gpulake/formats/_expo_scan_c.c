@@ -754,8 +754,13 @@ static void Scanner_dealloc(PyObject *self) {
     Py_DECREF(type);
 }
 
+static PyObject *Scanner_lines(PyObject *self, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromLongLong(((Scanner *)self)->line);
+}
+
 static PyMethodDef Scanner_methods[] = {
     {"feed", Scanner_feed, METH_O, "feed(data): scan whole lines of exposition text (any bytes-like object)."},
+    {"lines", Scanner_lines, METH_NOARGS, "lines() -> the number of lines fed so far."},
     {"finish", Scanner_finish, METH_NOARGS,
      "finish() -> (row_time, row_group, values, {extra key: column}, bad): the raw buffers "
      "(Buffer objects, no copies; the scanner cannot be fed afterwards)."},

@@ -89,6 +89,11 @@ class Format(ABC):
     def parse_text(self, text: bytes, ctx: SourceContext) -> ParseResult:
         """Parse a whole object already decoded to UTF-8 (ingest decodes once, before detection)."""
 
+    def parse_windows(self, chunks: Iterable[bytes], ctx: SourceContext) -> Iterator[ParseResult]:
+        """The object as consecutive windows, each parsed as the upload it would have been (ADR 0008): one
+        window unless the format can cut a large object without splitting a row (dcgm, at scrapes)."""
+        yield self.parse_chunks(chunks, ctx)
+
     def parse_chunks(self, chunks: Iterable[bytes], ctx: SourceContext) -> ParseResult:
         """Parse UTF-8 text given in pieces that each end at a line end (the last may lack its newline)."""
         whole = io.BytesIO()  # each piece is copied in once and dropped; getvalue() hands the buffer over

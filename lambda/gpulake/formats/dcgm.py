@@ -45,6 +45,9 @@ _SLOT_RANGES = [*(schema.PHYSICAL_RANGE[c] for c in schema.CANONICAL_COLUMNS), s
 #: Rows per batch of a large object (ADR 0007): a slice costs its ``extra`` map (~40 keys of text per row at
 #: 40 fields); below 2048 the 1 GB peak stops dropping (``scripts/bench_ingest.py`` files; table in the ADR).
 ROWS_PER_SLICE = 2048
+#: Text per window of a large object (ADR 0008): a window ends before the first valid scrape marker past it.
+#: A collector upload (~2-5 MB per node and 5 minutes) is one window; 1 GB at 64 MiB peaks as 100 MB does.
+WINDOW_BYTES = 64 << 20
 __all__ = ["BLANK_MIN", "BLANK_SENTINELS", "MARKER", "BadSeries", "DcgmFormat", "is_blank", "parse_labels"]
 
 
@@ -241,11 +244,15 @@ class _Rows(NamedTuple):
 class DcgmFormat(Format):
     name = "dcgm"
 
-    def __init__(self, scan: ScanFunction | None = None, rows_per_slice: int = ROWS_PER_SLICE) -> None:
+    def __init__(
+        self, scan: ScanFunction | None = None, rows_per_slice: int = ROWS_PER_SLICE, window_bytes: int | None = None
+    ) -> None:
         #: The exposition scanner; the compiled one when built (``_expo_scan.scan``).
         self.scan = scan or _expo_scan.scan
         #: The most rows of one batch (ADR 0007): a large object is built and written a slice at a time.
         self.rows_per_slice = rows_per_slice
+        #: Text per window (ADR 0008); None: :data:`WINDOW_BYTES`.
+        self.window_bytes = window_bytes
 
     def sniff(self, head: str) -> bool:
         return bool(_SNIFF.search(head))
@@ -259,12 +266,74 @@ class DcgmFormat(Format):
     def parse_chunks(self, chunks: Iterable[bytes], ctx: SourceContext) -> ParseResult:
         """Scan the pieces as they come (only the scanner's buffers, one float per sample, are kept); the
         batches come as ``slices``, built when asked for."""
-        scrape = _Scrape(ctx)
-        scanned = self.scan(chunks, scrape.resolve_head, slots=len(_SLOTS), now=ctx.object_time_ms)
-        result = ParseResult(bad_rows=[BadRow(*bad) for bad in scanned.bad])
+        return self._window(_Scrape(ctx), chunks, 0)[0]
+
+    def parse_windows(self, chunks: Iterable[bytes], ctx: SourceContext) -> Iterator[ParseResult]:
+        """Windows of whole scrapes (ADR 0008), each scanned once the one before is handed over."""
+        scrape, lines = _Scrape(ctx), 0
+        for window in _Windows(chunks, self.window_bytes or WINDOW_BYTES):
+            result, scanned = self._window(scrape, window, lines)
+            lines += scanned
+            yield result
+
+    def _window(self, scrape: _Scrape, chunks: Iterable[bytes], lines_before: int) -> tuple[ParseResult, int]:
+        """A window's rows and bad rows (their line numbers counted from the object's start); its lines."""
+        scanned = self.scan(chunks, scrape.resolve_head, slots=len(_SLOTS), now=scrape.ctx.object_time_ms)
+        result = ParseResult(bad_rows=[BadRow(line + lines_before, *bad) for line, *bad in scanned.bad])
         if len(scanned.row_time):
             result.slices = scrape.slices(*scrape.rows(scanned), self.rows_per_slice)
-        return result
+        return result, scanned.lines
+
+
+class _Windows:
+    """Text pieces cut into windows of at least ``size`` bytes, each ending before a scrape marker with a valid
+    time (so a row, one GPU at one time, is whole in one window and starts at its marker's time)."""
+
+    def __init__(self, chunks: Iterable[bytes | memoryview], size: int) -> None:
+        self._chunks = iter(chunks)
+        self._size = size
+        self._next: bytes | memoryview | None = None
+        self._ended = False
+
+    def __iter__(self) -> Iterator[Iterator[bytes | memoryview]]:
+        while not self._ended:
+            yield self._window()  # read to its end before the next is asked for
+
+    def _window(self) -> Iterator[bytes | memoryview]:
+        size = 0
+        while True:
+            if self._next is not None:
+                chunk, self._next = self._next, None
+            else:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    self._ended = True
+                    return
+            # the piece that fills the window is searched (a copy of it alone) from where the window is full
+            at = _marker_at(bytes(chunk), self._size - size) if size + len(chunk) > self._size else -1
+            if at >= 0:
+                self._next = chunk[at:]
+                if at:
+                    yield chunk[:at]
+                return
+            yield chunk
+            size += len(chunk)
+
+
+def _marker_at(chunk: bytes, start: int) -> int:
+    """Where the first line from ``start`` on that is a scrape marker with a valid time starts, or -1."""
+    first = chunk.startswith(MARKER) and start <= 0
+    at = 0 if first else _line_after(chunk.find(b"\n" + MARKER, max(start - 1, 0)))
+    while at >= 0:
+        end = chunk.find(b"\n", at)
+        if chunk[at + len(MARKER) : end if end >= 0 else len(chunk)].strip().isdigit():
+            return at
+        at = _line_after(chunk.find(b"\n" + MARKER, at))
+    return -1
+
+
+def _line_after(newline: int) -> int:
+    return newline + 1 if newline >= 0 else -1
 
 
 def _text(raw: bytes) -> str:

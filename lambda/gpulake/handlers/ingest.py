@@ -126,9 +126,8 @@ def _report(result: IngestResult) -> None:
         return
     metrics.add_metric(name="RowsWritten", unit=MetricUnit.Count, value=result.rows)
     metrics.add_metric(name="RowsQuarantined", unit=MetricUnit.Count, value=result.bad_rows)
-    metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(result.alerts))
-    critical = sum(1 for a in result.alerts if a["severity"] == "critical")
-    metrics.add_metric(name="CriticalAlerts", unit=MetricUnit.Count, value=critical)
+    metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=result.alert_count)
+    metrics.add_metric(name="CriticalAlerts", unit=MetricUnit.Count, value=result.critical_alerts)
     metrics.add_metric(name="ObjectsRejected", unit=MetricUnit.Count, value=1 if result.rejected else 0)
     metrics.add_metric(name="ObjectsTruncated", unit=MetricUnit.Count, value=1 if result.truncated else 0)
     if result.rejected:
@@ -142,7 +141,7 @@ def _report(result: IngestResult) -> None:
                 "format": result.format,
                 "rows": result.rows,
                 "bad_rows": result.bad_rows,
-                "alerts": len(result.alerts),
+                "alerts": result.alert_count,
                 "keys": result.keys,
             },
         )

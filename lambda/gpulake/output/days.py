@@ -1,4 +1,5 @@
-"""An object's metrics split by UTC day, one Parquet file per day, written as the rows come.
+"""An object's outputs split by UTC day, written as they come: its metrics, one Parquet file per day, and
+its alerts, one JSON Lines body per day of each alert's start.
 
 Rows arrive in slices in table order (node, GPU, time), so the days of one GPU follow each other
 and the next GPU starts again at the first day: every day's file stays open until the end, each
@@ -8,11 +9,13 @@ slice's rows of a day are that file's next row group, and the slice is dropped a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import IO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpulake.output.jsonl import JsonLines
 from gpulake.output.parquet import ParquetFile
 
 #: Milliseconds per UTC day (a number: a module-level ``pa.scalar`` would make pyarrow import pandas).
@@ -37,8 +40,30 @@ class DailyParquet:
                 file = self._files[number] = ParquetFile(table.schema)
             file.write(part)
 
-    def close(self) -> Iterator[tuple[str, bytes]]:
-        """Per day in date order, its ISO date and the finished file's bytes (each file let go once handed over)."""
+    def close(self) -> Iterator[tuple[str, IO[bytes]]]:
+        """Per day in date order, its ISO date and the finished file, at its start (closed once handed over)."""
         for number in sorted(self._files):
             day = (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat()
-            yield day, self._files.pop(number).close()
+            with self._files.pop(number).close() as body:
+                yield day, body
+
+
+class DailyJsonLines:
+    """The alerts bodies of one object, one per UTC day of each alert's ``start``, appended window by window."""
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, JsonLines] = {}
+
+    def write(self, records: Iterable[dict[str, object]]) -> None:
+        """Append each record to the body of its start's day, in the order given."""
+        for record in records:
+            day = str(record["start"])[:10]
+            body = self._bodies.get(day)
+            if body is None:
+                body = self._bodies[day] = JsonLines()
+            body.write([record])
+
+    def close(self) -> Iterator[tuple[str, JsonLines]]:
+        """Per day in date order, its ISO date and its body (to put from :meth:`JsonLines.finished`)."""
+        for day in sorted(self._bodies):
+            yield day, self._bodies.pop(day)

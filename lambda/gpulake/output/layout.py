@@ -44,8 +44,12 @@ def metrics_key(source: str, date: str, name: str) -> str:
     return f"metrics/source={source}/date={date}/{name}.parquet"
 
 
+#: Where every object's alerts files are.
+ALERTS_PREFIX = "alerts/"
+
+
 def alerts_key(date: str, name: str) -> str:
-    return f"alerts/date={date}/{name}.jsonl"
+    return f"{ALERTS_PREFIX}date={date}/{name}.jsonl"
 
 
 def episodes_key(date: str, episode_id: str) -> str:

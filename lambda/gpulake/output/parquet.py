@@ -8,18 +8,25 @@ is never held whole (ADR 0007); one write of a table gives one row group, as bef
 
 from __future__ import annotations
 
+import tempfile
+from typing import IO
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 #: The most rows one write puts in one row group (a write of more gives several).
 ROW_GROUP_ROWS = 1_000_000
+#: A file larger than this goes on in a temporary file (Lambda's ``/tmp``): a large object's files stay
+#: open while its windows are written (ADR 0008).
+SPOOL_BYTES = 1 << 20
 
 
 class ParquetFile:
-    """A Parquet file in memory, written a row group per :meth:`write`; each written table can be dropped."""
+    """A Parquet file written a row group per :meth:`write`, in memory and past :data:`SPOOL_BYTES` in a
+    temporary file; each written table can be dropped."""
 
     def __init__(self, schema: pa.Schema) -> None:
-        self._sink = pa.BufferOutputStream()
+        self._sink: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 (handed over by close)
         self._writer = pq.ParquetWriter(
             self._sink,
             schema,
@@ -34,17 +41,19 @@ class ParquetFile:
         """Append ``table``'s rows as the next row group."""
         self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
 
-    def close(self) -> bytes:
-        """Finish the file (footer and statistics) and hand over its bytes."""
+    def close(self) -> IO[bytes]:
+        """Finish the file (footer and statistics) and hand it over, at its start (the caller closes it)."""
         self._writer.close()
-        return self._sink.getvalue().to_pybytes()
+        self._sink.seek(0)
+        return self._sink
 
 
 def to_parquet_bytes(table: pa.Table) -> bytes:
     """Serialise ``table`` to Parquet bytes with the project's fixed options (one row group)."""
     file = ParquetFile(table.schema)
     file.write(table)
-    return file.close()
+    with file.close() as body:
+        return body.read()
 
 
 def read_parquet_bytes(data: bytes, columns: list[str] | None = None) -> pa.Table:

@@ -1,0 +1,215 @@
+"""A large dcgm object ingested as windows of whole scrapes (ADR 0008): the same rows as the object processed
+whole, the alerts its windows would raise uploaded one after the other, line numbers of the whole object,
+one row per identity when a scrape time comes back, and a kill between windows then a rerun equal to a
+clean run."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gpulake import ingest as ingest_mod
+from gpulake.alerts.state import SqliteEpisodeStore
+from gpulake.context import SourceContext
+from gpulake.formats import dcgm
+from gpulake.formats.dcgm import MARKER, _Windows
+from gpulake.identity import DUPLICATE_REASON
+from gpulake.ingest import IngestResult, Lifecycle, ingest
+from gpulake.output.sink import LocalSink
+from gpulake_cli.simulate_fleet import FleetSpec, _fleet, _times, dcgm_text
+from tests.test_lifecycle import CONFIG
+from tests.test_streaming import scrapes
+
+#: Text per window in these tests: a few scrapes of the objects below.
+WINDOW = 48 << 10
+
+
+def fleet_object(minutes: float = 60.0) -> bytes:
+    """One node's scrapes as the exporter writes them (HELP/TYPE in each), GPU 1 running hot: alerts."""
+    spec = FleetSpec(nodes=1, gpus=4, minutes=minutes, interval_s=15.0, formats=("dcgm",))
+    ((node, gpus),) = _fleet(spec)
+    return dcgm_text(node, gpus, _times(spec)).encode()
+
+
+def windows_of(data: bytes, size: int = WINDOW) -> list[bytes]:
+    """The object cut as ingest cuts it, each window's text."""
+    lines = data.splitlines(keepends=True)
+    pieces = (b"".join(lines[i : i + 50]) for i in range(0, len(lines), 50))  # at line ends, as decoding gives
+    return [b"".join(bytes(p) for p in window) for window in _Windows(pieces, size)]
+
+
+def run(
+    out: Path, data: bytes, key: str = "dcgm/gpu-node-00/big.prom", store: SqliteEpisodeStore | None = None
+) -> IngestResult:
+    ctx = SourceContext(key=key, object_time_ms=0, node=None)
+    lifecycle = Lifecycle(store, CONFIG) if store is not None else None
+    return ingest(data, ctx, LocalSink(out), lifecycle=lifecycle)
+
+
+def metrics(out: Path) -> pa.Table:
+    """Every metrics row written under ``out``, in identity order."""
+    tables = [pq.read_table(p) for p in sorted(out.glob("metrics/**/*.parquet"))]
+    table = pa.concat_tables(tables)
+    return table.sort_by([("node", "ascending"), ("gpu", "ascending"), ("time", "ascending")])
+
+
+def quarantine(out: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for p in sorted(out.glob("quarantine/*.jsonl")) for line in p.read_text().splitlines()]
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def episodes(path: Path) -> list[tuple[object, ...]]:
+    """Each episode's condition as stored (not its id: an object's parts name it after their own ids)."""
+    with sqlite3.connect(path) as conn:
+        docs = [json.loads(doc) for (doc,) in conn.execute("SELECT doc FROM items WHERE pk LIKE 'ep#%'")]
+    return sorted(
+        (e["kind"], e["metric"], e["gpu"], e["state"], e["severity"], e["start_ms"], e["end_ms"], e["samples"])
+        for e in docs
+    )
+
+
+def condition(alert: dict[str, object]) -> tuple[object, ...]:
+    """What an alert says of the GPU (not its id, object or episode)."""
+    return tuple(alert[k] for k in ("kind", "metric", "node", "gpu", "severity", "start", "end", "samples", "peak"))
+
+
+@pytest.fixture
+def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dcgm, "WINDOW_BYTES", WINDOW)
+
+
+def test_windows_are_whole_scrapes_cut_before_a_valid_marker() -> None:
+    data = fleet_object(30)
+    bad = data.replace(MARKER + b" ", MARKER + b" x", 3)  # not a time: never a place to cut
+    for text in (data, bad):
+        windows = windows_of(text)
+        assert len(windows) > 5 and b"".join(windows) == text
+        for window in windows[1:]:
+            assert window.startswith(MARKER) and window[len(MARKER) :].split(b"\n", 1)[0].strip().isdigit()
+        assert all(len(window) >= WINDOW for window in windows[:-1])
+    # an object without markers is one window, however large
+    plain = b"".join(line + b"\n" for line in data.splitlines() if not line.startswith(MARKER))
+    assert windows_of(plain, 1024) == [plain]
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_windowed_real_capture_lands_the_rows_and_quarantine_of_the_whole_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN 40 scrapes of a real H100 capture, with lines that are not exposition text in a late window
+    data = scrapes(40)
+    cut = data.index(b"# gpulake-scrape %d" % (1_767_225_600_000 + 30_000 * 33))
+    data = data[:cut] + b'Handling connection for 9400\nDCGM_FI_DEV_GPU_TEMP{gpu="0" 41\n' + data[cut:]
+    assert len(windows_of(data)) >= 4
+    # WHEN it is ingested in windows, and whole
+    windowed = run(tmp_path / "windowed", data)
+    monkeypatch.setattr(dcgm, "WINDOW_BYTES", 1 << 40)
+    whole = run(tmp_path / "whole", data)
+    # THEN the same rows land, with the same values, and the bad lines keep their line numbers in the object
+    assert windowed.rows == whole.rows == 40 * 8 and windowed.bad_rows == whole.bad_rows == 2
+    assert metrics(tmp_path / "windowed").equals(metrics(tmp_path / "whole"))
+    table = metrics(tmp_path / "windowed")
+    gpu0 = table.filter(pa.compute.equal(table["gpu"], "0"))
+    assert gpu0["gpu_temp_c"][0].as_py() == 30.0  # 'DCGM_FI_DEV_GPU_TEMP{gpu="0",...} 30' in the capture
+    bad = quarantine(tmp_path / "windowed")
+    assert bad == quarantine(tmp_path / "whole")
+    line = data[:cut].count(b"\n") + 1
+    assert [(r["line"], r["raw"]) for r in bad] == [
+        (line, "Handling connection for 9400"),
+        (line + 1, 'DCGM_FI_DEV_GPU_TEMP{gpu="0" 41'),
+    ]
+    assert windowed.spans == whole.spans
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_windowed_objects_alerts_are_its_windows_uploaded_one_after_the_other(tmp_path: Path) -> None:
+    data = fleet_object()
+    windows = windows_of(data)
+    assert len(windows) >= 8
+    # WHEN the object is ingested whole (in windows) with an episode store ...
+    big = run(tmp_path / "big", data, store=SqliteEpisodeStore(tmp_path / "big.sqlite"))
+    # ... and, elsewhere, its windows are uploaded one after the other as objects of their own
+    store = SqliteEpisodeStore(tmp_path / "parts.sqlite")
+    parts = [run(tmp_path / "parts", w, f"dcgm/gpu-node-00/w{i:02d}.prom", store) for i, w in enumerate(windows)]
+    # THEN the alerts say the same, in the same order, and fold into the same episodes
+    alerts = big.alerts
+    assert alerts and big.alert_count == len(alerts)
+    assert big.critical_alerts == sum(1 for a in alerts if a["severity"] == "critical")
+    assert [condition(a) for a in alerts] == [condition(a) for p in parts for a in p.alerts]
+    assert episodes(tmp_path / "big.sqlite") == episodes(tmp_path / "parts.sqlite")
+    # and a GPU's throttle cut at window boundaries is one episode, as across uploads
+    hot = [a for a in alerts if a["gpu"] == "1" and a["kind"] == alerts[0]["kind"]]
+    assert len({a["episode_id"] for a in hot}) < len(hot)
+    assert big.rows == sum(p.rows for p in parts)
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_scrape_time_an_earlier_window_wrote_is_quarantined_and_the_earlier_row_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an object whose last scrape repeats its first one's time, with other values, windows apart
+    data = fleet_object(30)
+    first = data[: data.index(MARKER, 1)]
+    again = first.replace(b"} ", b"} 1")  # every value changed: 45 -> 145
+    assert len(windows_of(data + again)) > 3
+    result = run(tmp_path, data + again)
+    table = metrics(tmp_path)
+    # THEN one row per identity, and at that time the first scrape's values: the repeat is quarantined
+    monkeypatch.setattr(dcgm, "WINDOW_BYTES", 1 << 40)
+    alone = run(tmp_path / "first", first)
+    time = pa.compute.equal(table["time"], metrics(tmp_path / "first")["time"][0])
+    assert table.filter(time).equals(metrics(tmp_path / "first")) and alone.rows == 4
+    assert len(set(zip(table["gpu"].to_pylist(), table["time"].to_pylist(), strict=True))) == table.num_rows
+    duplicates = [r for r in quarantine(tmp_path) if r["reason"] == DUPLICATE_REASON]
+    assert len(duplicates) == 4 and result.rows == 4 * data.count(MARKER)
+    assert result.bad_rows == 4 + 4  # and the repeat's GPU_UTIL lines, now 190% and more
+    assert {json.loads(r["raw"])["gpu"] for r in duplicates} == {"0", "1", "2", "3"}
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_kill_between_windows_then_a_rerun_equals_a_clean_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = fleet_object()
+    clean = run(tmp_path / "clean", data, store=SqliteEpisodeStore(tmp_path / "clean.sqlite"))
+    # GIVEN a run killed after three windows were folded into the episode store (nothing of the object put)
+    detect, calls = ingest_mod._detect, []
+
+    def killed(*args: object, **kwargs: object) -> list[dict[str, object]]:
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        calls.append(1)
+        return detect(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_mod, "_detect", killed)
+    store = SqliteEpisodeStore(tmp_path / "rerun.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "rerun", data, store=store)
+    assert episodes(tmp_path / "rerun.sqlite")  # the store holds the first windows' episodes
+    # WHEN the object is delivered again
+    monkeypatch.setattr(ingest_mod, "_detect", detect)
+    rerun = run(tmp_path / "rerun", data, store=store)
+    # THEN every output and every episode equals the clean run's
+    assert outputs(tmp_path / "rerun") == outputs(tmp_path / "clean")
+    assert episodes(tmp_path / "rerun.sqlite") == episodes(tmp_path / "clean.sqlite")
+    assert rerun.alerts == clean.alerts and rerun.alert_count == clean.alert_count
+
+
+def test_an_upload_under_one_window_is_one_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the default window is far above a collector upload (2-5 MB per node and 5 minutes)
+    data = fleet_object(60)
+    assert len(data) < dcgm.WINDOW_BYTES and len(windows_of(data, dcgm.WINDOW_BYTES)) == 1
+    calls: list[int] = []
+    detect = ingest_mod._detect
+    monkeypatch.setattr(ingest_mod, "_detect", lambda *a, **k: calls.append(1) or detect(*a, **k))
+    result = run(tmp_path, data)
+    assert calls == [1] and result.rows == len(np.unique(metrics(tmp_path)["time"].to_numpy())) * 4
