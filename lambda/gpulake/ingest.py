@@ -15,6 +15,7 @@ whole object (see ``docs/architecture.md``, "Streaming ingest").
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
@@ -159,7 +160,10 @@ def ingest(
     if previous and previous.fingerprint == dedupe.fingerprint(source.content(), settings):
         return _unchanged(previous, name, sink)  # a key seen before is hashed first: unchanged bytes are not parsed
     try:
-        result = _parse_and_write(source, ctx, sink, name, format_name, alert_config, lifecycle, max_inflated)
+        cap = max_inflated or size_limit()
+        result = _utf8_or_cp1252(
+            functools.partial(_windows_and_write, source, ctx, sink, name, format_name, alert_config, lifecycle, cap)
+        )
     except InputRejected as exc:
         result = _reject(exc, ctx.key, sink, name)
     content = source.content()  # hashed while parsing (read to the end here if parsing stopped early)
@@ -264,21 +268,13 @@ def _critical(alerts: list[dict[str, object]]) -> int:
     return sum(1 for alert in alerts if alert["severity"] == "critical")
 
 
-def _parse_and_write(
-    source: _Source,
-    ctx: SourceContext,
-    sink: Sink,
-    name: str,
-    format_name: str | None,
-    alert_config: AlertConfig | None,
-    lifecycle: Lifecycle | None = None,
-    max_inflated: SizeLimit | None = None,
-) -> IngestResult:
-    cap = max_inflated or size_limit()
+def _utf8_or_cp1252(write: Callable[[str | None], IngestResult]) -> IngestResult:
+    """``write`` reading the text as UTF-8, or again as Windows-1252 (GPU-Z's degree sign) when it is not
+    UTF-8 throughout, as ``to_utf8`` decides."""
     try:
-        return _windows_and_write(source, ctx, sink, name, format_name, alert_config, lifecycle, cap, None)
-    except NotUtf8:  # as to_utf8 decides: not UTF-8 throughout, so Windows-1252 (GPU-Z's degree sign)
-        return _windows_and_write(source, ctx, sink, name, format_name, alert_config, lifecycle, cap, "cp1252")
+        return write(None)
+    except NotUtf8:
+        return write("cp1252")
 
 
 def _windows_and_write(
