@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import signal
 import socket
@@ -52,6 +53,8 @@ class Collector:
         self.source, self.suffix = ("nvidia-smi", ".csv") if args.nvidia_smi else ("dcgm", ".prom")
         self.current = self.spool / f"current{self.suffix}"
         self.started_ms: int | None = None
+        #: The last marker's time: markers only increase (ingest cuts large objects at them, ADR 0008).
+        self.last_ms = 0
 
     def scrape(self) -> bytes:
         if self.args.nvidia_smi:
@@ -63,7 +66,8 @@ class Collector:
             return response.read()
 
     def collect_once(self) -> None:
-        now_ms = int(time.time() * 1000)
+        # a scrape's time never repeats or goes back, even when the wall clock is stepped back
+        now_ms = self.last_ms = max(int(time.time() * 1000), self.last_ms + 1)
         try:
             body = self.scrape()
         except (OSError, subprocess.SubprocessError) as exc:
@@ -125,10 +129,19 @@ class Collector:
                 self.rotate()
                 self.upload_backlog()
                 last_rotation = time.monotonic()
-            next_scrape += self.args.interval
+            next_scrape = next_tick(next_scrape, self.args.interval, time.monotonic())
             stop.wait(max(0.0, next_scrape - time.monotonic()))
         self.rotate()
         self.upload_backlog()
+
+
+def next_tick(previous: float, interval: float, now: float) -> float:
+    """The next scrape time on the ``interval`` grid after ``previous``, skipping the ticks already missed
+    (a slow upload): as Prometheus does, a late collector does not scrape in a burst to catch up."""
+    tick = previous + interval
+    if tick < now:
+        tick += math.ceil((now - tick) / interval) * interval
+    return tick
 
 
 def default_spool() -> str:

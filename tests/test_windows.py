@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gpulake import ingest as ingest_mod
+from gpulake.alerts import grouping
 from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext
+from gpulake.decode import NotUtf8
 from gpulake.formats import dcgm
 from gpulake.formats.dcgm import MARKER, _Windows
 from gpulake.identity import DUPLICATE_REASON
@@ -45,11 +48,31 @@ def windows_of(data: bytes, size: int = WINDOW) -> list[bytes]:
 
 
 def run(
-    out: Path, data: bytes, key: str = "dcgm/gpu-node-00/big.prom", store: SqliteEpisodeStore | None = None
+    out: Path,
+    data: bytes,
+    key: str = "dcgm/gpu-node-00/big.prom",
+    store: SqliteEpisodeStore | None = None,
+    now_ms: int | None = None,
 ) -> IngestResult:
     ctx = SourceContext(key=key, object_time_ms=0, node=None)
-    lifecycle = Lifecycle(store, CONFIG) if store is not None else None
+    lifecycle = Lifecycle(store, CONFIG, now_ms) if store is not None else None
     return ingest(data, ctx, LocalSink(out), lifecycle=lifecycle)
+
+
+def last_scrape_ms(data: bytes) -> int:
+    return int(data[data.rindex(MARKER) + len(MARKER) :].split(b"\n", 1)[0])
+
+
+def left_in_groups(path: Path) -> list[object]:
+    """What the node groups still hold unsent or unconfirmed."""
+    with sqlite3.connect(path) as conn:
+        groups = [json.loads(doc) for (doc,) in conn.execute("SELECT doc FROM items WHERE sk = 'group'")]
+    return [entry for g in groups for entry in [*g["pending"], *(g.get("sending") or [])]]
+
+
+def told(result: IngestResult) -> list[tuple[object, ...]]:
+    """What the notifications say (state, kind, GPU, severity), in order."""
+    return [(e.state, e.episode["kind"], e.episode["gpu"], e.episode["severity"]) for e in result.notifications]
 
 
 def metrics(out: Path) -> pa.Table:
@@ -213,3 +236,89 @@ def test_an_upload_under_one_window_is_one_window(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(ingest_mod, "_detect", lambda *a, **k: calls.append(1) or detect(*a, **k))
     result = run(tmp_path, data)
     assert calls == [1] and result.rows == len(np.unique(metrics(tmp_path)["time"].to_numpy())) * 4
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_without_a_store_the_xid_gauge_and_the_dbe_counter_cross_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN GPU 2 holding XID 79 from early on (a gauge: every later scrape repeats it) and its DBE counter
+    # rising 0 -> 1 exactly where a window starts
+    data = fleet_object()
+    boundary = len(b"".join(windows_of(data)[:5]))
+    lines, at = [], 0
+    for line in data.splitlines(keepends=True):
+        if b'gpu="2"' in line and at > len(data) // 10 and line.startswith(b"DCGM_FI_DEV_XID_ERRORS{"):
+            line = line.rsplit(b" ", 1)[0] + b" 79\n"
+        if b'gpu="2"' in line and at >= boundary and line.startswith(b"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{"):
+            line = line.rsplit(b" ", 1)[0] + b" 1\n"
+        lines.append(line)
+        at += len(line)
+    data = b"".join(lines)
+    # WHEN it is ingested with no episode store (the handler without EPISODES_TABLE), in windows and whole
+    windowed = run(tmp_path / "windowed", data)
+    monkeypatch.setattr(dcgm, "WINDOW_BYTES", 1 << 40)
+    whole = run(tmp_path / "whole", data)
+
+    # THEN the XID is reported once and the rise at the boundary is seen, as in the whole object
+    def kinds(result: IngestResult) -> list[str]:
+        return sorted(str(a["kind"]) for a in result.alerts if a["gpu"] == "2" and a["kind"] in ("xid", "ecc_dbe"))
+
+    assert kinds(windowed) == kinds(whole) == ["ecc_dbe", "xid"]
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_windowed_objects_changes_go_out_together_under_one_clock(tmp_path: Path) -> None:
+    # GIVEN the Lambda's clock (one instant for the invocation) and a large object of a hot GPU
+    data = fleet_object()
+    now = last_scrape_ms(data) + 60_000
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    # WHEN it is ingested in windows and its batch confirmed once sent, as the handler does
+    result = run(tmp_path, data, store=store, now_ms=now)
+    grouping.confirm(store, result.claims)
+    # THEN every change of every window is sent now (no window's claim holds the next ones back for the
+    # lease), the criticals among them, and nothing waits in the node's group
+    assert len(result.notifications) == len(result.events) > 1
+    assert ("escalated", "over_temperature", "1", "critical") in told(result)
+    assert left_in_groups(tmp_path / "s.sqlite") == []
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_a_late_windows_1252_byte_reads_the_object_again_and_loses_no_change(tmp_path: Path) -> None:
+    # GIVEN a large object with a Windows-1252 degree sign three quarters in (after windows were folded)
+    base = fleet_object()
+    at = base.index(MARKER, len(base) * 3 // 4)
+    now = last_scrape_ms(base) + 60_000
+    results = {}
+    for encoding in ("cp1252", "utf-8"):
+        data = base[:at] + "# HELP note temperature in °C\n".encode(encoding) + base[at:]
+        store = SqliteEpisodeStore(tmp_path / f"{encoding}.sqlite")
+        results[encoding] = run(tmp_path / encoding, data, store=store, now_ms=now)
+        grouping.confirm(store, results[encoding].claims)
+    # THEN the object read again as Windows-1252 reports and sends what the same text in UTF-8 does, though
+    # its first attempt had folded the early windows already
+    retried, utf8 = results["cp1252"], results["utf-8"]
+    assert [(e.state, e.episode["episode_id"]) for e in retried.events] == [
+        (e.state, e.episode["episode_id"]) for e in utf8.events
+    ]
+    assert told(retried) == told(utf8) and len(told(utf8)) > 1
+    assert left_in_groups(tmp_path / "cp1252.sqlite") == left_in_groups(tmp_path / "utf-8.sqlite") == []
+    assert episodes(tmp_path / "cp1252.sqlite") == episodes(tmp_path / "utf-8.sqlite")
+
+
+def test_the_windows_1252_retry_starts_once_the_first_attempt_is_let_go() -> None:
+    # the first attempt's open files and scanner buffers are not held while the object is read again
+    attempts: list[weakref.ref[object]] = []
+
+    class Attempt:
+        pass
+
+    def write(encoding: str | None) -> IngestResult:
+        if encoding is None:
+            held = Attempt()
+            attempts.append(weakref.ref(held))
+            raise NotUtf8("byte 0xb0")
+        assert attempts[0]() is None, "the first attempt is still alive"
+        return IngestResult(source_object="k", name="k")
+
+    assert ingest_mod._utf8_or_cp1252(write).source_object == "k"

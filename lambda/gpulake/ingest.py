@@ -19,20 +19,16 @@ import functools
 import hashlib
 import itertools
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from gpulake import dedupe, formats, schema
+from gpulake import dedupe, formats
 from gpulake.alerts import AlertConfig, carryover, detect, rules
+from gpulake.alerts.fold import Lifecycle, ObjectFold
 from gpulake.alerts.grouping import Claim, Event
-from gpulake.alerts.lifecycle import LifecycleConfig, apply
-from gpulake.alerts.state import EpisodeStore
 from gpulake.context import SourceContext
 from gpulake.decode import Inflating, NotUtf8, Utf8Lines, too_large
 from gpulake.errors import InputRejected
@@ -42,7 +38,7 @@ from gpulake.kept import KeptRows
 from gpulake.limits import SizeLimit, size_limit
 from gpulake.output import layout
 from gpulake.output.days import DailyJsonLines, DailyParquet
-from gpulake.output.jsonl import JSON, JsonLines
+from gpulake.output.jsonl import JsonLines
 from gpulake.output.sink import Body, Sink
 
 #: Quarantine reason of the cut-off end of a truncated object.
@@ -107,15 +103,6 @@ class IngestResult:
         return self.rejected or self.truncated
 
 
-@dataclass(frozen=True)
-class Lifecycle:
-    """Episode state across objects: a store, its settings and the clock (None: the object's data time)."""
-
-    store: EpisodeStore
-    config: LifecycleConfig = field(default_factory=LifecycleConfig)
-    now_ms: int | None = None
-
-
 def _put_jsonl(sink: Sink, result: IngestResult, key: str, body: JsonLines) -> None:
     """Put a JSON Lines body from its spooled file (never whole in memory)."""
     with body.finished() as file:
@@ -159,13 +146,17 @@ def ingest(
         return _unchanged(previous, name, sink)
     if previous and previous.fingerprint == dedupe.fingerprint(source.content(), settings):
         return _unchanged(previous, name, sink)  # a key seen before is hashed first: unchanged bytes are not parsed
+    fold = ObjectFold(lifecycle, sink) if lifecycle is not None else None
     try:
         cap = max_inflated or size_limit()
         result = _utf8_or_cp1252(
-            functools.partial(_windows_and_write, source, ctx, sink, name, format_name, alert_config, lifecycle, cap)
+            functools.partial(_windows_and_write, source, ctx, sink, name, format_name, alert_config, fold, cap)
         )
-    except InputRejected as exc:
+    except InputRejected as exc:  # windows folded before it still changed their episodes: they are sent
         result = _reject(exc, ctx.key, sink, name)
+    if fold is not None:
+        result.events = fold.events
+        result.notifications, result.claims = fold.flush()
     content = source.content()  # hashed while parsing (read to the end here if parsing stopped early)
     _replace(sink, previous, result, dedupe.fingerprint(content, settings), version or content, sequencer)
     return result
@@ -274,7 +265,8 @@ def _utf8_or_cp1252(write: Callable[[str | None], IngestResult]) -> IngestResult
     try:
         return write(None)
     except NotUtf8:
-        return write("cp1252")
+        pass  # the retry runs after the handler, so the first attempt's frames (its open files) are let go
+    return write("cp1252")
 
 
 def _windows_and_write(
@@ -284,7 +276,7 @@ def _windows_and_write(
     name: str,
     format_name: str | None,
     alert_config: AlertConfig | None,
-    lifecycle: Lifecycle | None,
+    fold: ObjectFold | None,
     cap: SizeLimit,
     encoding: str | None,
 ) -> IngestResult:
@@ -296,7 +288,7 @@ def _windows_and_write(
     fmt, windows, text, limit = _parse(source, ctx, format_name, cap, encoding)
     result.format = fmt.name
     cleaned, earlier, files, alerts = InOrder(ctx.key), EarlierWindows(ctx.key), DailyParquet(), DailyJsonLines()
-    carry = carryover.AcrossWindows(lifecycle.store) if lifecycle is not None else None
+    carry = carryover.AcrossWindows(fold.lifecycle.store if fold is not None else None)
     bad_rows: list[BadRow] = []
     covered: list[Span] = []
     for parsed in windows:
@@ -310,7 +302,7 @@ def _windows_and_write(
         if table.num_rows:
             result.rows += table.num_rows
             covered += spans(table)
-            found = _detect(sink, result, table, kept, fmt.name, alert_config, lifecycle, carry)
+            found = _detect(table, kept, fmt.name, alert_config, carry, fold)
             result.alert_count += len(found)
             result.critical_alerts += _critical(found)
             alerts.write(found)
@@ -329,9 +321,7 @@ def _windows_and_write(
     if result.rows:
         for day, body in files.close():
             _put(sink, result, layout.metrics_key(fmt.name, day, name), body, "application/vnd.apache.parquet")
-        if carry is not None:
-            with carry.store.batch():
-                carry.record()
+        carry.record()
         _write_alerts(sink, result, name, alerts)
     if bad_rows or replaced:
         lines = itertools.chain((row.to_record(ctx.key) for row in bad_rows), replaced)
@@ -340,22 +330,19 @@ def _windows_and_write(
 
 
 def _detect(
-    sink: Sink,
-    result: IngestResult,
     table: pa.Table,
     kept: KeptRows,
     source: str,
     alert_config: AlertConfig | None,
-    lifecycle: Lifecycle | None,
-    carry: carryover.AcrossWindows | None,
+    carry: carryover.AcrossWindows,
+    fold: ObjectFold | None,
 ) -> list[dict[str, object]]:
     """A window's alerts, folded into the stored episodes when there is a store (one transaction where the
     store has them, SQLite)."""
-    with lifecycle.store.batch() if lifecycle is not None else contextlib.nullcontext():
-        carried = carry.carried(carryover.ends(table, kept.extra)) if carry is not None else None
-        alerts = detect(table, alert_config, carried, kept.extra)
-        if lifecycle is not None:
-            _apply_lifecycle(sink, result, alerts, table, source, lifecycle)
+    with carry.store.batch() if carry.store is not None else contextlib.nullcontext():
+        alerts = detect(table, alert_config, carry.carried(carryover.ends(table, kept.extra)), kept.extra)
+        if fold is not None:
+            fold.apply(alerts, table, source)
     return alerts
 
 
@@ -401,66 +388,6 @@ def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult
 def _put(sink: Sink, result: IngestResult, key: str, body: Body, content_type: str) -> None:
     sink.put(key, body, content_type)
     result.keys.append(key)
-
-
-def _apply_lifecycle(
-    sink: Sink,
-    result: IngestResult,
-    alerts: list[dict[str, object]],
-    table: pa.Table,
-    source: str,
-    lifecycle: Lifecycle,
-) -> None:
-    """Fold a window's alerts, node by node, into the stored episodes (gpulake.alerts.lifecycle); its
-    ``gpu_missing`` alerts join ``alerts``."""
-    times = table.column("time").cast(pa.int64()).to_numpy()
-    node_names, nodes = schema.codes(table.column("node"))
-    gpu_names, gpus = schema.codes(
-        pc.if_else(
-            pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
-        )
-    )
-    by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
-    for alert in alerts:
-        by_node[str(alert["node"])].append(alert)
-    for code, node in sorted(enumerate(node_names), key=lambda named: named[1]):
-        rows = np.flatnonzero(nodes == code)
-        node_times = times[rows]
-        now = lifecycle.now_ms if lifecycle.now_ms is not None else int(node_times.max())
-        applied = apply(
-            lifecycle.store,
-            by_node[node],
-            node=node,
-            source=source,
-            start_ms=int(node_times.min()),
-            gpus=_last_sample(gpus[rows], node_times, gpu_names),
-            now_ms=now,
-            config=lifecycle.config,
-        )
-        alerts += applied.extra_alerts  # gpu_missing: a fact of this object, like the rest
-        for alert in [*by_node[node], *applied.extra_alerts]:
-            alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
-        result.events += applied.events
-        result.notifications += applied.notifications
-        result.claims += applied.claims
-        for episode in applied.closed:
-            write_episode(sink, episode)
-
-
-def _last_sample(gpus: np.ndarray, times: np.ndarray, names: list[str]) -> dict[str, int]:
-    """Each GPU's last sample time (ms), GPUs given as indices into ``names``: what tells a cleared
-    episode from one whose data stopped."""
-    last = np.full(len(names), np.iinfo(np.int64).min)
-    np.maximum.at(last, gpus, times)
-    return {names[gpu]: int(last[gpu]) for gpu in np.unique(gpus).tolist()}
-
-
-def write_episode(sink: Sink, episode: dict[str, object]) -> str:
-    """Write a closed episode to ``episodes/date=<start date>/<episode_id>.json``."""
-    key = layout.episodes_key(str(episode["start"])[:10], str(episode["episode_id"]))
-    body = (JSON.encode(episode) + "\n").encode()
-    sink.put(key, body, "application/json")
-    return key
 
 
 def _write_alerts(sink: Sink, result: IngestResult, name: str, alerts: DailyJsonLines) -> None:

@@ -19,7 +19,8 @@ from gpulake.alerts.state import SqliteEpisodeStore
 from gpulake.context import SourceContext, local_node
 from gpulake.decode import too_large
 from gpulake.errors import InputRejected
-from gpulake.ingest import PIECE, IngestResult, Lifecycle, ingest, reject, write_episode
+from gpulake.ingest import PIECE, IngestResult, Lifecycle, ingest, reject
+from gpulake.output.episodes import write_episode
 from gpulake.output.sink import LocalSink
 from gpulake.timeutil import check_zone
 

@@ -15,6 +15,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from gpulake_cli import collector as node_collector
 from gpulake_cli.local_aws import LocalAws
 from loaders.local_postgres import free_port
 from tests.cli.helpers import ROOT
@@ -108,3 +111,23 @@ def test_every_scrape_arrives_exactly_once_after_an_outage(tmp_path: Path) -> No
     times = [t for t, _ in scrapes]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert not list((tmp_path / "spool").rglob("*.gz")) and not (tmp_path / "spool" / "current.prom").exists()
+
+
+def test_a_late_collector_skips_the_missed_ticks_instead_of_scraping_in_a_burst() -> None:
+    # 15 s interval, the upload took 50 s: the next scrape is the next tick on the grid, not four at once
+    assert node_collector.next_tick(100.0, 15.0, 150.0) == 160.0
+    assert node_collector.next_tick(100.0, 15.0, 110.0) == 115.0  # on time: the next tick
+    assert node_collector.next_tick(100.0, 15.0, 115.0) == 115.0
+
+
+def test_scrape_markers_only_increase_when_the_clock_repeats_or_steps_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = node_collector.parse_args(["--bucket", "raw", "--node", "dgx-01", "--spool", str(tmp_path)])
+    node = node_collector.Collector(args, s3=None)
+    monkeypatch.setattr(node, "scrape", lambda: b'DCGM_FI_DEV_GPU_TEMP{gpu="0"} 40\n')
+    for wall in (1_000.0, 1_000.0, 999.0, 1_000.5):  # the same millisecond twice, then an NTP step back
+        monkeypatch.setattr(node_collector.time, "time", lambda wall=wall: wall)
+        node.collect_once()
+    times = [int(t) for t in MARKER.findall((tmp_path / "current.prom").read_bytes())]
+    assert times == [1_000_000, 1_000_001, 1_000_002, 1_000_500]

@@ -123,12 +123,13 @@ def read(store: EpisodeStore, object_ends: dict[Key, End]) -> dict[Key, Carried]
 class AcrossWindows:
     """Gauges and counters across the windows of one object (ADR 0008).
 
-    A GPU's first window gets what its earlier objects ended with (:func:`read`), each later window what
-    the window before ended with; the object's ends are recorded once, when it is done (:meth:`record`),
-    as one upload's are: a rerun after a kill, or a new version of the key, reads what the first run read.
+    A GPU's first window gets what its earlier objects ended with (:func:`read`; nothing without a store),
+    each later window what the window before ended with; the object's ends are recorded once, when it is
+    done (:meth:`record`), as one upload's are: a rerun after a kill, or a new version of the key, reads
+    what the first run read.
     """
 
-    def __init__(self, store: EpisodeStore) -> None:
+    def __init__(self, store: EpisodeStore | None) -> None:
         self.store = store
         #: Per GPU, the object's end so far: its first start, its last end, gauge and counter.
         self.ends: dict[Key, End] = {}
@@ -136,7 +137,7 @@ class AcrossWindows:
     def carried(self, window_ends: dict[Key, End]) -> dict[Key, Carried]:
         """What each GPU of the next window carries in; the window's ends join the object's."""
         first = {key: end for key, end in window_ends.items() if key not in self.ends}
-        carried = read(self.store, first) if first else {}
+        carried = read(self.store, first) if first and self.store is not None else {}
         for key, end in window_ends.items():
             before = self.ends.get(key)
             if before is not None:
@@ -152,9 +153,10 @@ class AcrossWindows:
         return carried
 
     def record(self) -> None:
-        """Record the object's ends (one conditional write per node)."""
-        if self.ends:
-            exchange(self.store, self.ends)
+        """Record the object's ends in the store, if there is one (one conditional write per node)."""
+        if self.ends and self.store is not None:
+            with self.store.batch():
+                exchange(self.store, self.ends)
 
 
 def exchange(store: EpisodeStore, object_ends: dict[Key, End]) -> dict[Key, Carried]:

@@ -87,6 +87,8 @@ class ApplyResult:
     closed: list[dict[str, Any]] = field(default_factory=list)
     #: Synthetic alerts of the lifecycle itself (gpu_missing).
     extra_alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: The node's group as last read or written here (saves :func:`grouping.flush` a read).
+    group: Item | None = None
 
 
 def gpu_identity(alert: dict[str, Any]) -> str:
@@ -264,10 +266,12 @@ def apply(
     gpus: Mapping[str, int],
     now_ms: int,
     config: LifecycleConfig,
+    flush: bool = True,
 ) -> ApplyResult:
     """Fold one object's alerts into the stored episodes; the node's batch to send if it is due.
 
     ``gpus``: each GPU identity (UUID, else ``gpu``) of the node in the object and its last sample time.
+    ``flush=False`` leaves the batch to the caller (an object folded window by window flushes once, ADR 0008).
     """
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for alert in alerts:
@@ -307,8 +311,10 @@ def apply(
         result.events += events
         result.closed += [e for e in closed if not e["pending"]]
         group = staged or group
-    batch = grouping.flush(store, node, now_ms, config.group_interval_ms, known=group)
-    result.notifications, result.claims = batch.events, [batch.claim] if batch.claim else []
+    result.group = group
+    if flush:
+        batch = grouping.flush(store, node, now_ms, config.group_interval_ms, known=group)
+        result.notifications, result.claims = batch.events, [batch.claim] if batch.claim else []
     return result
 
 

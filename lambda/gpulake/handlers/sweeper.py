@@ -21,7 +21,7 @@ from gpulake.alerts import grouping, notify
 from gpulake.alerts.lifecycle import sweep
 from gpulake.alerts.state import DynamoEpisodeStore
 from gpulake.errors import ConfigError
-from gpulake.ingest import write_episode
+from gpulake.output.episodes import write_episode
 from gpulake.output.sink import S3Sink
 
 logger = Logger(service="gpulake-sweeper")
