@@ -85,17 +85,18 @@ class IngestResult:
 
     @property
     def alerts(self) -> list[dict[str, object]]:
-        """The object's alerts as written, day by day, read back from its alerts files: an object's alerts are
-        written window by window and never all held (ADR 0008)."""
-        if self.sink is None:
-            return []
-        return [
-            json.loads(line)
-            for key in self.keys
-            if key.startswith(layout.ALERTS_PREFIX)
-            for line in (self.sink.get(key) or b"").splitlines()
-            if line
-        ]
+        """The object's alerts as its alerts files hold them now, day by day: an object's alerts are written
+        window by window and never all held (ADR 0008)."""
+        return list(self.read_alerts())
+
+    def read_alerts(self) -> Iterator[dict[str, object]]:
+        """:attr:`alerts` one at a time (one day's body held at a time)."""
+        sink = self.sink
+        for key in self.keys if sink is not None else ():
+            if key.startswith(layout.ALERTS_PREFIX):
+                for line in (sink.get(key) or b"").splitlines():
+                    if line:
+                        yield json.loads(line)
 
     @property
     def failed(self) -> str | None:
@@ -250,8 +251,9 @@ def _unchanged(previous: dedupe.Manifest, name: str, sink: Sink) -> IngestResult
         unchanged=True,
         sink=sink,
     )
-    alerts = result.alerts
-    result.alert_count, result.critical_alerts = len(alerts), _critical(alerts)
+    for alert in result.read_alerts():  # counted, not held
+        result.alert_count += 1
+        result.critical_alerts += _critical([alert])
     return result
 
 
