@@ -148,7 +148,7 @@ def _report(result: IngestResult) -> None:
 
 
 def _publish(topic_arn: str, result: IngestResult) -> None:
-    for alert in result.alerts:
+    for alert in result.read_alerts():  # one day's alerts held at a time
         if alert["severity"] not in PUBLISHED_SEVERITIES:
             continue
         _client("sns").publish(
