@@ -24,6 +24,7 @@ from gpulake.formats import dcgm
 from gpulake.formats.dcgm import MARKER, _Windows
 from gpulake.identity import DUPLICATE_REASON
 from gpulake.ingest import IngestResult, Lifecycle, ingest
+from gpulake.limits import SizeLimit
 from gpulake.output.sink import LocalSink
 from gpulake_cli.simulate_fleet import FleetSpec, _fleet, _times, dcgm_text
 from tests.test_lifecycle import CONFIG
@@ -322,3 +323,20 @@ def test_the_windows_1252_retry_starts_once_the_first_attempt_is_let_go() -> Non
         return IngestResult(source_object="k", name="k")
 
     assert ingest_mod._utf8_or_cp1252(write).source_object == "k"
+
+
+@pytest.mark.usefixtures("small_windows")
+def test_an_object_rejected_over_the_cap_after_some_windows_still_sends_what_they_changed(tmp_path: Path) -> None:
+    # GIVEN a large object over the size cap, found so only after windows were folded into the episodes
+    data = fleet_object()
+    store = SqliteEpisodeStore(tmp_path / "s.sqlite")
+    lifecycle = Lifecycle(store, CONFIG, last_scrape_ms(data) + 60_000)
+    ctx = SourceContext(key="dcgm/gpu-node-00/big.prom", object_time_ms=0, node=None)
+    cap = SizeLimit.uniform(len(data) // 2)
+    pieces = lambda: (data[at : at + (16 << 10)] for at in range(0, len(data), 16 << 10))  # noqa: E731 (a stream)
+    result = ingest(pieces, ctx, LocalSink(tmp_path), lifecycle=lifecycle, max_inflated=cap)
+    grouping.confirm(store, result.claims)
+    # THEN it is rejected, and the changes its first windows stored are sent now, not left for the sweeper
+    assert result.rejected and "larger than" in result.rejected
+    assert episodes(tmp_path / "s.sqlite") and len(result.notifications) == len(result.events) > 0
+    assert left_in_groups(tmp_path / "s.sqlite") == []
