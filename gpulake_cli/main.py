@@ -60,7 +60,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         max_inflated=limits.size_limit(override_mib=args.max_inflated_mb),
     )
     failed = 0
-    totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0, "truncated": 0}
+    totals = {"objects": 0, "rows": 0, "bad_rows": 0, "alerts": 0, "rejected": 0, "truncated": 0, "unchanged": 0}
     collisions = CollisionCheck()
     for path in iter_files([Path(p) for p in args.paths]):
         result = process_file(path, Path(args.out), options)
@@ -71,6 +71,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
         totals["rows"] += result.rows
         totals["bad_rows"] += result.bad_rows
         totals["alerts"] += result.alert_count
+        totals["unchanged"] += result.unchanged
         if result.failed:
             failed += 1
         if result.rejected:
@@ -90,6 +91,7 @@ def _cmd_process(args: argparse.Namespace) -> int:
                         "alerts": result.alert_count,
                         "rejected": result.rejected,
                         "truncated": result.truncated,
+                        "unchanged": result.unchanged,
                         "keys": result.keys,
                     }
                 )
@@ -98,14 +100,21 @@ def _cmd_process(args: argparse.Namespace) -> int:
             status = "REJECTED" if result.rejected else f"{result.format}: {result.rows} rows"
             status += ", TRUNCATED" if result.truncated else ""
             extra = f", {result.bad_rows} quarantined" if result.bad_rows else ""
-            print(f"{result.source_object}: {status}{extra}, {result.alert_count} alerts")
+            again = " (unchanged: processed before, nothing written)" if result.unchanged else ""
+            print(f"{result.source_object}: {status}{extra}, {result.alert_count} alerts{again}")
     finish(Path(args.out), options)
     if not args.json:
+        again = f" ({totals['unchanged']} unchanged, nothing written)" if totals["unchanged"] else ""
         print(
-            f"processed {totals['objects']} objects: {totals['rows']} rows, {totals['bad_rows']} rows quarantined, "
-            f"{totals['alerts']} alerts, {totals['rejected']} rejected, {totals['truncated']} truncated -> {args.out}"
+            f"processed {_count(totals['objects'], 'object')}{again}: {totals['rows']} rows, "
+            f"{totals['bad_rows']} rows quarantined, {totals['alerts']} alerts, {totals['rejected']} rejected, "
+            f"{totals['truncated']} truncated -> {args.out}"
         )
     return 1 if failed else 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _s3() -> object:

@@ -127,3 +127,20 @@ def test_simulate_cuts_a_collectors_uploads(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
     assert len(files) == 4 and len(set(files)) == 4
+
+
+def test_process_again_says_the_object_is_unchanged(tmp_path: Path) -> None:
+    # a rerun of the same file writes nothing, and says so instead of repeating the first run's words
+    result = run("simulate", "--out", str(tmp_path / "raw"), "--nodes", "1", "--gpus", "1", "--minutes", "10")
+    assert result.returncode == 0, result.stderr
+    (path,) = (tmp_path / "raw" / "dcgm").rglob("*.prom")
+    first = run("process", str(path), "--out", str(tmp_path / "out"))
+    assert first.returncode == 0, first.stderr
+    assert "unchanged" not in first.stdout and "processed 1 object:" in first.stdout
+    again = run("process", str(path), "--out", str(tmp_path / "out"))
+    assert again.returncode == 0, again.stderr
+    line, summary = again.stdout.splitlines()
+    assert line.endswith("(unchanged: processed before, nothing written)")
+    assert summary.startswith("processed 1 object (1 unchanged, nothing written):")
+    as_json = run("process", str(path), "--out", str(tmp_path / "out"), "--json")
+    assert json.loads(as_json.stdout)["unchanged"] is True
