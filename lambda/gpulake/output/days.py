@@ -9,6 +9,7 @@ slice's rows of a day are that file's next row group, and the slice is dropped a
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -56,12 +57,11 @@ class DailyJsonLines:
 
     def write(self, records: Iterable[dict[str, object]]) -> None:
         """Append each record to the body of its start's day, in the order given."""
-        for record in records:
-            day = str(record["start"])[:10]
+        for day, same_day in itertools.groupby(records, key=lambda record: str(record["start"])[:10]):
             body = self._bodies.get(day)
             if body is None:
                 body = self._bodies[day] = JsonLines()
-            body.write([record])
+            body.write(same_day)
 
     def close(self) -> Iterator[tuple[str, JsonLines]]:
         """Per day in date order, its ISO date and its body (to put from :meth:`JsonLines.finished`)."""
