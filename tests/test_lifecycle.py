@@ -6,6 +6,7 @@ import json
 import random
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 from gpulake.alerts import grouping, notify
 from gpulake.alerts.lifecycle import LifecycleConfig, apply, fingerprint, interval_ms, pending, public, sweep
@@ -40,7 +41,8 @@ def part(aid: str, start_min: float, end_min: float, samples: int = 5, severity:
 
 
 def fold(store, alerts, obj_start_min: float, now_min: float, config: LifecycleConfig = CONFIG):
-    """One object of node n1 through the lifecycle, its batch (if any) sent as the handler does."""
+    """One object of node n1 through the lifecycle, its batch (if any) sent as ingest and the handler do; what
+    ``apply`` returned, with the ``notifications`` sent."""
     result = apply(
         store,
         alerts,
@@ -51,8 +53,9 @@ def fold(store, alerts, obj_start_min: float, now_min: float, config: LifecycleC
         now_ms=int(T0 + now_min * MIN),
         config=config,
     )
-    grouping.confirm(store, result.claims)
-    return result
+    batch = grouping.flush(store, "n1", int(T0 + now_min * MIN), config.group_interval_ms, known=result.group)
+    grouping.confirm(store, [batch.claim])
+    return SimpleNamespace(**vars(result), notifications=batch.events)
 
 
 def episodes(store) -> list[dict]:
@@ -361,6 +364,7 @@ def test_an_objects_fingerprints_are_read_in_one_query_inside_a_batch(tmp_path: 
     with store.batch():
         gpus = {f"GPU-{g}": T0 for g in range(6)}
         result = apply(store, alerts, node="n1", source="dcgm", start_ms=T0, gpus=gpus, now_ms=T0, config=CONFIG)
+        grouping.flush(store, "n1", T0, CONFIG.group_interval_ms, known=result.group)
     # THEN the node and the six fingerprints took one read (not one per fingerprint and one more per group change)
     assert store.reads == 1
     assert len(result.episode_of) == 6 and [e.state for e in result.events] == ["firing"] * 6

@@ -72,7 +72,6 @@ class ObjectFold:
                 gpus=_last_sample(gpus[rows], node_times, gpu_names),
                 now_ms=now,
                 config=lifecycle.config,
-                flush=False,
             )
             alerts += applied.extra_alerts  # gpu_missing: a fact of this object, like the rest
             for alert in [*by_node[node], *applied.extra_alerts]:

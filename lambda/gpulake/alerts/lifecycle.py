@@ -27,8 +27,9 @@ interval and reports ``resolved`` for those that were notified.
 
 Every event is staged, in that same write, into its node's notification group
 (:mod:`gpulake.alerts.grouping`); what is sent is the group's batch, at most once
-per ``group_interval_s`` per node (:attr:`ApplyResult.notifications`,
-:attr:`SweepResult.notifications`).
+per ``group_interval_s`` per node, claimed by whoever is done with the node: the ingest of an object
+(:meth:`gpulake.alerts.fold.ObjectFold.flush`, once however many windows the object had) or :func:`sweep`
+(:attr:`SweepResult.notifications`).
 """
 
 from __future__ import annotations
@@ -79,15 +80,11 @@ class ApplyResult:
     episode_of: dict[str, str] = field(default_factory=dict)
     #: The changes this object made (each staged into its node's group).
     events: list[Event] = field(default_factory=list)
-    #: What to send now: the node's group batch, when it was due (may hold earlier objects' changes).
-    notifications: list[Event] = field(default_factory=list)
-    #: The claims to confirm once ``notifications`` are published (gpulake.alerts.grouping.confirm).
-    claims: list[grouping.Claim] = field(default_factory=list)
     #: Closed episodes whose record changed (a late part), to rewrite under episodes/.
     closed: list[dict[str, Any]] = field(default_factory=list)
     #: Synthetic alerts of the lifecycle itself (gpu_missing).
     extra_alerts: list[dict[str, Any]] = field(default_factory=list)
-    #: The node's group as last read or written here (saves :func:`grouping.flush` a read).
+    #: The node's group as last read or written here (its batch is the caller's to flush: saves that a read).
     group: Item | None = None
 
 
@@ -266,12 +263,11 @@ def apply(
     gpus: Mapping[str, int],
     now_ms: int,
     config: LifecycleConfig,
-    flush: bool = True,
 ) -> ApplyResult:
-    """Fold one object's alerts into the stored episodes; the node's batch to send if it is due.
+    """Fold one object's (or window's) alerts into the stored episodes, staging what changed into the node's
+    group; the caller flushes the group (:func:`grouping.flush`) once it is done with the node.
 
     ``gpus``: each GPU identity (UUID, else ``gpu``) of the node in the object and its last sample time.
-    ``flush=False`` leaves the batch to the caller (an object folded window by window flushes once, ADR 0008).
     """
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for alert in alerts:
@@ -312,9 +308,6 @@ def apply(
         result.closed += [e for e in closed if not e["pending"]]
         group = staged or group
     result.group = group
-    if flush:
-        batch = grouping.flush(store, node, now_ms, config.group_interval_ms, known=group)
-        result.notifications, result.claims = batch.events, [batch.claim] if batch.claim else []
     return result
 
 
