@@ -16,8 +16,8 @@ from moto import mock_aws
 from gpulake.ingest import IngestResult, _write_alerts
 from gpulake.output import layout
 from gpulake.output.days import DailyJsonLines
-from gpulake.output.jsonl import SPOOL_BYTES
 from gpulake.output.sink import LocalSink, S3Sink, Sink
+from gpulake.output.spool import SPOOL_BYTES
 
 
 def _alerts(n: int, peak: float = 700.0) -> list[dict[str, object]]:

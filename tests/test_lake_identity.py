@@ -132,6 +132,9 @@ def test_same_bytes_again_write_nothing_other_settings_process_again(tmp_path: P
     # THEN the repeat writes nothing and reports the same counts; the new zone is processed
     assert (first.unchanged, again.unchanged, berlin.unchanged) == (False, True, False)
     assert (again.rows, again.keys, len(again.alerts)) == (first.rows, first.keys, len(first.alerts))
+    critical = sum(a["severity"] == "critical" for a in first.alerts)
+    assert (again.alert_count, again.critical_alerts) == (first.alert_count, first.critical_alerts)
+    assert (first.alert_count, first.critical_alerts) == (len(first.alerts), critical)  # from the manifest
     times = {r["time"] for r in _metrics(tmp_path / "out")}
     assert len(times) == berlin.rows  # Berlin's times replaced UTC's under the same keys
 

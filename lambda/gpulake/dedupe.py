@@ -49,6 +49,9 @@ class Manifest:
     format: str | None = None
     rows: int = 0
     bad_rows: int = 0
+    #: Its alerts, and how many of them critical: a redelivery reports them without reading the alerts back.
+    alert_count: int = 0
+    critical_alerts: int = 0
     rejected: str | None = None
     spans: list[Span] = field(default_factory=list)
 

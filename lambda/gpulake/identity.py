@@ -231,20 +231,17 @@ def spans(table: pa.Table) -> list[Span]:
     for _, rows in keys:  # runs of one identity: rows are sorted by it (any order still works: runs merge below)
         new[1:] |= rows[1:] != rows[:-1]
     starts = np.flatnonzero(new)
-    found: dict[tuple[str, str, str], tuple[int, int]] = {}
-    for start, first, last in zip(
-        starts.tolist(), np.minimum.reduceat(ms, starts).tolist(), np.maximum.reduceat(ms, starts).tolist()
-    ):
-        node, gpu, source = (values[rows[start]] for values, rows in keys)
-        key = (node, gpu, source)
-        earlier = found.get(key)
-        found[key] = (min(earlier[0], first), max(earlier[1], last)) if earlier else (first, last)
-    return [Span(*key, first, last) for key, (first, last) in found.items()]
+    return merge_spans(
+        Span(*(values[rows[start]] for values, rows in keys), first, last)
+        for start, first, last in zip(
+            starts.tolist(), np.minimum.reduceat(ms, starts).tolist(), np.maximum.reduceat(ms, starts).tolist()
+        )
+    )
 
 
 def merge_spans(found: Iterable[Span]) -> list[Span]:
-    """One span per node, GPU and source (in order of first appearance): an object's windows cover each in
-    turn (ADR 0008)."""
+    """One span per node, GPU and source (in order of first appearance): the runs of one table, or an object's
+    windows, which cover each in turn (ADR 0008)."""
     merged: dict[tuple[str, str, str], Span] = {}
     for span in found:
         key = (span.node, span.gpu, span.source)

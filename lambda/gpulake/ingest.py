@@ -114,12 +114,6 @@ def _put_jsonl(sink: Sink, result: IngestResult, key: str, body: JsonLines) -> N
         _put(sink, result, key, file, "application/x-ndjson")
 
 
-def _jsonl(records: Iterable[dict[str, object]]) -> JsonLines:
-    body = JsonLines()
-    body.write(records)
-    return body
-
-
 def ingest(
     data: bytes | Opener,
     ctx: SourceContext,
@@ -238,6 +232,8 @@ def _replace(
         format=result.format,
         rows=result.rows,
         bad_rows=result.bad_rows,
+        alert_count=result.alert_count,
+        critical_alerts=result.critical_alerts,
         rejected=result.rejected,
         spans=result.spans,
     )
@@ -245,27 +241,21 @@ def _replace(
 
 
 def _unchanged(previous: dedupe.Manifest, name: str, sink: Sink) -> IngestResult:
-    """The result of the processing already done, read back from its manifest and alerts (nothing is written)."""
-    result = IngestResult(
+    """The result of the processing already done, read back from its manifest (nothing is read or written)."""
+    return IngestResult(
         source_object=previous.source_object,
         name=name,
         format=previous.format,
         rows=previous.rows,
         bad_rows=previous.bad_rows,
+        alert_count=previous.alert_count,
+        critical_alerts=previous.critical_alerts,
         keys=list(previous.outputs),
         rejected=previous.rejected,
         spans=list(previous.spans),
         unchanged=True,
         sink=sink,
     )
-    for alert in result.read_alerts():  # counted, not held
-        result.alert_count += 1
-        result.critical_alerts += _critical([alert])
-    return result
-
-
-def _critical(alerts: list[dict[str, object]]) -> int:
-    return sum(1 for alert in alerts if alert["severity"] == "critical")
 
 
 def _utf8_or_cp1252(write: Callable[[str | None], IngestResult]) -> IngestResult:
@@ -313,7 +303,7 @@ def _windows_and_write(
             covered += spans(table)
             found = _detect(table, kept, fmt.name, alert_config, carry, fold)
             result.alert_count += len(found)
-            result.critical_alerts += _critical(found)
+            result.critical_alerts += sum(alert["severity"] == "critical" for alert in found)
             alerts.write(found)
             earlier.add(table)
         del kept, table  # before the next window is scanned
@@ -334,7 +324,7 @@ def _windows_and_write(
         _write_alerts(sink, result, name, alerts)
     if bad_rows or replaced:
         lines = itertools.chain((row.to_record(ctx.key) for row in bad_rows), replaced)
-        _put_jsonl(sink, result, layout.quarantine_key(name), _jsonl(lines))
+        _put_jsonl(sink, result, layout.quarantine_key(name), JsonLines(lines))
     return result
 
 
@@ -390,7 +380,7 @@ def _capped(chunks: Iterable[bytes], limit: int, source: str) -> Iterator[bytes]
 def _reject(exc: InputRejected, key: str, sink: Sink, name: str) -> IngestResult:
     result = IngestResult(source_object=key, name=name, rejected=str(exc))
     record = {"source_object": key, "line": exc.line, "reason": exc.problem, "rejected": True}
-    _put_jsonl(sink, result, layout.quarantine_key(name), _jsonl([record]))
+    _put_jsonl(sink, result, layout.quarantine_key(name), JsonLines([record]))
     return result
 
 

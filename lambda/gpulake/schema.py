@@ -104,6 +104,13 @@ def codes(column: pa.Array | pa.ChunkedArray) -> tuple[list[str | None], np.ndar
     return distinct, indices.to_numpy(zero_copy_only=False)
 
 
+def gpu_identity_codes(table: pa.Table) -> tuple[list[str | None], np.ndarray]:
+    """:func:`codes` of each row's GPU identity: its UUID when known, else its ``gpu`` (what the episodes and
+    the carried gauges key a GPU by)."""
+    uuid = pc.fill_null(table.column("gpu_uuid"), "")
+    return codes(pc.if_else(pc.equal(uuid, ""), table.column("gpu"), uuid))
+
+
 def _column(value: ColumnLike, n: int, type_: pa.DataType) -> pa.Array:
     """Broadcast a scalar or convert a sequence to an Arrow array of ``type_`` (None and NaN become null)."""
     if value is None or isinstance(value, str):

@@ -109,6 +109,7 @@ def assert_same(a: _expo_scan.Scanned, b: _expo_scan.Scanned) -> None:
         assert np.array_equal(x, y, equal_nan=True), name
         assert np.array_equal(np.signbit(x), np.signbit(y)) if x.dtype.kind == "f" else True, name
     assert a.bad == b.bad
+    assert a.lines == b.lines  # a later window's line numbers count on from it (ADR 0008)
 
 
 @needs_compiled

@@ -32,13 +32,12 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from gpulake.alerts import series
 from gpulake.alerts.rules import ECC_DBE_KEYS
 from gpulake.alerts.state import EpisodeStore, Item, retry
 from gpulake.formats.dcgm_fields import XID_NAMES
-from gpulake.schema import codes
+from gpulake.schema import codes, gpu_identity_codes
 
 #: Objects kept per GPU (about 50 bytes each; 8 GPUs x 4 is about 2 KB: one read unit, 2-3 write units).
 RECENT_OBJECTS = 4
@@ -80,9 +79,8 @@ def ends(table: pa.Table, extra: series.ExtraLookup | None = None) -> dict[Key, 
     known = np.isfinite(xid) | np.isfinite(dbe)
     if not known.any():
         return {}
-    uuid = pc.fill_null(table.column("gpu_uuid"), "")
     nodes, node = codes(table.column("node"))
-    identities, identity = codes(pc.if_else(pc.equal(uuid, ""), table.column("gpu"), uuid))
+    identities, identity = gpu_identity_codes(table)
     time = table.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
     group = node.astype(np.int64) * len(identities) + identity  # one integer per (node, identity)
     order = np.lexsort((time, group))

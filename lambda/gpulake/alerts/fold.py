@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from gpulake import schema
 from gpulake.alerts import grouping
@@ -43,8 +42,7 @@ class ObjectFold:
         #: The changes the object made (each staged into its node's group), over every attempt.
         self.events: list[Event] = []
         #: Per node folded, the clock its group is flushed at and the group as this fold last saw it.
-        self._now: dict[str, int] = {}
-        self._groups: dict[str, Item | None] = {}
+        self._nodes: dict[str, tuple[int, Item | None]] = {}
 
     def apply(self, alerts: list[dict[str, object]], table: pa.Table, source: str) -> None:
         """Fold a window's alerts, node by node, into the stored episodes; each alert gains its ``episode_id``,
@@ -52,10 +50,7 @@ class ObjectFold:
         lifecycle = self.lifecycle
         times = table.column("time").cast(pa.int64()).to_numpy()
         node_names, nodes = schema.codes(table.column("node"))
-        uuid_or_gpu = pc.if_else(
-            pc.equal(pc.fill_null(table.column("gpu_uuid"), ""), ""), table.column("gpu"), table.column("gpu_uuid")
-        )
-        gpu_names, gpus = schema.codes(uuid_or_gpu)
+        gpu_names, gpus = schema.gpu_identity_codes(table)
         by_node: dict[str, list[dict[str, object]]] = defaultdict(list)
         for alert in alerts:
             by_node[str(alert["node"])].append(alert)
@@ -77,8 +72,7 @@ class ObjectFold:
             for alert in [*by_node[node], *applied.extra_alerts]:
                 alert["episode_id"] = applied.episode_of.get(str(alert["alert_id"]))
             self.events += applied.events
-            self._now[node] = max(self._now.get(node, now), now)
-            self._groups[node] = applied.group
+            self._nodes[node] = (max(self._nodes.get(node, (now, None))[0], now), applied.group)
             for episode in applied.closed:
                 write_episode(self._sink, episode)
 
@@ -88,8 +82,8 @@ class ObjectFold:
         notifications: list[Event] = []
         claims: list[Claim] = []
         with store.batch():
-            for node in sorted(self._now):
-                batch = grouping.flush(store, node, self._now[node], interval, known=self._groups[node])
+            for node, (now, group) in sorted(self._nodes.items()):
+                batch = grouping.flush(store, node, now, interval, known=group)
                 notifications += batch.events
                 claims += [batch.claim] if batch.claim else []
         return notifications, claims

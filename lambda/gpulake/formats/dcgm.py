@@ -244,15 +244,11 @@ class _Rows(NamedTuple):
 class DcgmFormat(Format):
     name = "dcgm"
 
-    def __init__(
-        self, scan: ScanFunction | None = None, rows_per_slice: int = ROWS_PER_SLICE, window_bytes: int | None = None
-    ) -> None:
+    def __init__(self, scan: ScanFunction | None = None, rows_per_slice: int = ROWS_PER_SLICE) -> None:
         #: The exposition scanner; the compiled one when built (``_expo_scan.scan``).
         self.scan = scan or _expo_scan.scan
         #: The most rows of one batch (ADR 0007): a large object is built and written a slice at a time.
         self.rows_per_slice = rows_per_slice
-        #: Text per window (ADR 0008); None: :data:`WINDOW_BYTES`.
-        self.window_bytes = window_bytes
 
     def sniff(self, head: str) -> bool:
         return bool(_SNIFF.search(head))
@@ -271,7 +267,7 @@ class DcgmFormat(Format):
     def parse_windows(self, chunks: Iterable[bytes], ctx: SourceContext) -> Iterator[ParseResult]:
         """Windows of whole scrapes (ADR 0008), each scanned once the one before is handed over."""
         scrape, lines = _Scrape(ctx), 0
-        for window in _Windows(chunks, self.window_bytes or WINDOW_BYTES):
+        for window in _Windows(chunks, WINDOW_BYTES):
             result, scanned = self._window(scrape, window, lines)
             lines += scanned
             yield result

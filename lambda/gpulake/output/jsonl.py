@@ -1,6 +1,5 @@
-"""JSON Lines bodies (alerts, quarantine, rejections) written a record at a time to a spooled file and
-hashed as written: a body is never whole in memory (ADR 0007), and an object's alerts go on across its
-windows (ADR 0008)."""
+"""JSON Lines bodies (alerts, quarantine, rejections) written to a spooled file and hashed as written: a body
+is never whole in memory (ADR 0007), and an object's alerts go on across its windows (ADR 0008)."""
 
 from __future__ import annotations
 
@@ -8,16 +7,14 @@ import contextlib
 import hashlib
 import itertools
 import json
-import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO
+
+from gpulake.output.spool import spooled
 
 #: ``json.dumps(..., ensure_ascii=False, sort_keys=True, allow_nan=False)``, built once: dumps builds an encoder
 #: per call, a few microseconds each of an object's thousands of alert lines.
 JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
-#: A body larger than this goes on in a temporary file (Lambda's ``/tmp``): an object's alerts are ~0.7 KB each
-#: (~15 MB at 1 GB of dcgm-exporter text, ADR 0007), and a hostile object's quarantine can be larger.
-SPOOL_BYTES = 1 << 20
 #: Records encoded together (~0.7 KB each for alerts).
 BATCH = 1024
 
@@ -25,9 +22,10 @@ BATCH = 1024
 class JsonLines:
     """One JSON Lines body: records appended as lines, its SHA-256 kept as they are."""
 
-    def __init__(self) -> None:
-        self._file: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 (closed by finished)
+    def __init__(self, records: Iterable[dict[str, object]] = ()) -> None:
+        self._file = spooled()  # closed by finished()
         self._digest = hashlib.sha256()
+        self.write(records)
 
     def write(self, records: Iterable[dict[str, object]]) -> None:
         """Append each record as one line (encoded :data:`BATCH` lines at a time: one hash update and one

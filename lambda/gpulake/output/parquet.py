@@ -8,25 +8,23 @@ is never held whole (ADR 0007); one write of a table gives one row group, as bef
 
 from __future__ import annotations
 
-import tempfile
 from typing import IO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gpulake.output.spool import spooled
+
 #: The most rows one write puts in one row group (a write of more gives several).
 ROW_GROUP_ROWS = 1_000_000
-#: A file larger than this goes on in a temporary file (Lambda's ``/tmp``): a large object's files stay
-#: open while its windows are written (ADR 0008).
-SPOOL_BYTES = 1 << 20
 
 
 class ParquetFile:
-    """A Parquet file written a row group per :meth:`write`, in memory and past :data:`SPOOL_BYTES` in a
-    temporary file; each written table can be dropped."""
+    """A Parquet file written a row group per :meth:`write` into a spooled body (:mod:`gpulake.output.spool`);
+    each written table can be dropped."""
 
     def __init__(self, schema: pa.Schema) -> None:
-        self._sink: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 (handed over by close)
+        self._sink = spooled()  # handed over by close()
         self._writer = pq.ParquetWriter(
             self._sink,
             schema,
